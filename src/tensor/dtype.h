@@ -1,0 +1,62 @@
+/*
+ * dtype.h - the data-type traits table.
+ *
+ * One row per type: name, GGUF type id, block size, bytes per block and row converters. Generic
+ * code asks the table and never switches on the type, so adding a packed format is adding a row
+ * (and its kernels). Enum values are stable: a removed type keeps its number.
+ */
+#ifndef BN_TENSOR_DTYPE_H
+#define BN_TENSOR_DTYPE_H
+
+#include "base/status.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum bn_dtype {
+    BN_DTYPE_F32 = 0,
+    BN_DTYPE_F16 = 1,
+    BN_DTYPE_BF16 = 2,
+    BN_DTYPE_I8 = 3,
+    BN_DTYPE_I32 = 4,
+    BN_DTYPE_COUNT
+} bn_dtype;
+
+/* GGUF has no id for a type: */
+#define BN_GGUF_TYPE_NONE (-1)
+
+/* Convert n values (a multiple of block_size) of a row. */
+typedef void (*bn_to_f32_fn)(const void *src, float *dst, int64_t n);
+typedef void (*bn_from_f32_fn)(const float *src, void *dst, int64_t n);
+
+typedef struct bn_dtype_traits {
+    const char *name;         /* "f32", "bf16", "tq2_0", ... (also the CLI's --type names) */
+    int gguf_type;            /* ggml_type id in GGUF files, or BN_GGUF_TYPE_NONE */
+    int64_t block_size;       /* values per block (1 for plain types) */
+    size_t block_bytes;       /* bytes per block */
+    bool is_quantized;        /* packed/quantized: rows are opaque byte runs */
+    bn_to_f32_fn to_f32;      /* decode a row to float32 */
+    bn_from_f32_fn from_f32;  /* encode a row from float32 (NULL if the type needs more input) */
+} bn_dtype_traits;
+
+/* The row of a type; NULL for an id outside the table. */
+const bn_dtype_traits *bn_dtype_get(bn_dtype dtype);
+
+/* Whether an id names a row of the table. */
+bool bn_dtype_valid(bn_dtype dtype);
+
+/* Name of a type, "?" for an invalid id. */
+const char *bn_dtype_name(bn_dtype dtype);
+
+/* Look a type up by name (BN_ERR_DTYPE naming it if unknown). */
+bn_status bn_dtype_from_name(const char *name, bn_dtype *out);
+
+/* Look a type up by GGUF id (BN_ERR_DTYPE if unknown). */
+bn_status bn_dtype_from_gguf(int gguf_type, bn_dtype *out);
+
+/* Bytes taken by a row of n values: BN_ERR_SHAPE if n is not a multiple of the block size,
+ * BN_ERR_RANGE on overflow. */
+bn_status bn_dtype_row_bytes(bn_dtype dtype, int64_t n, size_t *out);
+
+#endif /* BN_TENSOR_DTYPE_H */

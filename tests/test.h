@@ -1,0 +1,59 @@
+/*
+ * test.h - a small test harness: each test program is one executable run by ctest.
+ *
+ * CHECK records a failure with its location and goes on, so one run reports every broken case;
+ * the program's exit code is the number of failures (capped), and 77 means "skipped" to ctest.
+ */
+#ifndef BN_TEST_H
+#define BN_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int bn_test_failures = 0;
+static int bn_test_checks = 0;
+
+#define BN_TEST_SKIP 77
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        bn_test_checks++;                                                                          \
+        if (!(cond)) {                                                                             \
+            bn_test_failures++;                                                                    \
+            if (bn_test_failures <= 50) {                                                          \
+                fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);           \
+                fprintf(stderr, __VA_ARGS__);                                                      \
+                fputc('\n', stderr);                                                               \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* |got - want| <= tol, printing both. */
+#define CHECK_NEAR(got, want, tol, what)                                                           \
+    do {                                                                                           \
+        double g_ = (double)(got), w_ = (double)(want);                                            \
+        CHECK(fabs(g_ - w_) <= (double)(tol), "%s: got %.9g want %.9g (tol %.3g)", (what), g_, w_, \
+              (double)(tol));                                                                      \
+    } while (0)
+
+#define CHECK_OK(expr)                                                                             \
+    do {                                                                                           \
+        bn_status st_ = (expr);                                                                    \
+        CHECK(st_ == BN_OK, "%s returned %s: %s", #expr, bn_status_str(st_), bn_last_error());     \
+    } while (0)
+
+/* Print a summary and return the process exit code. */
+static inline int bn_test_finish(const char *name) {
+    if (bn_test_failures > 50)
+        fprintf(stderr, "... and %d more failures\n", bn_test_failures - 50);
+    printf("%s: %d checks, %d failed\n", name, bn_test_checks, bn_test_failures);
+    return bn_test_failures == 0 ? 0 : 1;
+}
+
+static inline int bn_test_skip(const char *name, const char *why) {
+    printf("%s: skipped: %s\n", name, why);
+    return BN_TEST_SKIP;
+}
+
+#endif /* BN_TEST_H */
