@@ -30,16 +30,27 @@ static inline size_t bn_align_up(size_t n, size_t align) {
     return r < n ? 0 : r;
 }
 
+/* Pool policy (alloc.c explains why). Requests up to BN_POOL_SMALL_MAX bytes round up to a power
+ * of two from 64 B and reuse that size class's free list, which keeps at most
+ * BN_POOL_CLASS_CACHE_BYTES. Larger requests round up to whole BN_POOL_PAGE pages; freed ones wait
+ * in a cache of at most BN_POOL_LARGE_CACHE_BLOCKS blocks and BN_POOL_LARGE_CACHE_BYTES bytes
+ * (the oldest is released first) and serve a later request of at least half their size. */
+#define BN_POOL_SMALL_MAX          ((size_t)64 << 10)
+#define BN_POOL_CLASS_CACHE_BYTES  ((size_t)4 << 20)
+#define BN_POOL_PAGE               ((size_t)4096)
+#define BN_POOL_LARGE_CACHE_BYTES  ((size_t)128 << 20)
+#define BN_POOL_LARGE_CACHE_BLOCKS 64
+
 typedef struct bn_pool bn_pool;
 
 typedef struct bn_pool_stats {
-    size_t bytes_in_use;   /* bytes of live blocks, as requested by callers */
-    size_t peak_bytes;     /* highest bytes_in_use seen */
-    size_t bytes_cached;   /* bytes held in free lists, ready for reuse */
-    uint64_t allocations;  /* successful bn_pool_alloc calls */
-    uint64_t frees;        /* bn_pool_free calls */
-    uint64_t reuse_hits;   /* allocations served from a free list instead of the system */
-    uint64_t live_blocks;  /* allocations - frees */
+    size_t bytes_in_use;  /* bytes of live blocks, as requested by callers */
+    size_t peak_bytes;    /* highest bytes_in_use seen */
+    size_t bytes_cached;  /* bytes held in free lists, ready for reuse */
+    uint64_t allocations; /* successful bn_pool_alloc calls */
+    uint64_t frees;       /* bn_pool_free calls that took a block back */
+    uint64_t reuse_hits;  /* allocations served from a free list instead of the system */
+    uint64_t live_blocks; /* allocations - frees */
 } bn_pool_stats;
 
 /* A thread-safe pool. Returns NULL (with bn_last_error set) when out of memory. */

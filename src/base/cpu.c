@@ -109,15 +109,16 @@ static void detect_arm64(bn_cpu_features *f) {
 }
 #endif
 
-bool bn_cpu_isa_supported(bn_isa isa) {
-    const bn_cpu_features *f = bn_cpu_features_get();
+/* Whether features f can run a path. Takes f explicitly so detect() can use it before the
+ * features are published. */
+static bool features_support(const bn_cpu_features *f, bn_isa isa) {
     switch (isa) {
     case BN_ISA_SCALAR:
         return true;
     case BN_ISA_AVX2:
         return f->avx2 && f->fma && f->f16c;
     case BN_ISA_AVX512:
-        return bn_cpu_isa_supported(BN_ISA_AVX2) && f->avx512f && f->avx512bw && f->avx512vl &&
+        return features_support(f, BN_ISA_AVX2) && f->avx512f && f->avx512bw && f->avx512vl &&
                f->avx512dq && f->avx512vnni;
     case BN_ISA_NEON:
         return f->neon && f->dotprod;
@@ -126,20 +127,26 @@ bool bn_cpu_isa_supported(bn_isa isa) {
     }
 }
 
-bn_isa bn_cpu_best_isa(void) {
-    if (bn_cpu_isa_supported(BN_ISA_AVX512))
-        return BN_ISA_AVX512;
-    if (bn_cpu_isa_supported(BN_ISA_AVX2))
-        return BN_ISA_AVX2;
-    if (bn_cpu_isa_supported(BN_ISA_NEON))
-        return BN_ISA_NEON;
+static bn_isa best_isa_of(const bn_cpu_features *f) {
+    static const bn_isa by_preference[] = {BN_ISA_AVX512, BN_ISA_AVX2, BN_ISA_NEON};
+    for (size_t i = 0; i < sizeof by_preference / sizeof by_preference[0]; i++)
+        if (features_support(f, by_preference[i]))
+            return by_preference[i];
     return BN_ISA_SCALAR;
+}
+
+bool bn_cpu_isa_supported(bn_isa isa) {
+    return features_support(bn_cpu_features_get(), isa);
+}
+
+bn_isa bn_cpu_best_isa(void) {
+    return best_isa_of(bn_cpu_features_get());
 }
 
 /* BITNET_CPU caps the path: asking for avx2 on an AVX-512 machine gives avx2; asking for more
  * than the machine has gives the best it has, with a warning. */
 static void choose_isa_from_env(void) {
-    bn_isa best = bn_cpu_best_isa();
+    bn_isa best = best_isa_of(&features);
     isa_in_force = best;
     const char *env = getenv("BITNET_CPU");
     if (env == NULL || env[0] == '\0')
@@ -150,7 +157,7 @@ static void choose_isa_from_env(void) {
                isa_names[best]);
         return;
     }
-    if (!bn_cpu_isa_supported(want)) {
+    if (!features_support(&features, want)) {
         bn_log(BN_LOG_WARN, "BITNET_CPU=%s: this CPU cannot run it; using %s", env,
                isa_names[best]);
         snprintf(isa_reason, sizeof isa_reason, "BITNET_CPU=%s unsupported, best available",

@@ -19,11 +19,19 @@
 /* Longest message kept; longer ones are cut with "...". */
 #define BN_ERROR_MAX 1024
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 bn_status bn_error_at(const char *file, int line, bn_status code, const char *fmt, ...)
     BN_PRINTF(4, 5);
 
 /* The location (file:line) of the last error on this thread, "" when none. */
 const char *bn_last_error_location(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #define BN_ERROR(code, ...) bn_error_at(__FILE__, __LINE__, (code), __VA_ARGS__)
 

@@ -29,9 +29,11 @@ void bn_threadpool_destroy(bn_threadpool *pool);
 int bn_threadpool_n_threads(const bn_threadpool *pool);
 
 /* Run fn over [0, n) in chunks of `chunk` indices (0: choose, about 4 chunks per thread) and
- * return when every index has been visited exactly once. pool may be NULL (runs on the caller).
- * Not re-entrant: fn must not call parallel_for on the same pool; calls from different
- * threads on one pool are serialised. */
+ * return when every index has been visited exactly once and no worker still uses fn or ctx.
+ * Each range fn sees starts at a multiple of chunk and is at most chunk long, with or without
+ * workers. pool may be NULL (runs on the caller). Not re-entrant: fn must not call parallel_for
+ * on the same pool; calls from different threads on one pool are serialised by a mutex (the
+ * pool has one job slot), so the second caller waits rather than sharing the workers. */
 void bn_parallel_for(bn_threadpool *pool, size_t n, size_t chunk, bn_range_fn fn, void *ctx);
 
 /* Number of online CPUs (at least 1). */

@@ -1,0 +1,61 @@
+# BitNet-C - a thin layer over CMake. `make run` and `make test` do all the set-up.
+#
+#   make            install missing Debian packages, build into build/
+#   make run        build, then run the main job (sysinfo + kernel self-test)
+#   make test       build (Release) and run every test with ctest, then the same unit tests
+#                   under ASan+UBSan (build-asan/); CUDA sources compile whenever nvcc exists
+#   make test-long  the long-running tests
+#   make install    header, libraries, CLI and pkg-config file into PREFIX (/usr/local)
+#   make format     clang-format every C/CUDA source
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_ARGS ?= --output-on-failure
+
+# A stock CUDA install keeps nvcc out of PATH.
+export PATH := $(PATH):/usr/local/cuda/bin
+
+.PHONY: all deps build run test test-release test-asan test-long install format clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/bin/bitnet sysinfo
+	@echo
+	$(BUILD)/bin/bitnet selftest
+
+test: test-release test-asan
+
+test-release: build
+	cd $(BUILD) && ctest $(CTEST_ARGS) -j $(JOBS) -LE long
+
+# The same unit tests, instrumented. CUDA is off here: nvcc code is compiled by the Release
+# build above, and the sanitizers cannot look inside the GPU anyway.
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DBN_SANITIZE=ON -DBN_CUDA=OFF
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS) -j $(JOBS) -LE long
+
+test-long: build
+	cd $(BUILD) && ctest $(CTEST_ARGS) -L long
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,169 @@
+/*
+ * ops_ref.c - scalar reference operations: the specification fast kernels are held to.
+ *
+ * Written for clarity, in float32 as the models run, in a fixed order of accumulation.
+ */
+#include "tensor/ops_ref.h"
+
+#include <math.h>
+
+void bn_ref_add(float *out, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+void bn_ref_mul(float *out, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] * b[i];
+}
+
+void bn_ref_scale(float *out, const float *x, float s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = s * x[i];
+}
+
+void bn_ref_matmul(float *out, const float *x, const float *w, int64_t M, int64_t N, int64_t K) {
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t n = 0; n < N; n++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < K; k++)
+                acc += x[m * K + k] * w[n * K + k];
+            out[m * N + n] = acc;
+        }
+    }
+}
+
+void bn_ref_softmax(float *x, size_t n) {
+    float max = x[0];
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > max)
+            max = x[i];
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        x[i] /= sum;
+}
+
+void bn_ref_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps) {
+    float ss = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    for (size_t i = 0; i < n; i++)
+        out[i] = w ? x[i] * inv * w[i] : x[i] * inv;
+}
+
+/* inv_freq[i] = theta^(-2i/n_rot), computed as HF does in float32: 1 / theta^(2i/n_rot). */
+static float rope_angle(int pos, int i, int n_rot, float theta) {
+    float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)n_rot);
+    return (float)pos * inv_freq;
+}
+
+void bn_ref_rope_neox(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta) {
+    int half = n_rot / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * (size_t)head_dim;
+        for (int i = 0; i < half; i++) {
+            float a = rope_angle(pos, i, n_rot, theta);
+            float c = cosf(a), s = sinf(a);
+            float x0 = v[i], x1 = v[i + half];
+            v[i] = x0 * c - x1 * s;
+            v[i + half] = x1 * c + x0 * s;
+        }
+    }
+}
+
+void bn_ref_rope_gptj(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta) {
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * (size_t)head_dim;
+        for (int i = 0; i < n_rot / 2; i++) {
+            float a = rope_angle(pos, i, n_rot, theta);
+            float c = cosf(a), s = sinf(a);
+            float x0 = v[2 * i], x1 = v[2 * i + 1];
+            v[2 * i] = x0 * c - x1 * s;
+            v[2 * i + 1] = x1 * c + x0 * s;
+        }
+    }
+}
+
+static float relu1(float x) {
+    return x > 0.0f ? x : 0.0f;
+}
+
+static float relu2_1(float x) {
+    float r = relu1(x);
+    return r * r;
+}
+
+static float silu1(float x) {
+    return x / (1.0f + expf(-x));
+}
+
+static float activate(float x, bn_act act) {
+    switch (act) {
+    case BN_ACT_RELU:
+        return relu1(x);
+    case BN_ACT_RELU2:
+        return relu2_1(x);
+    case BN_ACT_SILU:
+        return silu1(x);
+    }
+    return x;
+}
+
+void bn_ref_relu(float *out, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = relu1(x[i]);
+}
+
+void bn_ref_relu2(float *out, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = relu2_1(x[i]);
+}
+
+void bn_ref_silu(float *out, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = silu1(x[i]);
+}
+
+void bn_ref_gated(float *out, const float *gate, const float *up, size_t n, bn_act act) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = activate(gate[i], act) * up[i];
+}
+
+size_t bn_ref_argmax(const float *x, size_t n) {
+    size_t best = 0;
+    while (best < n && isnan(x[best]))
+        best++;
+    if (best == n)
+        return 0;
+    for (size_t i = best + 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+bn_status bn_ref_embedding(float *out, const bn_tensor *table, const int32_t *ids, size_t n_ids) {
+    const bn_dtype_traits *tr = bn_dtype_get(table->dtype);
+    if (table->ndim != 2)
+        return BN_ERROR(BN_ERR_SHAPE, "embedding: table has %d dimensions, want 2 [vocab, dim]",
+                        table->ndim);
+    if (tr == NULL || tr->to_f32 == NULL)
+        return BN_ERROR(BN_ERR_DTYPE, "embedding: type %s cannot be decoded",
+                        bn_dtype_name(table->dtype));
+    if (table->stride[1] != 1)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "embedding: table rows must be contiguous");
+    int64_t vocab = table->shape[0], dim = table->shape[1];
+    for (size_t i = 0; i < n_ids; i++) {
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return BN_ERROR(BN_ERR_RANGE, "embedding: token id %d at position %zu is outside [0, %lld)",
+                            ids[i], i, (long long)vocab);
+        int64_t off = (int64_t)ids[i] * table->stride[0];
+        const char *row = (const char *)table->data + (size_t)(off / tr->block_size) * tr->block_bytes;
+        tr->to_f32(row, out + i * (size_t)dim, dim);
+    }
+    return BN_OK;
+}

@@ -1,0 +1,27 @@
+/* cli.h - what the subcommands of the `bitnet` binary share. */
+#ifndef BN_CLI_H
+#define BN_CLI_H
+
+#include "bitnet.h"
+
+#include <stdbool.h>
+
+/* One subcommand: argv[0] is the subcommand's name. Returns the process exit code. */
+typedef int (*bn_cli_fn)(int argc, char **argv);
+
+int bn_cmd_sysinfo(int argc, char **argv);
+int bn_cmd_selftest(int argc, char **argv);
+
+/* Print "bitnet: error: <message>" (from bn_last_error) and return 1. */
+int bn_cli_fail(bn_status status);
+
+/* Print "bitnet <cmd>: <message>" for a usage error and return 2. */
+int bn_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whether argv[i] is -h or --help. */
+bool bn_cli_is_help(const char *arg);
+
+/* Parse a positive thread count ("2"); 0 and junk are usage errors. */
+bool bn_cli_parse_threads(const char *text, int *out);
+
+#endif /* BN_CLI_H */

@@ -1,0 +1,85 @@
+/*
+ * main.c - the `bitnet` command: dispatches to one file per subcommand.
+ */
+#include "cli.h"
+
+#include "base/status.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    bn_cli_fn fn;
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"sysinfo", bn_cmd_sysinfo, "CPU model and features, kernel path, threads, CUDA devices"},
+    {"selftest", bn_cmd_selftest, "check every fast kernel path against its scalar reference"},
+};
+
+static void print_help(FILE *out) {
+    fprintf(out, "bitnet %s - 1.58-bit (ternary) neural networks\n\n", bn_version());
+    fprintf(out, "usage: bitnet <command> [options]    (bitnet <command> --help for its options)\n\n");
+    fprintf(out, "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\noptions:\n  --version  print the version\n  --help     print this help\n");
+    fprintf(out, "\nenvironment:\n"
+                 "  BITNET_LOG=error|warn|info|debug   log level on stderr (default warn)\n"
+                 "  BITNET_CPU=scalar|avx2|avx512|neon cap the CPU kernel path\n");
+}
+
+int bn_cli_fail(bn_status status) {
+    const char *msg = bn_last_error();
+    fprintf(stderr, "bitnet: error: %s\n", msg[0] ? msg : bn_status_str(status));
+    return 1;
+}
+
+int bn_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bitnet %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see bitnet %s --help)\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+bool bn_cli_is_help(const char *arg) {
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+bool bn_cli_parse_threads(const char *text, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > 1024)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_help(stderr);
+        return 2;
+    }
+    if (bn_cli_is_help(argv[1])) {
+        print_help(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("bitnet %s\n", bn_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "bitnet: unknown command '%s' (see bitnet --help)\n", argv[1]);
+    return 2;
+}
