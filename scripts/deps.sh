@@ -8,7 +8,6 @@ set -euo pipefail
 packages=(
     build-essential  # gcc, make, libc headers
     cmake            # the build system under the Makefile
-    pkg-config       # finds libcjson
     libcjson-dev     # JSON: sysinfo/selftest output now, safetensors headers and the server later
     python3          # CLI tests parse our JSON output with it
 )

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# gpu-check.sh - build, test and report on a machine with an NVIDIA GPU, in one go.
+#
+# Used with the lent GPU machine (one call, to save device time): configures a Release build
+# with CUDA, runs the whole ctest suite (the GPU tests run for real there instead of skipping),
+# and prints sysinfo/selftest. Needs cmake, a C compiler, nvcc and libcjson (installed through
+# scripts/deps.sh when missing). Output also goes to $OUT/gpu-check.log when OUT is set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log=${OUT:-/tmp}/gpu-check.log
+{
+    echo "== machine"
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | head -5
+    lscpu | grep -E 'Model name|^CPU\(s\)|Flags' | cut -c1-200
+    echo "== deps"
+    # The GPU machine has no apt: Debian packages carried in .deps-gpu/ (apt-get download
+    # libcjson-dev libcjson1) are unpacked under /tmp/gpudeps and found through the prefix path.
+    prefix_args=()
+    if ls .deps-gpu/*.deb >/dev/null 2>&1; then
+        mkdir -p /tmp/gpudeps
+        for deb in .deps-gpu/*.deb; do
+            if command -v dpkg >/dev/null; then dpkg -x "$deb" /tmp/gpudeps
+            else (cd /tmp/gpudeps && ar p "$OLDPWD/$deb" data.tar.xz | tar -xJ); fi
+        done
+        libdir=/tmp/gpudeps/usr/lib/x86_64-linux-gnu
+        prefix_args=(-DCJSON_INCLUDE_DIR=/tmp/gpudeps/usr/include -DCJSON_LIBRARY=$libdir/libcjson.so)
+        export LD_LIBRARY_PATH=$libdir:${LD_LIBRARY_PATH:-}
+    else
+        bash scripts/deps.sh
+    fi
+    echo "== build"
+    export PATH=$PATH:/usr/local/cuda/bin
+    cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release "${prefix_args[@]}" | grep -E 'BitNet-C|Error'
+    cmake --build build-gpu -j "$(nproc)" 2>&1 | grep -E 'error|warning|Built target bitnet$' 
+    echo "== tests"
+    (cd build-gpu && ctest --output-on-failure -j 4 -LE long)
+    echo "== test_cuda verbose"
+    ./build-gpu/bin/test_cuda
+    echo "== sysinfo"
+    ./build-gpu/bin/bitnet sysinfo
+    echo "== selftest"
+    ./build-gpu/bin/bitnet selftest
+} 2>&1 | tee "$log"
