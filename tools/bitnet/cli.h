@@ -21,7 +21,10 @@ int bn_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 /* Whether argv[i] is -h or --help. */
 bool bn_cli_is_help(const char *arg);
 
-/* Parse a positive thread count ("2"); 0 and junk are usage errors. */
-bool bn_cli_parse_threads(const char *text, int *out);
+/* The -t/--threads option shared by subcommands. If argv[*i] is -t or --threads, reads its
+ * value (1..1024) into *threads, advances *i past it and returns BN_CLI_TAKEN; on a missing or
+ * bad value prints a usage error and returns BN_CLI_BAD. Otherwise returns BN_CLI_NOT_MINE. */
+typedef enum bn_cli_opt { BN_CLI_NOT_MINE = 0, BN_CLI_TAKEN = 1, BN_CLI_BAD = 2 } bn_cli_opt;
+bn_cli_opt bn_cli_threads_option(const char *cmd, int argc, char **argv, int *i, int *threads);
 
 #endif /* BN_CLI_H */

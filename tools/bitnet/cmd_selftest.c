@@ -87,8 +87,9 @@ static void check_half_path(report *r, bn_isa isa) {
         bad += memcmp(h_fast, h_ref, 2 * N) != 0;
     }
     bn_cpu_set_isa(saved);
-    snprintf(detail, sizeof detail, "%s", bad ? "bits differ from the scalar reference"
-                                              : "65536 codes + 1M random f32, bit-identical");
+    snprintf(detail, sizeof detail, "%s",
+             bad ? "bits differ from the scalar reference"
+                 : "65536 codes + 1M random f32, bit-identical");
     end(it, bad == 0, detail);
 out:
     free(codes), free(h_fast), free(h_ref), free(fast), free(ref);
@@ -242,13 +243,12 @@ int bn_cmd_selftest(int argc, char **argv) {
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
-        } else if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--threads") == 0) {
-            if (i + 1 >= argc)
-                return bn_cli_usage_error("selftest", "%s needs a thread count", argv[i]);
-            if (!bn_cli_parse_threads(argv[++i], &threads))
-                return bn_cli_usage_error("selftest", "thread count '%s' is not 1..1024", argv[i]);
         } else {
-            return bn_cli_usage_error("selftest", "unknown option '%s'", argv[i]);
+            bn_cli_opt t = bn_cli_threads_option("selftest", argc, argv, &i, &threads);
+            if (t == BN_CLI_BAD)
+                return 2;
+            if (t == BN_CLI_NOT_MINE)
+                return bn_cli_usage_error("selftest", "unknown option '%s'", argv[i]);
         }
     }
     report r = {.n = 0};

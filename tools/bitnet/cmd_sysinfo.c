@@ -19,13 +19,20 @@ typedef struct feature {
 /* The features in the order they are printed. Returns the count. */
 static int list_features(const bn_cpu_features *f, feature *out) {
     const feature all[] = {
-        {"sse4.2", f->sse42},         {"avx", f->avx},
-        {"avx2", f->avx2},            {"fma", f->fma},
-        {"f16c", f->f16c},            {"bmi2", f->bmi2},
-        {"avx512f", f->avx512f},      {"avx512bw", f->avx512bw},
-        {"avx512vl", f->avx512vl},    {"avx512dq", f->avx512dq},
-        {"avx512vnni", f->avx512vnni}, {"avx512bf16", f->avx512bf16},
-        {"avxvnni", f->avxvnni},      {"neon", f->neon},
+        {"sse4.2", f->sse42},
+        {"avx", f->avx},
+        {"avx2", f->avx2},
+        {"fma", f->fma},
+        {"f16c", f->f16c},
+        {"bmi2", f->bmi2},
+        {"avx512f", f->avx512f},
+        {"avx512bw", f->avx512bw},
+        {"avx512vl", f->avx512vl},
+        {"avx512dq", f->avx512dq},
+        {"avx512vnni", f->avx512vnni},
+        {"avx512bf16", f->avx512bf16},
+        {"avxvnni", f->avxvnni},
+        {"neon", f->neon},
         {"dotprod", f->dotprod},
     };
     int n = (int)(sizeof all / sizeof all[0]);
@@ -139,13 +146,12 @@ int bn_cmd_sysinfo(int argc, char **argv) {
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
-        } else if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--threads") == 0) {
-            if (i + 1 >= argc)
-                return bn_cli_usage_error("sysinfo", "%s needs a thread count", argv[i]);
-            if (!bn_cli_parse_threads(argv[++i], &threads))
-                return bn_cli_usage_error("sysinfo", "thread count '%s' is not 1..1024", argv[i]);
         } else {
-            return bn_cli_usage_error("sysinfo", "unknown option '%s'", argv[i]);
+            bn_cli_opt t = bn_cli_threads_option("sysinfo", argc, argv, &i, &threads);
+            if (t == BN_CLI_BAD)
+                return 2;
+            if (t == BN_CLI_NOT_MINE)
+                return bn_cli_usage_error("sysinfo", "unknown option '%s'", argv[i]);
         }
     }
     const bn_cpu_features *f = bn_cpu_features_get();

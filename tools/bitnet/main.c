@@ -24,7 +24,8 @@ static const command commands[] = {
 
 static void print_help(FILE *out) {
     fprintf(out, "bitnet %s - 1.58-bit (ternary) neural networks\n\n", bn_version());
-    fprintf(out, "usage: bitnet <command> [options]    (bitnet <command> --help for its options)\n\n");
+    fprintf(out,
+            "usage: bitnet <command> [options]    (bitnet <command> --help for its options)\n\n");
     fprintf(out, "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -54,14 +55,24 @@ bool bn_cli_is_help(const char *arg) {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
-bool bn_cli_parse_threads(const char *text, int *out) {
+bn_cli_opt bn_cli_threads_option(const char *cmd, int argc, char **argv, int *i, int *threads) {
+    const char *opt = argv[*i];
+    if (strcmp(opt, "-t") != 0 && strcmp(opt, "--threads") != 0)
+        return BN_CLI_NOT_MINE;
+    if (*i + 1 >= argc) {
+        bn_cli_usage_error(cmd, "%s needs a thread count", opt);
+        return BN_CLI_BAD;
+    }
+    const char *text = argv[++*i];
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > 1024)
-        return false;
-    *out = (int)v;
-    return true;
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > 1024) {
+        bn_cli_usage_error(cmd, "thread count '%s' is not 1..1024", text);
+        return BN_CLI_BAD;
+    }
+    *threads = (int)v;
+    return BN_CLI_TAKEN;
 }
 
 int main(int argc, char **argv) {

@@ -63,28 +63,16 @@ __device__ static uint16_t f32_to_bf16_bits(float f) {
     return (uint16_t)((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
 }
 
-__global__ static void f16_to_f32_kernel(const uint16_t *src, float *dst, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = f16_to_f32_bits(src[i]);
+__device__ static float bf16_to_f32_bits(uint16_t h) {
+    return __uint_as_float((uint32_t)h << 16);
 }
 
-__global__ static void f32_to_f16_kernel(const float *src, uint16_t *dst, size_t n) {
+/* One grid-stride element-wise kernel for all four conversions. */
+template <typename In, typename Out, Out (*Convert)(In)>
+__global__ static void convert_kernel(const In *src, Out *dst, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = f32_to_f16_bits(src[i]);
-}
-
-__global__ static void bf16_to_f32_kernel(const uint16_t *src, float *dst, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = __uint_as_float((uint32_t)src[i] << 16);
-}
-
-__global__ static void f32_to_bf16_kernel(const float *src, uint16_t *dst, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = f32_to_bf16_bits(src[i]);
+        dst[i] = Convert(src[i]);
 }
 
 /* ---- launchers ---------------------------------------------------------------------------- */
@@ -97,44 +85,30 @@ static unsigned int grid_for(size_t n) {
     return (unsigned int)(blocks < MAX_BLOCKS ? blocks : MAX_BLOCKS);
 }
 
-static bn_status check_args(const void *src, const void *dst, size_t n, const char *op) {
+template <typename In, typename Out, Out (*Convert)(In)>
+static bn_status launch(const In *src, Out *dst, size_t n, void *stream, const char *op) {
     if (n > 0 && (src == NULL || dst == NULL))
         return BN_ERROR(BN_ERR_INVALID_ARG, "%s: NULL device pointer for %zu values", op, n);
+    if (n == 0)
+        return BN_OK;
+    convert_kernel<In, Out, Convert>
+        <<<grid_for(n), THREADS, 0, (cudaStream_t)stream>>>(src, dst, n);
+    BN_CUDA_TRY(cudaGetLastError());
     return BN_OK;
 }
 
 extern "C" bn_status bn_cuda_f16_to_f32(const uint16_t *src, float *dst, size_t n, void *stream) {
-    BN_TRY(check_args(src, dst, n, "bn_cuda_f16_to_f32"));
-    if (n == 0)
-        return BN_OK;
-    f16_to_f32_kernel<<<grid_for(n), THREADS, 0, (cudaStream_t)stream>>>(src, dst, n);
-    BN_CUDA_TRY(cudaGetLastError());
-    return BN_OK;
+    return launch<uint16_t, float, f16_to_f32_bits>(src, dst, n, stream, "bn_cuda_f16_to_f32");
 }
 
 extern "C" bn_status bn_cuda_f32_to_f16(const float *src, uint16_t *dst, size_t n, void *stream) {
-    BN_TRY(check_args(src, dst, n, "bn_cuda_f32_to_f16"));
-    if (n == 0)
-        return BN_OK;
-    f32_to_f16_kernel<<<grid_for(n), THREADS, 0, (cudaStream_t)stream>>>(src, dst, n);
-    BN_CUDA_TRY(cudaGetLastError());
-    return BN_OK;
+    return launch<float, uint16_t, f32_to_f16_bits>(src, dst, n, stream, "bn_cuda_f32_to_f16");
 }
 
 extern "C" bn_status bn_cuda_bf16_to_f32(const uint16_t *src, float *dst, size_t n, void *stream) {
-    BN_TRY(check_args(src, dst, n, "bn_cuda_bf16_to_f32"));
-    if (n == 0)
-        return BN_OK;
-    bf16_to_f32_kernel<<<grid_for(n), THREADS, 0, (cudaStream_t)stream>>>(src, dst, n);
-    BN_CUDA_TRY(cudaGetLastError());
-    return BN_OK;
+    return launch<uint16_t, float, bf16_to_f32_bits>(src, dst, n, stream, "bn_cuda_bf16_to_f32");
 }
 
 extern "C" bn_status bn_cuda_f32_to_bf16(const float *src, uint16_t *dst, size_t n, void *stream) {
-    BN_TRY(check_args(src, dst, n, "bn_cuda_f32_to_bf16"));
-    if (n == 0)
-        return BN_OK;
-    f32_to_bf16_kernel<<<grid_for(n), THREADS, 0, (cudaStream_t)stream>>>(src, dst, n);
-    BN_CUDA_TRY(cudaGetLastError());
-    return BN_OK;
+    return launch<float, uint16_t, f32_to_bf16_bits>(src, dst, n, stream, "bn_cuda_f32_to_bf16");
 }
