@@ -29,9 +29,12 @@ static void test_dtype_table(void) {
         CHECK_OK(bn_dtype_from_gguf(want[i].gguf, &d));
         CHECK(d == want[i].id, "from_gguf %d", want[i].gguf);
     }
-    /* every row converts a row of values to float and back */
+    /* every plain row converts a row of values to float and back */
     for (int id = 0; id < BN_DTYPE_COUNT; id++) {
         const bn_dtype_traits *t = bn_dtype_get((bn_dtype)id);
+        CHECK(t != NULL && t->block_bytes > 0 && t->block_size > 0, "row %d is filled", id);
+        if (t->is_quantized)
+            continue; /* quantized rows are tested against their reference encoders */
         float in[4] = {-3.0f, 0.0f, 1.0f, 100.0f}, out[4];
         uint8_t buf[64];
         t->from_f32(in, buf, 4);

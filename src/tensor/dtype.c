@@ -6,6 +6,7 @@
  */
 #include "tensor/dtype.h"
 
+#include "tensor/formats.h"
 #include "tensor/half.h"
 
 #include <limits.h>
@@ -68,12 +69,19 @@ static void i32_from_f32(const float *src, void *dst, int64_t n) {
         d[i] = (int32_t)round_saturate(src[i], INT32_MIN, INT32_MAX);
 }
 
+/* name, GGUF id, block size, block bytes, quantized, tail bytes, to_f32, from_f32 */
 static const bn_dtype_traits traits[BN_DTYPE_COUNT] = {
-    [BN_DTYPE_F32] = {"f32", 0, 1, 4, false, f32_to_f32, f32_from_f32},
-    [BN_DTYPE_F16] = {"f16", 1, 1, 2, false, f16_to_f32, f16_from_f32},
-    [BN_DTYPE_BF16] = {"bf16", 30, 1, 2, false, bf16_to_f32, bf16_from_f32},
-    [BN_DTYPE_I8] = {"i8", 24, 1, 1, false, i8_to_f32, i8_from_f32},
-    [BN_DTYPE_I32] = {"i32", 26, 1, 4, false, i32_to_f32, i32_from_f32},
+    [BN_DTYPE_F32] = {"f32", 0, 1, 4, false, 0, f32_to_f32, f32_from_f32},
+    [BN_DTYPE_F16] = {"f16", 1, 1, 2, false, 0, f16_to_f32, f16_from_f32},
+    [BN_DTYPE_BF16] = {"bf16", 30, 1, 2, false, 0, bf16_to_f32, bf16_from_f32},
+    [BN_DTYPE_I8] = {"i8", 24, 1, 1, false, 0, i8_to_f32, i8_from_f32},
+    [BN_DTYPE_I32] = {"i32", 26, 1, 4, false, 0, i32_to_f32, i32_from_f32},
+    [BN_DTYPE_Q8_0] = {"q8_0", 8, BN_QK8_0, sizeof(bn_block_q8_0), true, 0, bn_q8_0_to_f32, NULL},
+    [BN_DTYPE_TQ1_0] = {"tq1_0", 34, BN_QK_K, sizeof(bn_block_tq1_0), true, 0, bn_tq1_0_to_f32,
+                        NULL},
+    [BN_DTYPE_TQ2_0] = {"tq2_0", 35, BN_QK_K, sizeof(bn_block_tq2_0), true, 0, bn_tq2_0_to_f32,
+                        NULL},
+    [BN_DTYPE_I2_S] = {"i2_s", 36, BN_QK_I2_S, BN_QK_I2_S / 4, true, BN_I2_S_TAIL_BYTES, NULL, NULL},
 };
 
 bool bn_dtype_valid(bn_dtype dtype) {
@@ -123,5 +131,19 @@ bn_status bn_dtype_row_bytes(bn_dtype dtype, int64_t n, size_t *out) {
         return BN_ERROR(BN_ERR_RANGE, "row of %lld %s values overflows size_t", (long long)n,
                         t->name);
     *out = (size_t)blocks * t->block_bytes;
+    return BN_OK;
+}
+
+bn_status bn_dtype_tensor_bytes(bn_dtype dtype, int64_t row_len, int64_t numel, size_t *out) {
+    size_t row_bytes;
+    BN_TRY(bn_dtype_row_bytes(dtype, row_len, &row_bytes));
+    const bn_dtype_traits *t = bn_dtype_get(dtype);
+    if (row_len <= 0 || numel < 0 || numel % row_len != 0)
+        return BN_ERROR(BN_ERR_SHAPE, "%lld %s values do not form rows of %lld", (long long)numel,
+                        t->name, (long long)row_len);
+    uint64_t rows = (uint64_t)(numel / row_len);
+    if (row_bytes != 0 && rows > (SIZE_MAX - t->tensor_tail_bytes) / row_bytes)
+        return BN_ERROR(BN_ERR_RANGE, "%lld %s values overflow size_t", (long long)numel, t->name);
+    *out = (size_t)rows * row_bytes + t->tensor_tail_bytes;
     return BN_OK;
 }

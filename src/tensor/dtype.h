@@ -20,6 +20,10 @@ typedef enum bn_dtype {
     BN_DTYPE_BF16 = 2,
     BN_DTYPE_I8 = 3,
     BN_DTYPE_I32 = 4,
+    BN_DTYPE_Q8_0 = 5,
+    BN_DTYPE_TQ1_0 = 6,
+    BN_DTYPE_TQ2_0 = 7,
+    BN_DTYPE_I2_S = 8,
     BN_DTYPE_COUNT
 } bn_dtype;
 
@@ -36,8 +40,9 @@ typedef struct bn_dtype_traits {
     int64_t block_size;       /* values per block (1 for plain types) */
     size_t block_bytes;       /* bytes per block */
     bool is_quantized;        /* packed/quantized: rows are opaque byte runs */
-    bn_to_f32_fn to_f32;      /* decode a row to float32 */
-    bn_from_f32_fn from_f32;  /* encode a row from float32 (NULL if the type needs more input) */
+    size_t tensor_tail_bytes; /* extra bytes after a whole tensor (I2_S keeps its scale there) */
+    bn_to_f32_fn to_f32;      /* decode a row to float32 (NULL: needs the whole tensor) */
+    bn_from_f32_fn from_f32;  /* encode a row from float32 (NULL: encoded by a quantizer) */
 } bn_dtype_traits;
 
 /* The row of a type; NULL for an id outside the table. */
@@ -52,8 +57,14 @@ const char *bn_dtype_name(bn_dtype dtype);
 /* Look a type up by name (BN_ERR_DTYPE naming it if unknown). */
 bn_status bn_dtype_from_name(const char *name, bn_dtype *out);
 
-/* Look a type up by GGUF id (BN_ERR_DTYPE if unknown). */
+/* Look a type up by GGUF id (BN_ERR_DTYPE if unknown). The ids 36-39 mean different things in
+ * bitnet.cpp's ggml fork and upstream ggml: this lookup uses the fork's meaning of 36 (I2_S,
+ * retired upstream); callers that know the architecture resolve 37-39 themselves. */
 bn_status bn_dtype_from_gguf(int gguf_type, bn_dtype *out);
+
+/* Bytes of a whole tensor of numel values whose rows have row_len values: rows * row bytes plus
+ * the type's tail. BN_ERR_SHAPE / BN_ERR_RANGE as for bn_dtype_row_bytes. */
+bn_status bn_dtype_tensor_bytes(bn_dtype dtype, int64_t row_len, int64_t numel, size_t *out);
 
 /* Bytes taken by a row of n values: BN_ERR_SHAPE if n is not a multiple of the block size,
  * BN_ERR_RANGE on overflow. */

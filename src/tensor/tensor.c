@@ -105,7 +105,8 @@ int64_t bn_tensor_numel(const bn_tensor *t) {
 }
 
 size_t bn_tensor_nbytes(const bn_tensor *t) {
-    return byte_offset(traits_of(t), bn_tensor_numel(t));
+    const bn_dtype_traits *tr = traits_of(t);
+    return byte_offset(tr, bn_tensor_numel(t)) + tr->tensor_tail_bytes;
 }
 
 bool bn_tensor_is_contiguous(const bn_tensor *t) {

@@ -1,0 +1,32 @@
+/*
+ * mapped_file.h - a whole file mapped read-only into memory.
+ *
+ * Model files are read through mmap so that weights are paged in on demand and shared between
+ * processes. The size is taken once at open; every reader checks offsets against it before
+ * touching the mapping (reading past the end of a mapped file raises SIGBUS, not an error).
+ */
+#ifndef BN_IO_MAPPED_FILE_H
+#define BN_IO_MAPPED_FILE_H
+
+#include "base/status.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bn_mapped_file {
+    const uint8_t *data; /* NULL for an empty file */
+    size_t size;
+    bool owns_mapping; /* false for wrapped memory */
+    char path[1024];
+} bn_mapped_file;
+
+/* Map path read-only. BN_ERR_IO naming the path and errno's text on failure. */
+bn_status bn_mapped_file_open(bn_mapped_file *f, const char *path);
+
+/* Wrap bytes already in memory (tests, fuzzers): nothing is unmapped on close. */
+void bn_mapped_file_from_memory(bn_mapped_file *f, const void *data, size_t size, const char *name);
+
+void bn_mapped_file_close(bn_mapped_file *f);
+
+#endif /* BN_IO_MAPPED_FILE_H */
