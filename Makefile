@@ -5,6 +5,7 @@
 #   make test       build (Release) and run every test with ctest, then the same unit tests
 #                   under ASan+UBSan (build-asan/); CUDA sources compile whenever nvcc exists
 #   make test-long  the long-running tests
+#   make fuzz       build the libFuzzer harnesses with clang and run each FUZZ_SECONDS (20)
 #   make install    header, libraries, CLI and pkg-config file into PREFIX (/usr/local)
 #   make format     clang-format every C/CUDA source
 
@@ -17,7 +18,10 @@ CTEST_ARGS ?= --output-on-failure
 # A stock CUDA install keeps nvcc out of PATH.
 export PATH := $(PATH):/usr/local/cuda/bin
 
-.PHONY: all deps build run test test-release test-asan test-long install format clean
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 20
+
+.PHONY: all deps build run test test-release test-asan test-long fuzz install format clean
 
 all: build
 
@@ -51,6 +55,20 @@ test-asan: deps
 test-long: build
 	cd $(BUILD) && ctest $(CTEST_ARGS) -L long
 
+# Each libFuzzer harness for FUZZ_SECONDS on a scratch copy of its seed corpus
+# (tests/fuzz/corpus_<name>), so new inputs never land in the repository.
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DBN_FUZZ=ON -DBN_CUDA=OFF -DBN_BUILD_TESTS=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@set -e; for f in tests/fuzz/fuzz_*.c; do \
+	    name=$$(basename $$f .c); corpus=$(FUZZ_BUILD)/corpus_$${name#fuzz_}; \
+	    rm -rf $$corpus; cp -r tests/fuzz/corpus_$${name#fuzz_} $$corpus; \
+	    echo "== $$name for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_BUILD)/bin/$$name -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus 2>&1 \
+	        | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
+	done
+
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
@@ -58,4 +76,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

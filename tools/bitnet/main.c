@@ -20,6 +20,7 @@ typedef struct command {
 static const command commands[] = {
     {"sysinfo", bn_cmd_sysinfo, "CPU model and features, kernel path, threads, CUDA devices"},
     {"selftest", bn_cmd_selftest, "check every fast kernel path against its scalar reference"},
+    {"info", bn_cmd_info, "architecture, tokenizer and tensor table of a GGUF file or HF folder"},
 };
 
 static void print_help(FILE *out) {
