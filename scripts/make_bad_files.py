@@ -43,6 +43,7 @@ def gguf(kvs, infos, data, version=3, magic=b"GGUF", n_tensors=None, n_kv=None, 
 
 ARCH = kv("general.architecture", STR, gstr("bitnet"))
 GOOD_KVS = [ARCH, kv("bitnet.block_count", U32, struct.pack("<I", 1)),
+            kv("tokenizer.ggml.model", STR, gstr("gpt2")),
             kv("tokenizer.ggml.tokens", ARR, struct.pack("<IQ", STR, 2) + gstr("a") + gstr("b"))]
 # two f32 tensors of 4x2, 32 bytes each, at offsets 0 and 32
 GOOD_INFOS = [tinfo("a.weight", [4, 2], 0, 0), tinfo("b.weight", [4, 2], 0, 32)]
@@ -150,7 +151,9 @@ def hf_dir(out, name, config, st_bytes=None, index=None, extra=None):
 def hf_cases(out):
     cfg = {"model_type": "bitnet", "architectures": ["BitNetForCausalLM"], "hidden_size": 8,
            "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-           "num_key_value_heads": 1, "vocab_size": 4}
+           "num_key_value_heads": 1, "vocab_size": 4, "bos_token_id": 1, "eos_token_id": 2,
+           "quantization_config": {"quant_method": "bitnet", "linear_class": "autobitlinear",
+                                   "quantization_mode": "offline"}}
     good_st = safetensors({"model.norm.weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8)
     hf_dir(out, "hf_config_bad_json", '{"model_type": "bitnet", "hidden_size": ', good_st)
     hf_dir(out, "hf_config_unknown_model_type", dict(cfg, model_type="gpt_neox"), good_st)

@@ -118,7 +118,8 @@ const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *g, const char *name);
 
 /* Typed getters. BN_ERR_NOT_FOUND naming the key when absent; BN_ERR_FORMAT naming the key and
  * both types when the stored type does not fit. Integer getters accept any integer type whose
- * value is in range (counts may be u32 or u64, as writers differ). */
+ * value is in range (counts may be u32 or u64, as writers differ); a value out of the target's
+ * range gives BN_ERR_RANGE naming key, value and type. */
 bn_status bn_gguf_get_u32(const bn_gguf *g, const char *key, uint32_t *out);
 bn_status bn_gguf_get_u64(const bn_gguf *g, const char *key, uint64_t *out);
 bn_status bn_gguf_get_i64(const bn_gguf *g, const char *key, int64_t *out);
@@ -127,7 +128,8 @@ bn_status bn_gguf_get_bool(const bn_gguf *g, const char *key, bool *out);
 bn_status bn_gguf_get_str(const bn_gguf *g, const char *key, const char **out);
 bn_status bn_gguf_get_arr(const bn_gguf *g, const char *key, const bn_gguf_array **out);
 
-/* Array elements (index checked). Integer/float element types widen as above. */
+/* Array elements (index checked: BN_ERR_RANGE). Integer/float element types widen as above;
+ * the integer getters also read BOOL elements as 0/1. */
 bn_status bn_gguf_arr_get_i64(const bn_gguf_array *a, uint64_t i, int64_t *out);
 bn_status bn_gguf_arr_get_u64(const bn_gguf_array *a, uint64_t i, uint64_t *out);
 bn_status bn_gguf_arr_get_f64(const bn_gguf_array *a, uint64_t i, double *out);
@@ -143,11 +145,12 @@ size_t bn_gguf_type_size(bn_gguf_type t);
  * Order of calls: create; set metadata and add tensor infos (any order); begin_data; write each
  * tensor's bytes in the order the tensors were added (one or many calls per tensor); finish.
  * Everything goes to "<path>.tmp.XXXXXX" beside path, which is renamed onto path only by a
- * successful finish; abort (or any failure) removes it. */
+ * successful finish; abort (or any failure) removes it. The first failing call poisons the
+ * writer: every later call fails with that error, and finish or abort must still free it. */
 typedef struct bn_gguf_writer bn_gguf_writer;
 
 /* alignment 0 means the default 32; others must be a power of two >= 8 and are recorded as
- * general.alignment. */
+ * general.alignment (u32): after the caller's keys, unless the caller set it to the same value. */
 bn_status bn_gguf_writer_create(bn_gguf_writer **out, const char *path, uint32_t alignment);
 
 /* Set a key (replacing an earlier value of the same key). The value is deep-copied: arrays of
@@ -166,8 +169,9 @@ bn_status bn_gguf_writer_set_arr(bn_gguf_writer *w, const char *key, bn_gguf_typ
 bn_status bn_gguf_writer_set_arr_str(bn_gguf_writer *w, const char *key, const char *const *strs,
                                      uint64_t count);
 
-/* Add a tensor info. ne is innermost first. nbytes must equal what the type and shape need when
- * the type is in our dtype table (BN_ERR_SHAPE otherwise). */
+/* Add a tensor info. ne is innermost first. The type must be in our dtype table (BN_ERR_DTYPE
+ * otherwise: we write only types we know) and nbytes what the type and shape need (BN_ERR_SHAPE
+ * otherwise). */
 bn_status bn_gguf_writer_add_tensor(bn_gguf_writer *w, const char *name, uint32_t ggml_type,
                                     int n_dims, const uint64_t *ne, size_t nbytes);
 

@@ -15,8 +15,8 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,14 +58,21 @@ size_t bn_st_dtype_size(bn_st_dtype t) {
     return st_dtype_valid(t) ? st_dtypes[t].size : 0;
 }
 
+/* The dtype called name, or BN_ST_DTYPE_COUNT. */
+static bn_st_dtype st_dtype_lookup(const char *name) {
+    int t = 0;
+    while (t < BN_ST_DTYPE_COUNT && strcmp(name, st_dtypes[t].name) != 0)
+        t++;
+    return (bn_st_dtype)t;
+}
+
 bn_status bn_st_dtype_parse(const char *name, bn_st_dtype *out) {
     if (!name || !out)
         return BN_ERROR(BN_ERR_INVALID_ARG, "bn_st_dtype_parse: NULL argument");
-    for (int t = 0; t < BN_ST_DTYPE_COUNT; t++) {
-        if (strcmp(name, st_dtypes[t].name) == 0) {
-            *out = (bn_st_dtype)t;
-            return BN_OK;
-        }
+    bn_st_dtype t = st_dtype_lookup(name);
+    if (t != BN_ST_DTYPE_COUNT) {
+        *out = t;
+        return BN_OK;
     }
     return BN_ERROR(BN_ERR_DTYPE,
                     "safetensors dtype '%s' is not supported (F64 F32 F16 BF16 I64 I32 I16 I8 "
@@ -167,7 +174,7 @@ static bn_status st_parse_json(const char *path, const char *what, const uint8_t
         return BN_ERROR(BN_ERR_FORMAT, "%s: %s is not valid JSON (error near byte %zu of %zu)",
                         path, what, at, len);
     for (size_t i = at; i < len; i++) {
-        if (!strchr(" \t\r\n", start[i])) {
+        if (start[i] == '\0' || !strchr(" \t\r\n", start[i])) {
             cJSON_Delete(root);
             return BN_ERROR(BN_ERR_FORMAT, "%s: %s has bytes after its JSON value, at byte %zu",
                             path, what, i);
@@ -182,23 +189,18 @@ static bn_status st_parse_json(const char *path, const char *what, const uint8_t
 }
 
 static const char *st_json_kind(const cJSON *v) {
-    if (cJSON_IsString(v))
-        return "a string";
-    if (cJSON_IsNumber(v))
-        return "a number";
-    if (cJSON_IsArray(v))
-        return "an array";
-    if (cJSON_IsObject(v))
-        return "an object";
-    if (cJSON_IsBool(v))
-        return "a boolean";
-    return "null";
+    return cJSON_IsString(v)   ? "a string"
+           : cJSON_IsNumber(v) ? "a number"
+           : cJSON_IsArray(v)  ? "an array"
+           : cJSON_IsObject(v) ? "an object"
+           : cJSON_IsBool(v)   ? "a boolean"
+                               : "null";
 }
 
 /* A JSON value as a short text for error messages. */
 static const char *st_json_show(const cJSON *v, char *buf, size_t cap) {
     if (cJSON_IsNumber(v))
-        snprintf(buf, cap, "%.17g", v->valuedouble);
+        snprintf(buf, cap, "%.16g", v->valuedouble);
     else if (cJSON_IsString(v))
         snprintf(buf, cap, "\"%.40s\"", v->valuestring);
     else
@@ -334,12 +336,9 @@ static bn_status st_parse_dtype(const st_ctx *c, const char *tname, const cJSON 
     if (!cJSON_IsString(v))
         return BN_ERROR(BN_ERR_FORMAT, "%s: tensor '%s': field 'dtype' is %s, not a string",
                         c->path, tname, st_json_kind(v));
-    for (int t = 0; t < BN_ST_DTYPE_COUNT; t++) {
-        if (strcmp(v->valuestring, st_dtypes[t].name) == 0) {
-            *out = (bn_st_dtype)t;
-            return BN_OK;
-        }
-    }
+    *out = st_dtype_lookup(v->valuestring);
+    if (*out != BN_ST_DTYPE_COUNT)
+        return BN_OK;
     return BN_ERROR(BN_ERR_DTYPE,
                     "%s: tensor '%s': dtype '%.40s' is not supported (F64 F32 F16 BF16 I64 I32 "
                     "I16 I8 U8 BOOL are)",
@@ -640,21 +639,14 @@ bn_status bn_st_open_memory(bn_safetensors **out, const void *bytes, size_t size
     return st_finish(st, s, out);
 }
 
+static int st_cmp_find(const void *key, const void *elem) {
+    return strcmp(key, ((const bn_st_tensor *)elem)->name);
+}
+
 const bn_st_tensor *bn_st_find(const bn_safetensors *st, const char *name) {
-    if (!st || !name)
+    if (!st || !name || st->n_tensors == 0)
         return NULL;
-    int64_t lo = 0, hi = st->n_tensors - 1;
-    while (lo <= hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(name, st->tensors[mid].name);
-        if (c == 0)
-            return &st->tensors[mid];
-        if (c < 0)
-            hi = mid - 1;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    return bsearch(name, st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, st_cmp_find);
 }
 
 /* ---- sharded folders ------------------------------------------------------------------------- */
@@ -902,23 +894,20 @@ void bn_st_writer_free(bn_st_writer *w) {
     free(w);
 }
 
-/* Room for one more element in a growing array of elem-byte items. */
-static bool st_grow(void **items, size_t *cap, size_t n, size_t elem) {
+/* items (n used of *cap, elem bytes each) with room for one more: items itself, a larger copy,
+ * or NULL when out of memory (items is then unchanged). */
+static void *st_grow(void *items, size_t *cap, size_t n, size_t elem) {
     if (n < *cap)
-        return true;
+        return items;
     size_t want = *cap ? *cap * 2 : 16;
-    if (want > SIZE_MAX / elem)
-        return false;
-    void *p = realloc(*items, want * elem);
-    if (!p)
-        return false;
-    *items = p;
-    *cap = want;
-    return true;
+    void *p = want <= SIZE_MAX / elem ? realloc(items, want * elem) : NULL;
+    if (p)
+        *cap = want;
+    return p;
 }
 
-/* What the writer accepts it must be able to read back: UTF-8 without control bytes would be
- * enough for JSON, but the reader's rules are the simplest statement of what is valid. */
+/* The reader refuses headers that are not UTF-8 (as upstream does), so the writer refuses such
+ * names and values rather than write a file nobody can read back. */
 static bn_status st_check_string(const char *what, const char *s) {
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
@@ -942,12 +931,14 @@ bn_status bn_st_writer_add_meta(bn_st_writer *w, const char *key, const char *va
                             key);
     }
     char *k = strdup(key), *v = strdup(value);
-    if (!k || !v || !st_grow((void **)&w->meta, &w->cap_meta, w->n_meta, sizeof *w->meta)) {
+    bn_st_meta *m = st_grow(w->meta, &w->cap_meta, w->n_meta, sizeof *m);
+    if (!k || !v || !m) {
         free(k);
         free(v);
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "safetensors writer: no memory for metadata '%s'",
                         key);
     }
+    w->meta = m;
     w->meta[w->n_meta++] = (bn_st_meta){.key = k, .value = v};
     return BN_OK;
 }
@@ -956,8 +947,8 @@ static bn_status st_check_add(const bn_st_writer *w, const char *name, bn_st_dty
                               int n_dims, const int64_t *shape, size_t size) {
     size_t need = 0;
     if (name[0] == '\0' || strcmp(name, ST_META_KEY) == 0)
-        return BN_ERROR(BN_ERR_INVALID_ARG, "safetensors writer: tensor name '%s' is reserved",
-                        name);
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "safetensors writer: tensor name '%s' is empty or reserved", name);
     BN_TRY(st_check_string("tensor name", name));
     if (!st_dtype_valid(dtype))
         return BN_ERROR(BN_ERR_DTYPE, "safetensors writer: tensor '%s': dtype %d is not valid",
@@ -989,12 +980,13 @@ bn_status bn_st_writer_add(bn_st_writer *w, const char *name, bn_st_dtype dtype,
         return BN_ERROR(BN_ERR_INVALID_ARG, "bn_st_writer_add: NULL argument");
     BN_TRY(st_check_add(w, name, dtype, n_dims, shape, size));
     char *copy = strdup(name);
-    if (!copy ||
-        !st_grow((void **)&w->tensors, &w->cap_tensors, w->n_tensors, sizeof *w->tensors)) {
+    st_wtensor *ts = st_grow(w->tensors, &w->cap_tensors, w->n_tensors, sizeof *ts);
+    if (!copy || !ts) {
         free(copy);
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "safetensors writer: no memory for tensor '%s'",
                         name);
     }
+    w->tensors = ts;
     st_wtensor *t = &w->tensors[w->n_tensors++];
     *t = (st_wtensor){.name = copy, .dtype = dtype, .n_dims = n_dims, .data = data, .size = size};
     if (n_dims > 0)
@@ -1042,24 +1034,17 @@ static void st_putu(st_buf *b, uint64_t v) {
 /* A JSON string escaped as serde_json (the Python library's serializer) escapes it: '"', '\\',
  * the five short control escapes, other control bytes as \u00xx; everything else raw. */
 static void st_put_json_string(st_buf *b, const char *s) {
+    static const char plain[] = "\"\\\b\f\n\r\t", escaped[] = "\"\\bfnrt";
     st_put(b, "\"", 1);
     for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        const char *esc = c == '"'    ? "\\\""
-                          : c == '\\' ? "\\\\"
-                          : c == '\b' ? "\\b"
-                          : c == '\f' ? "\\f"
-                          : c == '\n' ? "\\n"
-                          : c == '\r' ? "\\r"
-                          : c == '\t' ? "\\t"
-                                      : NULL;
-        char u[8];
-        if (esc)
-            st_puts(b, esc);
-        else if (c < 0x20)
-            st_put(b, u, (size_t)snprintf(u, sizeof u, "\\u%04x", c));
+        const char *hit = strchr(plain, *s);
+        char esc[8] = {'\\', hit ? escaped[hit - plain] : 0};
+        if (hit)
+            st_put(b, esc, 2);
+        else if ((unsigned char)*s < 0x20)
+            st_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)*s));
         else
-            st_put(b, (const char *)&c, 1);
+            st_put(b, s, 1);
     }
     st_put(b, "\"", 1);
 }
@@ -1164,19 +1149,10 @@ static bn_status st_write_body(const bn_st_writer *w, int fd, const char *tmp, c
  * systems refuse fsync on directories, so failure here is only logged. */
 static void st_sync_dir(const char *path) {
     char *copy = strdup(path);
-    if (!copy)
-        return;
-    char *slash = strrchr(copy, '/');
-    const char *dir = copy;
-    if (slash == copy)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        dir = ".";
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *dir = copy ? dirname(copy) : NULL;
+    int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     if (fd < 0 || fsync(fd) != 0)
-        bn_log(BN_LOG_WARN, "%s: could not fsync the directory: %s", dir, strerror(errno));
+        bn_log(BN_LOG_WARN, "%s: could not fsync its directory: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);
     free(copy);

@@ -79,9 +79,12 @@ size_t bn_st_dtype_size(bn_st_dtype t);
 bn_status bn_st_dtype_parse(const char *name, bn_st_dtype *out);
 
 /* ---- writer: add tensors (data is copied only when written), then write. The file goes to a
- * temporary name beside path and is renamed into place only when complete. Tensors are written
- * in name order, each offset a multiple of 8 from the buffer start (header padded with spaces to
- * a multiple of 8, as the Python library does). */
+ * temporary name beside path and is renamed into place only when complete. The layout is the
+ * Python library's, byte for byte: compact JSON with "__metadata__" first (keys in the order
+ * added), then tensors by descending dtype alignment (I64, F64, F32, I32, BF16, F16, I16, I8,
+ * U8, BOOL) and by name within a dtype, with contiguous data_offsets; the header is padded with
+ * spaces so that 8 + N is a multiple of 8. So every tensor starts at a multiple of its element
+ * size from the (8-aligned) buffer start. */
 typedef struct bn_st_writer bn_st_writer;
 
 bn_status bn_st_writer_create(bn_st_writer **out);

@@ -1,6 +1,6 @@
 /*
  * json_spec.h - helpers shared by the interoperability tools: hex and typed-value text used in
- * the JSON "spec" documents that tests/py/*.py exchange with the C readers and writers.
+ * the JSON "spec" documents that the scripts in tests/py exchange with the C readers and writers.
  */
 #ifndef BN_TEST_JSON_SPEC_H
 #define BN_TEST_JSON_SPEC_H
