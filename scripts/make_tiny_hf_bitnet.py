@@ -8,7 +8,8 @@ tokenizer_config.json. Packing re-implements transformers' integrations/bitnet.p
 numpy (codes w+1, block-strided along output rows: row i*R+p sits in bits 2i of packed row p).
 The safetensors file is written here by hand (numpy has no bfloat16), independently of libbitnet.
 
-usage: make_tiny_hf_bitnet.py OUT_DIR [--variant packed|bf16] [--seed N]
+usage: make_tiny_hf_bitnet.py OUT_DIR [--variant packed|bf16] [--seed N] [--hidden H]
+                              [--intermediate I] [--linear-class autobitlinear|bitlinear]
   packed: ternary weights packed as above (quantization_mode offline)
   bf16:   float "master" weights in bf16 (quantization_mode online; absmean at load)
 """
@@ -19,7 +20,7 @@ import struct
 
 import numpy as np
 
-CONFIG = dict(vocab_size=272, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+CONFIG = dict(vocab_size=272, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
               rms_norm_eps=1e-5, rope_theta=500000.0, hidden_act="relu2", tie_word_embeddings=True,
               bos_token_id=268, eos_token_id=269)
@@ -127,9 +128,12 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--variant", choices=["packed", "bf16"], default="packed")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--hidden", type=int, default=CONFIG["hidden_size"])
+    ap.add_argument("--intermediate", type=int, default=CONFIG["intermediate_size"])
+    ap.add_argument("--linear-class", choices=["autobitlinear", "bitlinear"], default="autobitlinear")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
-    c = CONFIG
+    c = dict(CONFIG, hidden_size=args.hidden, intermediate_size=args.intermediate)
     os.makedirs(args.out, exist_ok=True)
     tensors = {}
 
@@ -153,12 +157,14 @@ def main():
             ternary, gamma = absmean_ternary(master_bf16)
             packed = pack_weights(ternary)
             tensors[p + lin + ".weight"] = ("U8", packed.shape, packed.tobytes())
-            bf16(p + lin + ".weight_scale", np.array([gamma], dtype=np.float32))
+            # autobitlinear stores gamma; the older bitlinear class stores 1/gamma (Trap 1)
+            stored = gamma if args.linear_class == "autobitlinear" else np.float32(1) / gamma
+            bf16(p + lin + ".weight_scale", np.array([stored], dtype=np.float32))
     write_safetensors(os.path.join(args.out, "model.safetensors"), tensors, {"format": "pt"})
 
     config = dict(architectures=["BitNetForCausalLM"], model_type="bitnet", torch_dtype="bfloat16",
                   attention_bias=False, initializer_range=0.02,
-                  quantization_config={"quant_method": "bitnet", "linear_class": "autobitlinear",
+                  quantization_config={"quant_method": "bitnet", "linear_class": args.linear_class,
                                        "quantization_mode": "offline" if args.variant == "packed" else "online"},
                   **c)
     with open(os.path.join(args.out, "config.json"), "w") as f:

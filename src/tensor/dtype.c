@@ -69,19 +69,86 @@ static void i32_from_f32(const float *src, void *dst, int64_t n) {
         d[i] = (int32_t)round_saturate(src[i], INT32_MIN, INT32_MAX);
 }
 
-/* name, GGUF id, block size, block bytes, quantized, tail bytes, to_f32, from_f32 */
+/* Designated fields, because a row has ten and most are zero or NULL. */
 static const bn_dtype_traits traits[BN_DTYPE_COUNT] = {
-    [BN_DTYPE_F32] = {"f32", 0, 1, 4, false, 0, f32_to_f32, f32_from_f32},
-    [BN_DTYPE_F16] = {"f16", 1, 1, 2, false, 0, f16_to_f32, f16_from_f32},
-    [BN_DTYPE_BF16] = {"bf16", 30, 1, 2, false, 0, bf16_to_f32, bf16_from_f32},
-    [BN_DTYPE_I8] = {"i8", 24, 1, 1, false, 0, i8_to_f32, i8_from_f32},
-    [BN_DTYPE_I32] = {"i32", 26, 1, 4, false, 0, i32_to_f32, i32_from_f32},
-    [BN_DTYPE_Q8_0] = {"q8_0", 8, BN_QK8_0, sizeof(bn_block_q8_0), true, 0, bn_q8_0_to_f32, NULL},
-    [BN_DTYPE_TQ1_0] = {"tq1_0", 34, BN_QK_K, sizeof(bn_block_tq1_0), true, 0, bn_tq1_0_to_f32,
-                        NULL},
-    [BN_DTYPE_TQ2_0] = {"tq2_0", 35, BN_QK_K, sizeof(bn_block_tq2_0), true, 0, bn_tq2_0_to_f32,
-                        NULL},
-    [BN_DTYPE_I2_S] = {"i2_s", 36, BN_QK_I2_S, BN_QK_I2_S / 4, true, BN_I2_S_TAIL_BYTES, NULL, NULL},
+    [BN_DTYPE_F32] = {.name = "f32",
+                      .gguf_type = 0,
+                      .block_size = 1,
+                      .block_bytes = 4,
+                      .to_f32 = f32_to_f32,
+                      .from_f32 = f32_from_f32},
+    [BN_DTYPE_F16] = {.name = "f16",
+                      .gguf_type = 1,
+                      .block_size = 1,
+                      .block_bytes = 2,
+                      .to_f32 = f16_to_f32,
+                      .from_f32 = f16_from_f32},
+    [BN_DTYPE_BF16] = {.name = "bf16",
+                       .gguf_type = 30,
+                       .block_size = 1,
+                       .block_bytes = 2,
+                       .to_f32 = bf16_to_f32,
+                       .from_f32 = bf16_from_f32},
+    [BN_DTYPE_I8] = {.name = "i8",
+                     .gguf_type = 24,
+                     .block_size = 1,
+                     .block_bytes = 1,
+                     .to_f32 = i8_to_f32,
+                     .from_f32 = i8_from_f32},
+    [BN_DTYPE_I32] = {.name = "i32",
+                      .gguf_type = 26,
+                      .block_size = 1,
+                      .block_bytes = 4,
+                      .to_f32 = i32_to_f32,
+                      .from_f32 = i32_from_f32},
+    [BN_DTYPE_Q8_0] = {.name = "q8_0",
+                       .gguf_type = 8,
+                       .block_size = BN_QK8_0,
+                       .block_bytes = sizeof(bn_block_q8_0),
+                       .is_quantized = true,
+                       .to_f32 = bn_q8_0_to_f32,
+                       .from_f32 = bn_q8_0_from_f32},
+    [BN_DTYPE_TQ1_0] = {.name = "tq1_0",
+                        .gguf_type = 34,
+                        .block_size = BN_QK_K,
+                        .block_bytes = sizeof(bn_block_tq1_0),
+                        .is_quantized = true,
+                        .to_f32 = bn_tq1_0_to_f32,
+                        .from_f32 = bn_tq1_0_from_f32,
+                        .ternary_bytes = bn_tq1_0_ternary_bytes,
+                        .pack_ternary = bn_tq1_0_pack_ternary,
+                        .unpack_ternary = bn_tq1_0_unpack_ternary},
+    [BN_DTYPE_TQ2_0] = {.name = "tq2_0",
+                        .gguf_type = 35,
+                        .block_size = BN_QK_K,
+                        .block_bytes = sizeof(bn_block_tq2_0),
+                        .is_quantized = true,
+                        .to_f32 = bn_tq2_0_to_f32,
+                        .from_f32 = bn_tq2_0_from_f32,
+                        .ternary_bytes = bn_tq2_0_ternary_bytes,
+                        .pack_ternary = bn_tq2_0_pack_ternary,
+                        .unpack_ternary = bn_tq2_0_unpack_ternary},
+    /* The tail holds the float32 scale; decoding needs it, hence no row decoder. */
+    [BN_DTYPE_I2_S] = {.name = "i2_s",
+                       .gguf_type = 36,
+                       .block_size = BN_QK_I2_S,
+                       .block_bytes = BN_QK_I2_S / 4,
+                       .is_quantized = true,
+                       .tensor_tail_bytes = BN_I2_S_TAIL_BYTES,
+                       .ternary_bytes = bn_i2_s_ternary_bytes,
+                       .pack_ternary = bn_i2_s_pack_ternary,
+                       .unpack_ternary = bn_i2_s_unpack_ternary},
+    /* 4 values per byte, but from 4 rows (formats.h): the block is counted along the row only so
+     * that whole-tensor byte counts come out as rows*cols/4, which bn_dtype_tensor_bytes gives
+     * when cols % 4 == 0 (every real checkpoint); other widths need hf2's ternary_bytes. */
+    [BN_DTYPE_HF2] = {.name = "hf2",
+                      .gguf_type = BN_GGUF_TYPE_NONE,
+                      .block_size = BN_HF2_ROWS_PER_BYTE,
+                      .block_bytes = 1,
+                      .is_quantized = true,
+                      .ternary_bytes = bn_hf2_ternary_bytes,
+                      .pack_ternary = bn_hf2_pack_ternary,
+                      .unpack_ternary = bn_hf2_unpack_ternary},
 };
 
 bool bn_dtype_valid(bn_dtype dtype) {
@@ -124,7 +191,8 @@ bn_status bn_dtype_row_bytes(bn_dtype dtype, int64_t n, size_t *out) {
     if (n < 0)
         return BN_ERROR(BN_ERR_SHAPE, "negative row length %lld", (long long)n);
     if (n % t->block_size != 0)
-        return BN_ERROR(BN_ERR_SHAPE, "row of %lld values is not a whole number of %s blocks (%lld)",
+        return BN_ERROR(BN_ERR_SHAPE,
+                        "row of %lld values is not a whole number of %s blocks (%lld)",
                         (long long)n, t->name, (long long)t->block_size);
     uint64_t blocks = (uint64_t)(n / t->block_size);
     if (blocks > SIZE_MAX / t->block_bytes)

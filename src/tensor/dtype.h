@@ -24,6 +24,7 @@ typedef enum bn_dtype {
     BN_DTYPE_TQ1_0 = 6,
     BN_DTYPE_TQ2_0 = 7,
     BN_DTYPE_I2_S = 8,
+    BN_DTYPE_HF2 = 9, /* transformers' packed ternary checkpoint layout (no GGUF id) */
     BN_DTYPE_COUNT
 } bn_dtype;
 
@@ -34,6 +35,31 @@ typedef enum bn_dtype {
 typedef void (*bn_to_f32_fn)(const void *src, float *dst, int64_t n);
 typedef void (*bn_from_f32_fn)(const float *src, void *dst, int64_t n);
 
+/*
+ * Whole-tensor ternary packing, for the types that store W = t * scale with t in {-1, 0, +1}.
+ * t is a PyTorch-order weight [rows = out, cols = in], row-major, one int8 per value.
+ *
+ * ternary_bytes: the exact byte size of a [rows, cols] tensor, or BN_ERR_SHAPE when the layout
+ *   cannot hold that shape (the message lists the ternary types that can).
+ * pack_ternary: writes t and scale. A value of t outside {-1, 0, 1} is BN_ERR_RANGE naming its
+ *   index; dst_bytes must be exactly ternary_bytes (BN_ERR_SHAPE otherwise). What the scale
+ *   becomes is the type's: tq1_0/tq2_0 store it as every block's f16 d (rounded to nearest
+ *   even, so a scale that is not an f16 value comes back changed), i2_s as its float32 tail,
+ *   and hf2 ignores it (the checkpoint keeps weight_scale as its own tensor).
+ * unpack_ternary: the inverse; t and scale are unspecified on failure. tq1_0/tq2_0 give the
+ *   one d shared by every block that holds a nonzero value (0 if none does) and refuse tensors
+ *   whose blocks have different scales with BN_ERR_UNSUPPORTED; hf2 gives NAN (it has no scale).
+ *   Codes a type never writes are BN_ERR_FORMAT naming where they are.
+ * pack(unpack(x)) == x for every x that pack wrote, but for a tq tensor of zeros (scale 0). For
+ * data written elsewhere, tq's d in blocks of zeros (ggml writes 0 there) and i2_s's tail
+ * padding are not kept.
+ */
+typedef bn_status (*bn_ternary_bytes_fn)(int64_t rows, int64_t cols, size_t *out);
+typedef bn_status (*bn_ternary_pack_fn)(const int8_t *t, int64_t rows, int64_t cols, float scale,
+                                        void *dst, size_t dst_bytes);
+typedef bn_status (*bn_ternary_unpack_fn)(const void *src, size_t src_bytes, int64_t rows,
+                                          int64_t cols, int8_t *t, float *scale);
+
 typedef struct bn_dtype_traits {
     const char *name;         /* "f32", "bf16", "tq2_0", ... (also the CLI's --type names) */
     int gguf_type;            /* ggml_type id in GGUF files, or BN_GGUF_TYPE_NONE */
@@ -43,6 +69,10 @@ typedef struct bn_dtype_traits {
     size_t tensor_tail_bytes; /* extra bytes after a whole tensor (I2_S keeps its scale there) */
     bn_to_f32_fn to_f32;      /* decode a row to float32 (NULL: needs the whole tensor) */
     bn_from_f32_fn from_f32;  /* encode a row from float32 (NULL: encoded by a quantizer) */
+    /* Ternary types only (NULL for the others): see bn_ternary_pack_fn above. */
+    bn_ternary_bytes_fn ternary_bytes;
+    bn_ternary_pack_fn pack_ternary;
+    bn_ternary_unpack_fn unpack_ternary;
 } bn_dtype_traits;
 
 /* The row of a type; NULL for an id outside the table. */

@@ -1,7 +1,87 @@
-/* formats.c - decoders of the quantized GGUF block types (layouts in formats.h). */
+/*
+ * formats.c - the layouts of formats.h: row decoders, ggml's reference row encoders, and
+ * whole-tensor ternary pack/unpack for tq1_0, tq2_0, i2_s and hf2.
+ *
+ * Every layout goes through "codes": one byte per value, q = w + 1 in {0, 1, 2}. A block is read
+ * into codes and written from codes by one pair of functions, which the row decoders, the row
+ * encoders and the tensor pack/unpack all share, so a layout is spelled out exactly once.
+ */
 #include "tensor/formats.h"
 
 #include "tensor/half.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Block layouts: codes <-> bytes
+ * ------------------------------------------------------------------------------------------- */
+
+static void tq2_0_read_codes(const bn_block_tq2_0 *b, uint8_t *codes) {
+    for (int j = 0; j < 2; j++)          /* two chunks of 32 bytes, 128 values each */
+        for (int l = 0; l < 4; l++)      /* bit pair */
+            for (int m = 0; m < 32; m++) /* byte */
+                codes[j * 128 + l * 32 + m] = (b->qs[j * 32 + m] >> (2 * l)) & 3;
+}
+
+static void tq2_0_write_codes(const uint8_t *codes, uint16_t d, bn_block_tq2_0 *b) {
+    memset(b->qs, 0, sizeof b->qs);
+    for (int j = 0; j < 2; j++)
+        for (int l = 0; l < 4; l++)
+            for (int m = 0; m < 32; m++)
+                b->qs[j * 32 + m] |= (uint8_t)(codes[j * 128 + l * 32 + m] << (2 * l));
+    b->d = d;
+}
+
+/* Digit n (0 = most significant) of a byte holding 5 base-3 digits scaled by 256/243. */
+static int trit(uint8_t byte, int n) {
+    static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+    uint8_t shifted = (uint8_t)(byte * pow3[n]); /* wraps mod 256 on purpose */
+    return ((uint16_t)shifted * 3) >> 8;
+}
+
+/* The first `count` digits of a byte into codes `stride` apart. */
+static void tq1_0_read_byte(uint8_t byte, int count, uint8_t *codes, int stride) {
+    for (int n = 0; n < count; n++)
+        codes[n * stride] = (uint8_t)trit(byte, n);
+}
+
+/* `count` codes `stride` apart as one byte: a base-3 number, first code most significant,
+ * padded to 5 digits with zeros (qh bytes hold 4), scaled by 256/243 rounding up so that trit()
+ * reads the digits back with a multiply and a shift. */
+static uint8_t tq1_0_write_byte(const uint8_t *codes, int count, int stride) {
+    unsigned v = 0;
+    for (int n = 0; n < 5; n++)
+        v = v * 3 + (n < count ? codes[n * stride] : 0);
+    return (uint8_t)((v * 256 + 242) / 243);
+}
+
+/* qs[0..31] hold values 32n + m (n = 0..4), qs[32..47] values 160 + 16n + m, qh[0..3] values
+ * 240 + 4n + j (n = 0..3). */
+static void tq1_0_read_codes(const bn_block_tq1_0 *b, uint8_t *codes) {
+    for (int m = 0; m < 32; m++)
+        tq1_0_read_byte(b->qs[m], 5, codes + m, 32);
+    for (int m = 0; m < 16; m++)
+        tq1_0_read_byte(b->qs[32 + m], 5, codes + 160 + m, 16);
+    for (int j = 0; j < 4; j++)
+        tq1_0_read_byte(b->qh[j], 4, codes + 240 + j, 4);
+}
+
+static void tq1_0_write_codes(const uint8_t *codes, uint16_t d, bn_block_tq1_0 *b) {
+    for (int m = 0; m < 32; m++)
+        b->qs[m] = tq1_0_write_byte(codes + m, 5, 32);
+    for (int m = 0; m < 16; m++)
+        b->qs[32 + m] = tq1_0_write_byte(codes + 160 + m, 5, 16);
+    for (int j = 0; j < 4; j++)
+        b->qh[j] = tq1_0_write_byte(codes + 240 + j, 4, 4);
+    b->d = d;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Row decoders (the specification of each format's values)
+ * ------------------------------------------------------------------------------------------- */
 
 void bn_q8_0_to_f32(const void *src, float *dst, int64_t n) {
     const bn_block_q8_0 *b = src;
@@ -12,40 +92,468 @@ void bn_q8_0_to_f32(const void *src, float *dst, int64_t n) {
     }
 }
 
-void bn_tq2_0_to_f32(const void *src, float *dst, int64_t n) {
-    const bn_block_tq2_0 *b = src;
-    for (int64_t i = 0; i < n / BN_QK_K; i++) {
-        float d = bn_f16_to_f32(b[i].d);
-        float *y = dst + i * BN_QK_K;
-        for (int j = 0; j < 2; j++)           /* two chunks of 32 bytes, 128 values each */
-            for (int l = 0; l < 4; l++)       /* bit pair */
-                for (int m = 0; m < 32; m++) { /* byte */
-                    int q = (b[i].qs[j * 32 + m] >> (2 * l)) & 3;
-                    y[j * 128 + l * 32 + m] = (float)(q - 1) * d;
-                }
-    }
+/* value = (q - 1) * d; a tq2_0 code 3 decodes to 2d, as in ggml (no encoder writes it). */
+static void codes_to_f32(const uint8_t *codes, float d, float *y) {
+    for (int j = 0; j < BN_QK_K; j++)
+        y[j] = (float)(codes[j] - 1) * d;
 }
 
-/* Digit n (0 = most significant) of a byte holding 5 base-3 digits scaled by 256/243. */
-static int trit(uint8_t byte, int n) {
-    static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
-    uint8_t shifted = (uint8_t)(byte * pow3[n]); /* wraps mod 256 on purpose */
-    return ((uint16_t)shifted * 3) >> 8;
+void bn_tq2_0_to_f32(const void *src, float *dst, int64_t n) {
+    const bn_block_tq2_0 *b = src;
+    uint8_t codes[BN_QK_K];
+    for (int64_t i = 0; i < n / BN_QK_K; i++) {
+        tq2_0_read_codes(&b[i], codes);
+        codes_to_f32(codes, bn_f16_to_f32(b[i].d), dst + i * BN_QK_K);
+    }
 }
 
 void bn_tq1_0_to_f32(const void *src, float *dst, int64_t n) {
     const bn_block_tq1_0 *b = src;
+    uint8_t codes[BN_QK_K];
     for (int64_t i = 0; i < n / BN_QK_K; i++) {
-        float d = bn_f16_to_f32(b[i].d);
-        float *y = dst + i * BN_QK_K;
-        for (int t = 0; t < 5; t++)
-            for (int m = 0; m < 32; m++)
-                y[t * 32 + m] = (float)(trit(b[i].qs[m], t) - 1) * d;
-        for (int t = 0; t < 5; t++)
-            for (int m = 0; m < 16; m++)
-                y[160 + t * 16 + m] = (float)(trit(b[i].qs[32 + m], t) - 1) * d;
-        for (int t = 0; t < 4; t++)
-            for (int j = 0; j < 4; j++)
-                y[240 + t * 4 + j] = (float)(trit(b[i].qh[j], t) - 1) * d;
+        tq1_0_read_codes(&b[i], codes);
+        codes_to_f32(codes, bn_f16_to_f32(b[i].d), dst + i * BN_QK_K);
     }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Row encoders: ggml's quantize_row_{q8_0,tq1_0,tq2_0}_ref, operation for operation in float32.
+ * Each step is one float32 multiply or divide (nothing a compiler could fuse into an FMA, no
+ * excess precision on x86-64), so it rounds exactly as gguf-py's float32 numpy arrays do.
+ * ------------------------------------------------------------------------------------------- */
+
+/* roundf rounds half away from zero, like ggml's roundf/lroundf and gguf-py's np_roundf. For
+ * finite input the result is already within [lo, hi]; the clamp and the NaN test are there
+ * because converting an out-of-range float to an integer would be undefined behaviour. */
+static int round_away(float v, int lo, int hi) {
+    if (isnan(v))
+        return 0;
+    float r = roundf(v);
+    return r < (float)lo ? lo : (r > (float)hi ? hi : (int)r);
+}
+
+/* Largest |x| of a block (a NaN is skipped; it is outside the encoders' contract anyway). */
+static float block_absmax(const float *x, int n) {
+    float amax = 0.0f;
+    for (int j = 0; j < n; j++) {
+        float a = fabsf(x[j]);
+        if (a > amax)
+            amax = a;
+    }
+    return amax;
+}
+
+static float inverse_or_zero(float d) {
+    return d != 0.0f ? 1.0f / d : 0.0f;
+}
+
+void bn_q8_0_from_f32(const float *src, void *dst, int64_t n) {
+    bn_block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / BN_QK8_0; i++) {
+        const float *x = src + i * BN_QK8_0;
+        float d = block_absmax(x, BN_QK8_0) / 127.0f;
+        float id = inverse_or_zero(d);
+        b[i].d = bn_f32_to_f16(d);
+        for (int j = 0; j < BN_QK8_0; j++)
+            b[i].qs[j] = (int8_t)round_away(x[j] * id, -127, 127);
+    }
+}
+
+/* Codes of one 256-value block quantized to ternary with d = absmax; returns d as f16. */
+static uint16_t tq_codes_from_f32(const float *x, uint8_t *codes) {
+    float d = block_absmax(x, BN_QK_K);
+    float id = inverse_or_zero(d);
+    for (int j = 0; j < BN_QK_K; j++)
+        codes[j] = (uint8_t)(round_away(x[j] * id, -1, 1) + 1);
+    return bn_f32_to_f16(d);
+}
+
+void bn_tq2_0_from_f32(const float *src, void *dst, int64_t n) {
+    bn_block_tq2_0 *b = dst;
+    uint8_t codes[BN_QK_K];
+    for (int64_t i = 0; i < n / BN_QK_K; i++) {
+        uint16_t d = tq_codes_from_f32(src + i * BN_QK_K, codes);
+        tq2_0_write_codes(codes, d, &b[i]);
+    }
+}
+
+void bn_tq1_0_from_f32(const float *src, void *dst, int64_t n) {
+    bn_block_tq1_0 *b = dst;
+    uint8_t codes[BN_QK_K];
+    for (int64_t i = 0; i < n / BN_QK_K; i++) {
+        uint16_t d = tq_codes_from_f32(src + i * BN_QK_K, codes);
+        tq1_0_write_codes(codes, d, &b[i]);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Ternary tensors: checks shared by every layout
+ * ------------------------------------------------------------------------------------------- */
+
+static bool tq_holds(int64_t rows, int64_t cols) {
+    (void)rows;
+    return cols % BN_QK_K == 0;
+}
+
+static bool i2_s_holds(int64_t rows, int64_t cols) {
+    return rows * cols % BN_QK_I2_S == 0;
+}
+
+static bool hf2_holds(int64_t rows, int64_t cols) {
+    (void)cols;
+    return rows % BN_HF2_ROWS_PER_BYTE == 0;
+}
+
+/* The shape rule of each ternary layout, all in one list so that refusing a shape can name the
+ * layouts that would hold it. */
+enum { RULE_TQ1_0, RULE_TQ2_0, RULE_I2_S, RULE_HF2, RULE_COUNT };
+static const struct shape_rule {
+    const char *name;
+    const char *rule;
+    bool (*holds)(int64_t rows, int64_t cols);
+} shape_rules[RULE_COUNT] = {
+    [RULE_TQ1_0] = {"tq1_0", "cols must be a multiple of 256 (its blocks run along rows)",
+                    tq_holds},
+    [RULE_TQ2_0] = {"tq2_0", "cols must be a multiple of 256 (its blocks run along rows)",
+                    tq_holds},
+    [RULE_I2_S] = {"i2_s",
+                   "rows * cols must be a multiple of 128 (its groups run over the "
+                   "flattened tensor)",
+                   i2_s_holds},
+    [RULE_HF2] = {"hf2", "rows must be a multiple of 4 (each byte packs 4 rows)", hf2_holds},
+};
+
+static bn_status check_shape(int rule, int64_t rows, int64_t cols) {
+    const struct shape_rule *r = &shape_rules[rule];
+    if (rows <= 0 || cols <= 0)
+        return BN_ERROR(BN_ERR_SHAPE,
+                        "%s: a ternary tensor needs positive dimensions, not [%lld, %lld]", r->name,
+                        (long long)rows, (long long)cols);
+    if (rows > INT64_MAX / cols)
+        return BN_ERROR(BN_ERR_RANGE, "%s: a [%lld, %lld] tensor has more values than int64 holds",
+                        r->name, (long long)rows, (long long)cols);
+    if (r->holds(rows, cols))
+        return BN_OK;
+    char others[64] = "";
+    for (int k = 0; k < RULE_COUNT; k++) {
+        if (k != rule && shape_rules[k].holds(rows, cols)) {
+            size_t len = strlen(others);
+            snprintf(others + len, sizeof others - len, "%s%s", len ? ", " : "",
+                     shape_rules[k].name);
+        }
+    }
+    return BN_ERROR(BN_ERR_SHAPE, "%s cannot hold a [%lld, %lld] ternary tensor: %s; %s%s", r->name,
+                    (long long)rows, (long long)cols, r->rule,
+                    others[0] ? "types that can: " : "no ternary type can", others);
+}
+
+static bn_status size_out(const char *name, uint64_t bytes, size_t *out) {
+    if (bytes > SIZE_MAX)
+        return BN_ERROR(BN_ERR_RANGE, "%s: %llu bytes overflow size_t", name,
+                        (unsigned long long)bytes);
+    *out = (size_t)bytes;
+    return BN_OK;
+}
+
+/* `which` is "destination" or "source". Exact sizes only: a buffer of another size means the
+ * caller computed the shape or the type differently, which is a bug worth stopping at. */
+static bn_status check_bytes(const char *name, const char *which, int64_t rows, int64_t cols,
+                             size_t got, size_t want) {
+    if (got != want)
+        return BN_ERROR(BN_ERR_SHAPE,
+                        "%s: a [%lld, %lld] ternary tensor takes %zu bytes, the %s has %zu", name,
+                        (long long)rows, (long long)cols, want, which, got);
+    return BN_OK;
+}
+
+static bn_status check_values(const char *name, const int8_t *t, int64_t rows, int64_t cols) {
+    for (int64_t i = 0; i < rows * cols; i++)
+        if (t[i] < -1 || t[i] > 1)
+            return BN_ERROR(BN_ERR_RANGE,
+                            "%s: value %d at index %lld ([%lld, %lld]) is not ternary (-1, 0, 1)",
+                            name, t[i], (long long)i, (long long)(i / cols), (long long)(i % cols));
+    return BN_OK;
+}
+
+static bn_status check_scale(const char *name, float scale) {
+    if (!isfinite(scale))
+        return BN_ERROR(BN_ERR_RANGE, "%s: scale %g is not finite", name, (double)scale);
+    return BN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * tq1_0 / tq2_0: rows of cols/256 blocks, every block's d = the tensor's scale
+ * ------------------------------------------------------------------------------------------- */
+
+/* Codes and d of one block. BN_ERR_FORMAT, naming the block, for bytes no encoder writes. */
+typedef bn_status (*tq_read_fn)(const void *block, int64_t index, int64_t blocks_per_row,
+                                uint8_t *codes, uint16_t *d);
+typedef void (*tq_write_fn)(const uint8_t *codes, uint16_t d, void *block);
+
+typedef struct tq_layout {
+    int rule;
+    size_t block_bytes;
+    tq_read_fn read;
+    tq_write_fn write;
+} tq_layout;
+
+static bn_status tq2_0_read(const void *block, int64_t index, int64_t blocks_per_row,
+                            uint8_t *codes, uint16_t *d) {
+    const bn_block_tq2_0 *b = block;
+    tq2_0_read_codes(b, codes);
+    for (int j = 0; j < BN_QK_K; j++)
+        if (codes[j] == 3)
+            return BN_ERROR(BN_ERR_FORMAT,
+                            "tq2_0: block %lld (row %lld) value %d has code 3, which no encoder "
+                            "writes (codes 0, 1, 2 are -1, 0, +1)",
+                            (long long)index, (long long)(index / blocks_per_row), j);
+    *d = b->d;
+    return BN_OK;
+}
+
+static void tq2_0_write(const uint8_t *codes, uint16_t d, void *block) {
+    tq2_0_write_codes(codes, d, block);
+}
+
+/* Each byte yields 5 digits of 0..2 whatever its value, but only 243 of the 256 byte values (81
+ * for qh, whose fifth digit is 0) are what the encoder writes for some digits. Accepting only
+ * those makes pack(unpack(x)) == x, so a block is valid iff re-encoding its digits gives it back.
+ */
+static bn_status tq1_0_read(const void *block, int64_t index, int64_t blocks_per_row,
+                            uint8_t *codes, uint16_t *d) {
+    const bn_block_tq1_0 *b = block;
+    tq1_0_read_codes(b, codes);
+    bn_block_tq1_0 again;
+    tq1_0_write_codes(codes, b->d, &again);
+    const uint8_t *got = (const uint8_t *)b, *want = (const uint8_t *)&again;
+    for (size_t k = 0; k < sizeof b->qs + sizeof b->qh; k++)
+        if (got[k] != want[k])
+            return BN_ERROR(BN_ERR_FORMAT,
+                            "tq1_0: block %lld (row %lld) byte %zu is 0x%02x, which is not a "
+                            "base-3 digit byte the encoder writes (its digits encode as 0x%02x)",
+                            (long long)index, (long long)(index / blocks_per_row), k, got[k],
+                            want[k]);
+    *d = b->d;
+    return BN_OK;
+}
+
+static void tq1_0_write(const uint8_t *codes, uint16_t d, void *block) {
+    tq1_0_write_codes(codes, d, block);
+}
+
+static const tq_layout tq1_0_layout = {RULE_TQ1_0, sizeof(bn_block_tq1_0), tq1_0_read, tq1_0_write};
+static const tq_layout tq2_0_layout = {RULE_TQ2_0, sizeof(bn_block_tq2_0), tq2_0_read, tq2_0_write};
+
+static bn_status tq_bytes(const tq_layout *l, int64_t rows, int64_t cols, size_t *out) {
+    BN_TRY(check_shape(l->rule, rows, cols));
+    /* rows * cols / 256 * 66 < 2^63 / 256 * 66: no uint64 overflow */
+    return size_out(shape_rules[l->rule].name, (uint64_t)(rows * cols / BN_QK_K) * l->block_bytes,
+                    out);
+}
+
+static bn_status tq_pack(const tq_layout *l, const int8_t *t, int64_t rows, int64_t cols,
+                         float scale, void *dst, size_t dst_bytes) {
+    const char *name = shape_rules[l->rule].name;
+    size_t want;
+    BN_TRY(tq_bytes(l, rows, cols, &want));
+    BN_TRY(check_bytes(name, "destination", rows, cols, dst_bytes, want));
+    BN_TRY(check_values(name, t, rows, cols));
+    BN_TRY(check_scale(name, scale));
+    uint16_t d = bn_f32_to_f16(scale);
+    if (isinf(bn_f16_to_f32(d)))
+        return BN_ERROR(BN_ERR_RANGE, "%s: scale %g overflows the f16 its blocks store (max 65504)",
+                        name, (double)scale);
+    /* cols is a multiple of 256, so block b holds values 256b.. of the flattened tensor */
+    uint8_t codes[BN_QK_K];
+    for (int64_t b = 0; b < rows * cols / BN_QK_K; b++) {
+        for (int j = 0; j < BN_QK_K; j++)
+            codes[j] = (uint8_t)(t[b * BN_QK_K + j] + 1);
+        l->write(codes, d, (uint8_t *)dst + b * (int64_t)l->block_bytes);
+    }
+    return BN_OK;
+}
+
+/* Blocks holding only zeros say nothing about the scale (ggml's quantizer gives them d = 0), so
+ * the scale is the d shared by the others; compared as f16 bits, so that packing the result
+ * again reproduces every one of them. */
+static bn_status tq_unpack(const tq_layout *l, const void *src, size_t src_bytes, int64_t rows,
+                           int64_t cols, int8_t *t, float *scale) {
+    const char *name = shape_rules[l->rule].name;
+    size_t want;
+    BN_TRY(tq_bytes(l, rows, cols, &want));
+    BN_TRY(check_bytes(name, "source", rows, cols, src_bytes, want));
+    int64_t per_row = cols / BN_QK_K;
+    int64_t first = -1; /* the first block holding a nonzero value */
+    uint16_t first_d = 0;
+    uint8_t codes[BN_QK_K];
+    for (int64_t b = 0; b < rows * per_row; b++) {
+        uint16_t d;
+        BN_TRY(l->read((const uint8_t *)src + b * (int64_t)l->block_bytes, b, per_row, codes, &d));
+        if (!isfinite(bn_f16_to_f32(d)))
+            return BN_ERROR(BN_ERR_FORMAT, "%s: block %lld (row %lld) has scale %g", name,
+                            (long long)b, (long long)(b / per_row), (double)bn_f16_to_f32(d));
+        bool nonzero = false;
+        for (int j = 0; j < BN_QK_K; j++) {
+            t[b * BN_QK_K + j] = (int8_t)(codes[j] - 1);
+            nonzero |= codes[j] != 1;
+        }
+        if (!nonzero)
+            continue;
+        if (first < 0) {
+            first = b;
+            first_d = d;
+        } else if (d != first_d) {
+            return BN_ERROR(BN_ERR_UNSUPPORTED,
+                            "%s: the per-block scales differ (block %lld has %g, block %lld has "
+                            "%g): not a per-tensor ternary tensor",
+                            name, (long long)first, (double)bn_f16_to_f32(first_d), (long long)b,
+                            (double)bn_f16_to_f32(d));
+        }
+    }
+    *scale = first < 0 ? 0.0f : bn_f16_to_f32(first_d);
+    return BN_OK;
+}
+
+bn_status bn_tq1_0_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
+    return tq_bytes(&tq1_0_layout, rows, cols, out);
+}
+
+bn_status bn_tq1_0_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes) {
+    return tq_pack(&tq1_0_layout, t, rows, cols, scale, dst, dst_bytes);
+}
+
+bn_status bn_tq1_0_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale) {
+    return tq_unpack(&tq1_0_layout, src, src_bytes, rows, cols, t, scale);
+}
+
+bn_status bn_tq2_0_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
+    return tq_bytes(&tq2_0_layout, rows, cols, out);
+}
+
+bn_status bn_tq2_0_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes) {
+    return tq_pack(&tq2_0_layout, t, rows, cols, scale, dst, dst_bytes);
+}
+
+bn_status bn_tq2_0_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale) {
+    return tq_unpack(&tq2_0_layout, src, src_bytes, rows, cols, t, scale);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * i2_s: groups of 128 values of the flattened tensor, then the float32 scale
+ * ------------------------------------------------------------------------------------------- */
+
+/* Value i of the flattened tensor: byte (i/128)*32 + i%32, bits [7:6] for the group's first 32
+ * values down to [1:0] for its last 32. */
+static int64_t i2_s_byte(int64_t i) {
+    return i / BN_QK_I2_S * (BN_QK_I2_S / 4) + i % 32;
+}
+
+static int i2_s_shift(int64_t i) {
+    return 6 - 2 * (int)(i % BN_QK_I2_S / 32);
+}
+
+bn_status bn_i2_s_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
+    BN_TRY(check_shape(RULE_I2_S, rows, cols));
+    return size_out("i2_s", (uint64_t)(rows * cols / 4) + BN_I2_S_TAIL_BYTES, out);
+}
+
+/* The scale is copied in host byte order: GGUF is little-endian, and so is every host we build
+ * for. */
+bn_status bn_i2_s_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                               size_t dst_bytes) {
+    size_t want;
+    BN_TRY(bn_i2_s_ternary_bytes(rows, cols, &want));
+    BN_TRY(check_bytes("i2_s", "destination", rows, cols, dst_bytes, want));
+    BN_TRY(check_values("i2_s", t, rows, cols));
+    BN_TRY(check_scale("i2_s", scale));
+    uint8_t *q = dst;
+    memset(q, 0, dst_bytes); /* the codes are OR-ed in, and the padding is written as zeros */
+    int64_t n = rows * cols;
+    for (int64_t i = 0; i < n; i++)
+        q[i2_s_byte(i)] |= (uint8_t)((t[i] + 1) << i2_s_shift(i));
+    memcpy(q + n / 4, &scale, sizeof scale);
+    return BN_OK;
+}
+
+/* The 28 padding bytes after the scale are not read: bitnet.cpp never writes them. */
+bn_status bn_i2_s_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                 int8_t *t, float *scale) {
+    size_t want;
+    BN_TRY(bn_i2_s_ternary_bytes(rows, cols, &want));
+    BN_TRY(check_bytes("i2_s", "source", rows, cols, src_bytes, want));
+    const uint8_t *q = src;
+    int64_t n = rows * cols;
+    for (int64_t i = 0; i < n; i++) {
+        int code = (q[i2_s_byte(i)] >> i2_s_shift(i)) & 3;
+        if (code == 3)
+            return BN_ERROR(BN_ERR_FORMAT,
+                            "i2_s: byte %lld holds code 3 for value %lld ([%lld, %lld]); codes "
+                            "0, 1, 2 are -1, 0, +1",
+                            (long long)i2_s_byte(i), (long long)i, (long long)(i / cols),
+                            (long long)(i % cols));
+        t[i] = (int8_t)(code - 1);
+    }
+    float s;
+    memcpy(&s, q + n / 4, sizeof s);
+    if (!isfinite(s))
+        return BN_ERROR(BN_ERR_FORMAT, "i2_s: the tensor scale (float32 at byte %lld) is %g",
+                        (long long)(n / 4), (double)s);
+    *scale = s;
+    return BN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * hf2: [rows/4, cols] bytes; row r = i*R + p is in bits 2i of packed row p (R = rows/4)
+ * ------------------------------------------------------------------------------------------- */
+
+bn_status bn_hf2_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
+    BN_TRY(check_shape(RULE_HF2, rows, cols));
+    return size_out("hf2", (uint64_t)(rows / BN_HF2_ROWS_PER_BYTE * cols), out);
+}
+
+/* The scale is not part of the layout: the checkpoint stores weight_scale as its own tensor. */
+bn_status bn_hf2_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                              size_t dst_bytes) {
+    (void)scale;
+    size_t want;
+    BN_TRY(bn_hf2_ternary_bytes(rows, cols, &want));
+    BN_TRY(check_bytes("hf2", "destination", rows, cols, dst_bytes, want));
+    BN_TRY(check_values("hf2", t, rows, cols));
+    uint8_t *packed = dst;
+    int64_t R = rows / BN_HF2_ROWS_PER_BYTE;
+    for (int64_t p = 0; p < R; p++)
+        for (int64_t c = 0; c < cols; c++) {
+            unsigned byte = 0;
+            for (int i = 0; i < BN_HF2_ROWS_PER_BYTE; i++)
+                byte |= (unsigned)(t[(i * R + p) * cols + c] + 1) << (2 * i);
+            packed[p * cols + c] = (uint8_t)byte;
+        }
+    return BN_OK;
+}
+
+/* *scale is NAN: hf2 has no scale, and NAN cannot be mistaken for one. */
+bn_status bn_hf2_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                int8_t *t, float *scale) {
+    size_t want;
+    BN_TRY(bn_hf2_ternary_bytes(rows, cols, &want));
+    BN_TRY(check_bytes("hf2", "source", rows, cols, src_bytes, want));
+    const uint8_t *packed = src;
+    int64_t R = rows / BN_HF2_ROWS_PER_BYTE;
+    for (int64_t p = 0; p < R; p++)
+        for (int64_t c = 0; c < cols; c++)
+            for (int i = 0; i < BN_HF2_ROWS_PER_BYTE; i++) {
+                int code = (packed[p * cols + c] >> (2 * i)) & 3;
+                if (code == 3)
+                    return BN_ERROR(BN_ERR_FORMAT,
+                                    "hf2: packed byte [%lld, %lld] holds code 3 for row %lld; "
+                                    "codes 0, 1, 2 are -1, 0, +1",
+                                    (long long)p, (long long)c, (long long)(i * R + p));
+                t[(i * R + p) * cols + c] = (int8_t)(code - 1);
+            }
+    *scale = NAN;
+    return BN_OK;
 }

@@ -1,14 +1,21 @@
 /*
- * formats.h - block layouts of the quantized GGUF types, and their decoders.
+ * formats.h - layouts of the quantized and ternary types: block structs, row decoders and
+ * encoders, and whole-tensor ternary pack/unpack.
  *
  * Each block struct is followed by a static assertion of its exact size: the layouts are file
- * formats and must never drift. The decoders are the specification of each format's values;
- * encoders come with the quantizers (src/quant).
+ * formats and must never drift. The decoders are the specification of each format's values.
+ * The row encoders are the reference quantizers of ggml, bit for bit (gguf-py's numpy ports are
+ * the oracle in tests/py/test_formats_reference.py). The ternary pack/unpack functions are the
+ * table's pack_ternary/unpack_ternary (contract in dtype.h) and live here, not in src/quant,
+ * because they are format definitions and src/tensor may not depend on src/quant.
  */
 #ifndef BN_TENSOR_FORMATS_H
 #define BN_TENSOR_FORMATS_H
 
+#include "base/status.h"
+
 #include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Q8_0 (ggml type 8): 32 values, f16 scale d then int8 q; value = d * q. 8.5 bits per weight. */
@@ -42,14 +49,57 @@ static_assert(sizeof(bn_block_tq1_0) == 54, "tq1_0 block is 54 bytes");
 
 /* I2_S (bitnet.cpp, ggml type 36 in its fork): the tensor, flattened row-major, in groups of 128
  * values of 32 bytes; byte b of a group holds values b, b+32, b+64, b+96 in bits [7:6], [5:4],
- * [3:2], [1:0]; codes 0,1,2 mean -1,0,+1. One float32 scale for the whole tensor sits in a
- * 32-byte tail after the codes. Decoding needs that tail, so it is done per tensor by the
- * quantization layer, not per row. */
-#define BN_QK_I2_S 128
+ * [3:2], [1:0]; codes 0,1,2 mean -1,0,+1 (3 is never written). One float32 scale for the whole
+ * tensor sits at byte offset n/4, the start of a 32-byte tail whose other 28 bytes are padding
+ * (we write zeros; bitnet.cpp leaves them as they come). Decoding needs that tail, so it is done
+ * per tensor (bn_i2_s_unpack_ternary), not per row. This is bitnet.cpp's original quantize_i2_s
+ * layout; newer builds repack it per platform at load, which is not a file format. */
+#define BN_QK_I2_S         128
 #define BN_I2_S_TAIL_BYTES 32
 
+/* hf2 (transformers' integrations/bitnet.py pack_weights; the microsoft/bitnet-b1.58-2B-4T
+ * checkpoint): a [rows, cols] ternary weight as [rows/4, cols] uint8. With R = rows/4, packed
+ * byte [p][c] holds rows p, R+p, 2R+p, 3R+p of column c in bits [1:0], [3:2], [5:4], [7:6] as
+ * codes w+1 (code 3 unused). Four values share a byte, but they come from four rows, so no row
+ * can be decoded alone: the table row has no to_f32/from_f32, and its block_size 4 / block_bytes
+ * 1 only make whole-tensor byte counts right (rows*cols/4, and only for cols % 4 == 0 through
+ * bn_dtype_tensor_bytes); element offsets into an hf2 tensor mean nothing. */
+#define BN_HF2_ROWS_PER_BYTE 4
+
+/* Row decoders and encoders: n values, a multiple of the block size. The encoders follow
+ * ggml's quantize_row_*_ref in float32: d = absmax (q8_0: absmax / 127), id = 1/d (0 if d is
+ * 0), q = roundf(x * id) rounding half away from zero, d stored as f16 rounded to nearest even.
+ * Inputs must be finite; a NaN or Inf gives unspecified codes (but no undefined behaviour). */
 void bn_q8_0_to_f32(const void *src, float *dst, int64_t n);
 void bn_tq2_0_to_f32(const void *src, float *dst, int64_t n);
 void bn_tq1_0_to_f32(const void *src, float *dst, int64_t n);
+void bn_q8_0_from_f32(const float *src, void *dst, int64_t n);
+void bn_tq2_0_from_f32(const float *src, void *dst, int64_t n);
+void bn_tq1_0_from_f32(const float *src, void *dst, int64_t n);
+
+/* Whole-tensor ternary packing, one set per ternary type (contract: bn_ternary_pack_fn in
+ * dtype.h). Shapes each layout holds: tq1_0/tq2_0 cols % 256 == 0 (blocks run along rows);
+ * i2_s rows*cols % 128 == 0 (groups run over the flattened tensor, across row ends); hf2
+ * rows % 4 == 0. Every scale but hf2's must be finite (tq: also within f16 range). */
+bn_status bn_tq1_0_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
+bn_status bn_tq1_0_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes);
+bn_status bn_tq1_0_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale);
+bn_status bn_tq2_0_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
+bn_status bn_tq2_0_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes);
+bn_status bn_tq2_0_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale);
+bn_status bn_i2_s_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
+bn_status bn_i2_s_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                               size_t dst_bytes);
+bn_status bn_i2_s_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                 int8_t *t, float *scale);
+bn_status bn_hf2_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
+bn_status bn_hf2_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                              size_t dst_bytes);
+bn_status bn_hf2_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                int8_t *t, float *scale);
 
 #endif /* BN_TENSOR_FORMATS_H */

@@ -22,8 +22,8 @@ $2
 check "HF packed folder: hyper-parameters" py "$fx/tiny-bitnet-hf" "
 assert d['format'] == 'huggingface' and d['architecture'] == 'bitnet'
 assert d['hf_architecture'] == 'BitNetForCausalLM'
-assert (d['hidden_size'], d['intermediate_size'], d['num_layers']) == (64, 160, 2), d
-assert (d['num_heads'], d['num_kv_heads'], d['head_dim'], d['vocab_size']) == (4, 2, 16, 272), d
+assert (d['hidden_size'], d['intermediate_size'], d['num_layers']) == (256, 512, 2), d
+assert (d['num_heads'], d['num_kv_heads'], d['head_dim'], d['vocab_size']) == (4, 2, 64, 272), d
 assert d['context_length'] == 128 and d['rope_theta'] == 500000 and d['hidden_act'] == 'relu2'
 assert abs(d['rms_norm_eps'] - 1e-5) < 1e-12 and d['tie_word_embeddings'] is True
 assert d['quantization'] == 'bitnet autobitlinear offline', d['quantization']"
@@ -34,17 +34,17 @@ assert k['eos_ids'] == [269, 271], k['eos_ids']"
 check "HF packed folder: tensor table" py "$fx/tiny-bitnet-hf" "
 assert len(d['tensors']) == 2 + 2 * (4 + 7 * 2), len(d['tensors'])
 q = t['model.layers.0.self_attn.q_proj.weight']
-assert q['dtype'] == 'hf2' and q['shape'] == [64, 64] and q['bytes'] == 16 * 64, q
+assert q['dtype'] == 'hf2' and q['shape'] == [256, 256] and q['bytes'] == 64 * 256, q
 k = t['model.layers.1.self_attn.k_proj.weight']
-assert k['dtype'] == 'hf2' and k['shape'] == [32, 64] and k['bytes'] == 8 * 64, k
+assert k['dtype'] == 'hf2' and k['shape'] == [128, 256] and k['bytes'] == 32 * 256, k
 dn = t['model.layers.0.mlp.down_proj.weight']
-assert dn['shape'] == [64, 160] and dn['bytes'] == 16 * 160, dn
+assert dn['shape'] == [256, 512] and dn['bytes'] == 64 * 512, dn
 s = t['model.layers.0.mlp.down_proj.weight_scale']
 assert s['dtype'] == 'bf16' and s['shape'] == [1] and s['bytes'] == 2, s
 e = t['model.embed_tokens.weight']
-assert e['dtype'] == 'bf16' and e['shape'] == [272, 64] and e['bytes'] == 272 * 64 * 2, e
-# per layer 4*64*64 + 2*... weights: q,o 64x64; k,v 32x64; gate,up 160x64; down 64x160
-w = 2 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 160 * 64)
+assert e['dtype'] == 'bf16' and e['shape'] == [272, 256] and e['bytes'] == 272 * 256 * 2, e
+# per layer: q,o 256x256; k,v 128x256; gate,up 512x256; down 256x512
+w = 2 * (2 * 256 * 256 + 2 * 128 * 256 + 3 * 512 * 256)
 tot = d['totals']
 assert tot['linear_parameters'] == w, (tot, w)
 assert tot['linear_bytes'] == w // 4 + 2 * 7 * 2, tot
@@ -52,7 +52,7 @@ assert abs(tot['linear_bits_per_weight'] - 8 * (w / 4 + 28) / w) < 1e-9"
 check "HF bf16 master folder: online, bf16 linear weights" py "$fx/tiny-bitnet-hf-bf16" "
 assert d['quantization'] == 'bitnet autobitlinear online', d['quantization']
 q = t['model.layers.0.self_attn.q_proj.weight']
-assert q['dtype'] == 'bf16' and q['shape'] == [64, 64] and q['bytes'] == 64 * 64 * 2, q
+assert q['dtype'] == 'bf16' and q['shape'] == [256, 256] and q['bytes'] == 256 * 256 * 2, q
 assert abs(d['totals']['linear_bits_per_weight'] - 16) < 1e-9"
 check "GGUF: shapes outermost first, tensor bytes" py "$fx/good-small.gguf" "
 assert d['format'] == 'gguf' and d['architecture'] == 'bitnet'

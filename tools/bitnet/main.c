@@ -21,6 +21,8 @@ static const command commands[] = {
     {"sysinfo", bn_cmd_sysinfo, "CPU model and features, kernel path, threads, CUDA devices"},
     {"selftest", bn_cmd_selftest, "check every fast kernel path against its scalar reference"},
     {"info", bn_cmd_info, "architecture, tokenizer and tensor table of a GGUF file or HF folder"},
+    {"convert", bn_cmd_convert, "Hugging Face BitNet folder -> GGUF (tq2_0, tq1_0, i2_s, ...)"},
+    {"quantize", bn_cmd_quantize, "re-encode the linear layers of a GGUF in another type"},
 };
 
 static void print_help(FILE *out) {

@@ -1,0 +1,482 @@
+/*
+ * convert.c - Hugging Face BitNet folder -> GGUF. See convert.h for the conventions.
+ *
+ * The work is planned first (every output tensor's name, type, shape and size, checked against
+ * the config), so every error about missing tensors or impossible shapes comes before a byte is
+ * written; then the tensors are converted and streamed one at a time.
+ */
+#include "model/convert.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "io/gguf.h"
+#include "io/hf_config.h"
+#include "io/hf_tokenizer.h"
+#include "io/safetensors.h"
+#include "quant/ternary.h"
+#include "tensor/half.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum kind { KIND_EMBED, KIND_HEAD, KIND_NORM, KIND_LINEAR, KIND_SCALE } kind;
+
+typedef struct planned {
+    char name[96];                 /* GGUF name */
+    kind kind;
+    const bn_st_tensor *src;       /* for KIND_SCALE: the weight it belongs to */
+    const bn_st_tensor *src_scale; /* packed checkpoints: the HF weight_scale */
+    bn_dtype type;
+    int64_t rows, cols;            /* logical [out, in] ([vocab, hidden] for embeddings) */
+    size_t nbytes;
+} planned;
+
+typedef struct converter {
+    const char *dir;
+    const bn_convert_options *opt;
+    bn_hf_config cfg;
+    bn_safetensors *st;
+    bn_hf_tokenizer *tok;
+    bool packed;                   /* offline-quantized uint8 weights */
+    planned *plan;
+    int64_t n_plan;
+    float last_gamma;              /* scale of the linear just written, for its .scale tensor */
+    bn_convert_report *report;
+} converter;
+
+/* ---- planning -------------------------------------------------------------------------- */
+
+bn_status bn_convert_check_linear_shape(bn_dtype type, int64_t rows, int64_t cols, const char *name) {
+    bool tq_ok = cols % 256 == 0, i2s_ok = (rows * cols) % 128 == 0;
+    bool ok = true;
+    if (type == BN_DTYPE_TQ1_0 || type == BN_DTYPE_TQ2_0)
+        ok = tq_ok;
+    else if (type == BN_DTYPE_I2_S)
+        ok = i2s_ok;
+    if (ok)
+        return BN_OK;
+    return BN_ERROR(BN_ERR_SHAPE,
+                    "%s [%lld, %lld] cannot be stored as %s (%s); types that fit this shape: %s%s"
+                    "f16, bf16, f32",
+                    name, (long long)rows, (long long)cols, bn_dtype_name(type),
+                    type == BN_DTYPE_I2_S ? "needs rows*cols % 128 == 0"
+                                          : "needs the input dimension % 256 == 0",
+                    tq_ok ? "tq1_0, tq2_0, " : "", i2s_ok ? "i2_s, " : "");
+}
+
+static bn_status find_src(converter *c, const char *name, const bn_st_tensor **out) {
+    *out = bn_st_find(c->st, name);
+    if (*out == NULL)
+        return BN_ERROR(BN_ERR_NOT_FOUND, "%s: tensor '%s' is missing", c->dir, name);
+    return BN_OK;
+}
+
+static bn_status expect_shape(converter *c, const bn_st_tensor *t, int64_t d0, int64_t d1) {
+    bool ok = d1 < 0 ? (t->n_dims == 1 && t->shape[0] == d0)
+                     : (t->n_dims == 2 && t->shape[0] == d0 && t->shape[1] == d1);
+    if (ok)
+        return BN_OK;
+    char got[64] = "";
+    for (int i = 0, n = 0; i < t->n_dims && n < (int)sizeof got; i++)
+        n += snprintf(got + n, sizeof got - (size_t)n, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (d1 < 0)
+        return BN_ERROR(BN_ERR_SHAPE, "%s: tensor '%s' has shape [%s], want [%lld]", c->dir, t->name,
+                        got, (long long)d0);
+    return BN_ERROR(BN_ERR_SHAPE, "%s: tensor '%s' has shape [%s], want [%lld, %lld]", c->dir,
+                    t->name, got, (long long)d0, (long long)d1);
+}
+
+static bn_status add(converter *c, const planned *p) {
+    planned *grown = realloc(c->plan, (size_t)(c->n_plan + 1) * sizeof *grown);
+    if (grown == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "convert: plan of %lld tensors", (long long)c->n_plan);
+    c->plan = grown;
+    planned q = *p;
+    if (q.kind == KIND_SCALE)
+        q.nbytes = sizeof(float);
+    else
+        BN_TRY(bn_dtype_tensor_bytes(q.type, q.cols, q.rows * q.cols, &q.nbytes));
+    c->plan[c->n_plan++] = q;
+    return BN_OK;
+}
+
+static bn_status plan_float(converter *c, kind k, const char *hf, const char *gguf, int64_t rows,
+                            int64_t cols, bn_dtype type) {
+    planned p = {.kind = k, .type = type, .rows = rows, .cols = cols};
+    snprintf(p.name, sizeof p.name, "%s", gguf);
+    BN_TRY(find_src(c, hf, &p.src));
+    BN_TRY(expect_shape(c, p.src, k == KIND_NORM ? cols : rows, k == KIND_NORM ? -1 : cols));
+    if (type == BN_DTYPE_Q8_0 && cols % 32 != 0)
+        return BN_ERROR(BN_ERR_SHAPE, "%s [%lld, %lld]: q8_0 needs rows of whole 32-value blocks; "
+                        "use f16, bf16 or f32", gguf, (long long)rows, (long long)cols);
+    return add(c, &p);
+}
+
+static bn_status plan_linear(converter *c, int layer, const char *hf_mod, const char *gguf_mod,
+                             int64_t rows, int64_t cols) {
+    char hf[160];
+    planned p = {.kind = KIND_LINEAR, .type = c->opt->type, .rows = rows, .cols = cols};
+    snprintf(p.name, sizeof p.name, "blk.%d.%s.weight", layer, gguf_mod);
+    snprintf(hf, sizeof hf, "model.layers.%d.%s.weight", layer, hf_mod);
+    BN_TRY(find_src(c, hf, &p.src));
+    if (c->packed) {
+        if (p.src->dtype != BN_ST_U8)
+            return BN_ERROR(BN_ERR_DTYPE, "%s: '%s' is %s, but an offline-quantized checkpoint "
+                            "stores packed U8 weights", c->dir, hf, bn_st_dtype_name(p.src->dtype));
+        if (rows % 4 != 0)
+            return BN_ERROR(BN_ERR_SHAPE, "%s: '%s' has %lld output rows, not a multiple of 4",
+                            c->dir, hf, (long long)rows);
+        BN_TRY(expect_shape(c, p.src, rows / 4, cols));
+        snprintf(hf, sizeof hf, "model.layers.%d.%s.weight_scale", layer, hf_mod);
+        BN_TRY(find_src(c, hf, &p.src_scale));
+        int64_t numel = 1;
+        for (int d = 0; d < p.src_scale->n_dims; d++)
+            numel *= p.src_scale->shape[d];
+        if (numel != 1)
+            return BN_ERROR(BN_ERR_SHAPE, "%s: '%s' has %lld values; a per-tensor weight_scale has 1",
+                            c->dir, hf, (long long)numel);
+    } else {
+        BN_TRY(expect_shape(c, p.src, rows, cols));
+    }
+    BN_TRY(bn_convert_check_linear_shape(c->opt->type, rows, cols, p.name));
+    BN_TRY(add(c, &p));
+    if (c->opt->type == BN_DTYPE_TQ1_0 || c->opt->type == BN_DTYPE_TQ2_0) {
+        planned s = {.kind = KIND_SCALE, .type = BN_DTYPE_F32, .src = p.src, .rows = 1, .cols = 1};
+        snprintf(s.name, sizeof s.name, "blk.%d.%s.scale", layer, gguf_mod);
+        BN_TRY(add(c, &s));
+    }
+    return BN_OK;
+}
+
+static bn_status plan_layer(converter *c, int i) {
+    const bn_hf_config *g = &c->cfg;
+    int64_t h = g->hidden_size, q = g->num_heads * g->head_dim, kv = g->num_kv_heads * g->head_dim;
+    int64_t f = g->intermediate_size;
+    char hf[160], name[96];
+    static const char *const norm_hf[2] = {"input_layernorm", "post_attention_layernorm"};
+    static const char *const norm_gguf[2] = {"attn_norm", "ffn_norm"};
+    for (int n = 0; n < 2; n++) {
+        snprintf(hf, sizeof hf, "model.layers.%d.%s.weight", i, norm_hf[n]);
+        snprintf(name, sizeof name, "blk.%d.%s.weight", i, norm_gguf[n]);
+        BN_TRY(plan_float(c, KIND_NORM, hf, name, 1, h, BN_DTYPE_F32));
+    }
+    if (g->has_sub_norms) { /* 2B-4T names, or 1bitLLM's inner_attn_ln / ffn_layernorm */
+        bool onebit = g->family == BN_HF_1BITLLM;
+        snprintf(hf, sizeof hf, "model.layers.%d.self_attn.%s.weight", i,
+                 onebit ? "inner_attn_ln" : "attn_sub_norm");
+        snprintf(name, sizeof name, "blk.%d.attn_sub_norm.weight", i);
+        BN_TRY(plan_float(c, KIND_NORM, hf, name, 1, q, BN_DTYPE_F32));
+        snprintf(hf, sizeof hf, "model.layers.%d.mlp.%s.weight", i,
+                 onebit ? "ffn_layernorm" : "ffn_sub_norm");
+        snprintf(name, sizeof name, "blk.%d.ffn_sub_norm.weight", i);
+        BN_TRY(plan_float(c, KIND_NORM, hf, name, 1, f, BN_DTYPE_F32));
+    }
+    BN_TRY(plan_linear(c, i, "self_attn.q_proj", "attn_q", q, h));
+    BN_TRY(plan_linear(c, i, "self_attn.k_proj", "attn_k", kv, h));
+    BN_TRY(plan_linear(c, i, "self_attn.v_proj", "attn_v", kv, h));
+    BN_TRY(plan_linear(c, i, "self_attn.o_proj", "attn_output", h, q));
+    BN_TRY(plan_linear(c, i, "mlp.gate_proj", "ffn_gate", f, h));
+    BN_TRY(plan_linear(c, i, "mlp.up_proj", "ffn_up", f, h));
+    BN_TRY(plan_linear(c, i, "mlp.down_proj", "ffn_down", h, f));
+    return BN_OK;
+}
+
+static bn_status make_plan(converter *c) {
+    const bn_hf_config *g = &c->cfg;
+    BN_TRY(plan_float(c, KIND_EMBED, "model.embed_tokens.weight", "token_embd.weight", g->vocab_size,
+                      g->hidden_size, c->opt->embed_type));
+    for (int i = 0; i < g->num_layers; i++)
+        BN_TRY(plan_layer(c, i));
+    BN_TRY(plan_float(c, KIND_NORM, "model.norm.weight", "output_norm.weight", 1, g->hidden_size,
+                      BN_DTYPE_F32));
+    if (!g->tie_word_embeddings)
+        BN_TRY(plan_float(c, KIND_HEAD, "lm_head.weight", "output.weight", g->vocab_size,
+                          g->hidden_size, c->opt->embed_type));
+    return BN_OK;
+}
+
+/* ---- metadata -------------------------------------------------------------------------- */
+
+static uint32_t file_type(bn_dtype t) {
+    switch (t) { /* llama.cpp's LLAMA_FTYPE_MOSTLY_*; bitnet.cpp's I2_S is 40 */
+    case BN_DTYPE_F32:
+        return 0;
+    case BN_DTYPE_F16:
+        return 1;
+    case BN_DTYPE_BF16:
+        return 32;
+    case BN_DTYPE_TQ1_0:
+        return 36;
+    case BN_DTYPE_TQ2_0:
+        return 37;
+    case BN_DTYPE_I2_S:
+        return 40;
+    default:
+        return 0;
+    }
+}
+
+static bn_status write_hparams(converter *c, bn_gguf_writer *w, const char *arch) {
+    const bn_hf_config *g = &c->cfg;
+    char key[128];
+    const char *base = strrchr(c->dir, '/');
+    BN_TRY(bn_gguf_writer_set_str(w, "general.architecture", arch));
+    BN_TRY(bn_gguf_writer_set_str(w, "general.name", base && base[1] ? base + 1 : c->dir));
+    BN_TRY(bn_gguf_writer_set_u32(w, "general.file_type", file_type(c->opt->type)));
+    BN_TRY(bn_gguf_writer_set_u32(w, "general.quantization_version", 2));
+    struct {
+        const char *suffix;
+        int64_t value;
+    } ints[] = {
+        {"vocab_size", g->vocab_size},          {"context_length", g->max_position_embeddings},
+        {"embedding_length", g->hidden_size},   {"block_count", g->num_layers},
+        {"feed_forward_length", g->intermediate_size}, {"rope.dimension_count", g->head_dim},
+        {"attention.head_count", g->num_heads}, {"attention.head_count_kv", g->num_kv_heads},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", arch, ints[i].suffix);
+        BN_TRY(bn_gguf_writer_set_u32(w, key, (uint32_t)ints[i].value));
+    }
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+    BN_TRY(bn_gguf_writer_set_f32(w, key, (float)g->rms_norm_eps));
+    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
+    BN_TRY(bn_gguf_writer_set_f32(w, key, (float)g->rope_theta));
+    snprintf(key, sizeof key, "%s.hidden_activation", arch);
+    return bn_gguf_writer_set_str(w, key, bn_hf_act_name(g->hidden_act));
+}
+
+static bn_status write_tokenizer(converter *c, bn_gguf_writer *w) {
+    const bn_hf_tokenizer *t = c->tok;
+    const bn_hf_config *g = &c->cfg;
+    BN_TRY(bn_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2"));
+    BN_TRY(bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", t->pre));
+    BN_TRY(bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)t->tokens,
+                                      (uint64_t)t->n_tokens));
+    BN_TRY(bn_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", BN_GGUF_I32, t->types,
+                                  (uint64_t)t->n_tokens));
+    BN_TRY(bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)t->merges,
+                                      (uint64_t)t->n_merges));
+    int64_t bos = g->n_bos > 0 ? g->bos_ids[0] : t->bos_id;
+    if (bos >= 0)
+        BN_TRY(bn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos));
+    if (g->n_eos > 0)
+        BN_TRY(bn_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)g->eos_ids[0]));
+    if (t->eot_id >= 0)
+        BN_TRY(bn_gguf_writer_set_u32(w, "tokenizer.ggml.eot_token_id", (uint32_t)t->eot_id));
+    if (g->pad_id >= 0)
+        BN_TRY(bn_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)g->pad_id));
+    BN_TRY(bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos));
+    BN_TRY(bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", false));
+    if (t->chat_template != NULL)
+        BN_TRY(bn_gguf_writer_set_str(w, "tokenizer.chat_template", t->chat_template));
+    return BN_OK;
+}
+
+/* ---- converting one tensor ------------------------------------------------------------- */
+
+/* Decode a float source tensor (F32/F16/BF16) into dst[numel]. */
+static bn_status decode_float(const bn_st_tensor *t, float *dst, int64_t numel) {
+    switch (t->dtype) {
+    case BN_ST_F32:
+        memcpy(dst, t->data, (size_t)numel * sizeof(float));
+        return BN_OK;
+    case BN_ST_F16:
+        bn_f16_to_f32_row((const uint16_t *)t->data, dst, (size_t)numel);
+        return BN_OK;
+    case BN_ST_BF16:
+        bn_bf16_to_f32_row((const uint16_t *)t->data, dst, (size_t)numel);
+        return BN_OK;
+    default:
+        return BN_ERROR(BN_ERR_DTYPE, "tensor '%s' is %s; want F32, F16 or BF16", t->name,
+                        bn_st_dtype_name(t->dtype));
+    }
+}
+
+static void record(converter *c, const planned *p, const char *source, const float *ref,
+                   const float *approx, int64_t n) {
+    if (!c->opt->report || c->report == NULL)
+        return;
+    bn_tensor_report *r = &c->report->tensors[c->report->n++];
+    snprintf(r->name, sizeof r->name, "%s", p->name);
+    snprintf(r->type, sizeof r->type, "%s", bn_dtype_name(p->type));
+    snprintf(r->source, sizeof r->source, "%s", source);
+    size_t extra = p->kind == KIND_LINEAR && (p->type == BN_DTYPE_TQ1_0 || p->type == BN_DTYPE_TQ2_0)
+                       ? sizeof(float)
+                       : 0;
+    bn_quant_metrics_compute(ref, approx, n, 8.0 * (double)(p->nbytes + extra) / (double)n, &r->m);
+}
+
+/* The ternary values and scale of a linear layer, from whatever the checkpoint holds. master
+ * receives the float reference (the master weights, or t * gamma for packed checkpoints). */
+static bn_status linear_source(converter *c, const planned *p, int8_t *t, float *master,
+                               float *gamma) {
+    int64_t n = p->rows * p->cols;
+    if (c->packed) {
+        float unused, ws;
+        BN_TRY(bn_dtype_get(BN_DTYPE_HF2)->unpack_ternary(p->src->data, p->src->size, p->rows,
+                                                           p->cols, t, &unused));
+        BN_TRY(decode_float(p->src_scale, &ws, 1));
+        if (!(ws > 0.0f) || !isfinite(ws))
+            return BN_ERROR(BN_ERR_RANGE, "%s: weight_scale of '%s' is %g; it must be a positive "
+                            "finite number", c->dir, p->src->name, (double)ws);
+        /* Trap 1: autobitlinear stores gamma (multiply), bitlinear stores 1/gamma (divide). */
+        *gamma = c->cfg.linear_class == BN_HF_LINEAR_BITLINEAR ? 1.0f / ws : ws;
+        for (int64_t i = 0; i < n; i++)
+            master[i] = (float)t[i] * *gamma;
+        return BN_OK;
+    }
+    BN_TRY(decode_float(p->src, master, n));
+    bn_ternary_params tp = {BN_TERNARY_ABSMEAN, BN_TERNARY_PER_TENSOR, 0};
+    return bn_ternary_quantize(master, p->rows, p->cols, &tp, t, gamma);
+}
+
+static bn_status convert_linear(converter *c, const planned *p, uint8_t *out) {
+    int64_t n = p->rows * p->cols;
+    int8_t *t = bn_aligned_alloc((size_t)n);
+    float *master = bn_aligned_alloc((size_t)n * sizeof(float));
+    float *approx = bn_aligned_alloc((size_t)n * sizeof(float));
+    bn_status st = (t && master && approx) ? BN_OK : BN_ERR_OUT_OF_MEMORY;
+    float gamma = 0.0f;
+    if (st == BN_OK)
+        st = linear_source(c, p, t, master, &gamma);
+    const bn_dtype_traits *tr = bn_dtype_get(p->type);
+    if (st == BN_OK) {
+        for (int64_t i = 0; i < n; i++)
+            approx[i] = (float)t[i] * gamma;
+        if (tr->pack_ternary != NULL) { /* TQ keeps gamma in its .scale tensor, I2_S in its tail */
+            float stored = p->type == BN_DTYPE_I2_S ? gamma : 1.0f;
+            st = tr->pack_ternary(t, p->rows, p->cols, stored, out, p->nbytes);
+        } else {
+            tr->from_f32(approx, out, n);
+            tr->to_f32(out, approx, n); /* what a reader gets back (f16/bf16 round gamma) */
+        }
+    }
+    if (st == BN_OK) {
+        c->last_gamma = gamma;
+        record(c, p, c->packed ? "hf2" : bn_st_dtype_name(p->src->dtype), master, approx, n);
+    }
+    bn_aligned_free(t);
+    bn_aligned_free(master);
+    bn_aligned_free(approx);
+    return st;
+}
+
+static bn_status convert_float(converter *c, const planned *p, uint8_t *out) {
+    int64_t n = p->rows * p->cols;
+    float *src = bn_aligned_alloc((size_t)n * sizeof(float));
+    float *back = c->opt->report ? bn_aligned_alloc((size_t)n * sizeof(float)) : NULL;
+    bn_status st = src && (back || !c->opt->report) ? BN_OK : BN_ERR_OUT_OF_MEMORY;
+    if (st == BN_OK)
+        st = decode_float(p->src, src, n);
+    if (st == BN_OK) {
+        const bn_dtype_traits *tr = bn_dtype_get(p->type);
+        tr->from_f32(src, out, n);
+        if (back != NULL) {
+            tr->to_f32(out, back, n);
+            record(c, p, bn_st_dtype_name(p->src->dtype), src, back, n);
+        }
+    }
+    bn_aligned_free(src);
+    bn_aligned_free(back);
+    return st;
+}
+
+static bn_status convert_one(converter *c, const planned *p, uint8_t *out) {
+    switch (p->kind) {
+    case KIND_LINEAR:
+        return convert_linear(c, p, out);
+    case KIND_SCALE:
+        memcpy(out, &c->last_gamma, sizeof(float));
+        return BN_OK;
+    default:
+        return convert_float(c, p, out);
+    }
+}
+
+static bn_status write_all(converter *c, bn_gguf_writer *w) {
+    const char *arch = c->opt->type == BN_DTYPE_I2_S ? "bitnet-b1.58" : "bitnet";
+    BN_TRY(write_hparams(c, w, arch));
+    BN_TRY(write_tokenizer(c, w));
+    for (int64_t i = 0; i < c->n_plan; i++) {
+        const planned *p = &c->plan[i];
+        uint64_t ne[2] = {(uint64_t)p->cols, (uint64_t)p->rows};
+        int nd = p->kind == KIND_NORM || p->kind == KIND_SCALE ? 1 : 2;
+        BN_TRY(bn_gguf_writer_add_tensor(w, p->name, (uint32_t)bn_dtype_get(p->type)->gguf_type,
+                                         nd, ne, p->nbytes));
+    }
+    BN_TRY(bn_gguf_writer_begin_data(w));
+    for (int64_t i = 0; i < c->n_plan; i++) {
+        const planned *p = &c->plan[i];
+        if (c->opt->progress)
+            c->opt->progress(c->opt->progress_ctx, i, c->n_plan, p->name);
+        uint8_t *out = bn_aligned_alloc(p->nbytes);
+        if (out == NULL)
+            return BN_ERR_OUT_OF_MEMORY;
+        memset(out, 0, p->nbytes);
+        bn_status st = convert_one(c, p, out);
+        if (st == BN_OK)
+            st = bn_gguf_writer_write(w, out, p->nbytes);
+        bn_aligned_free(out);
+        BN_TRY(st);
+    }
+    if (c->opt->progress)
+        c->opt->progress(c->opt->progress_ctx, c->n_plan, c->n_plan, "");
+    return BN_OK;
+}
+
+static bn_status check_options(const bn_convert_options *opt) {
+    bn_dtype t = opt->type, e = opt->embed_type;
+    if (t != BN_DTYPE_TQ1_0 && t != BN_DTYPE_TQ2_0 && t != BN_DTYPE_I2_S && t != BN_DTYPE_F16 &&
+        t != BN_DTYPE_BF16 && t != BN_DTYPE_F32)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "--type %s: the linear layers can be tq2_0, tq1_0, "
+                        "i2_s, f16, bf16 or f32", bn_dtype_name(t));
+    if (e != BN_DTYPE_Q8_0 && e != BN_DTYPE_F16 && e != BN_DTYPE_BF16 && e != BN_DTYPE_F32)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "--embed-type %s: embeddings can be q8_0, f16, bf16 "
+                        "or f32", bn_dtype_name(e));
+    return BN_OK;
+}
+
+static bn_status run(converter *c, const char *out_path) {
+    BN_TRY(check_options(c->opt));
+    BN_TRY(bn_hf_config_load(&c->cfg, c->dir));
+    c->packed = c->cfg.quantized && c->cfg.quant_mode == BN_HF_QUANT_OFFLINE;
+    BN_TRY(bn_hf_tokenizer_load(&c->tok, c->dir));
+    BN_TRY(bn_st_open_dir(&c->st, c->dir));
+    BN_TRY(make_plan(c));
+    if (c->report != NULL) {
+        c->report->n = 0;
+        c->report->tensors = calloc((size_t)c->n_plan, sizeof *c->report->tensors);
+        if (c->report->tensors == NULL)
+            return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "convert: report");
+    }
+    bn_gguf_writer *w = NULL;
+    BN_TRY(bn_gguf_writer_create(&w, out_path, 0));
+    bn_status st = write_all(c, w);
+    if (st != BN_OK) {
+        bn_gguf_writer_abort(w);
+        return st;
+    }
+    return bn_gguf_writer_finish(w);
+}
+
+bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
+                                const bn_convert_options *opt, bn_convert_report *report) {
+    converter c = {.dir = hf_dir, .opt = opt, .report = opt->report ? report : NULL};
+    bn_status st = run(&c, out_path);
+    bn_st_close(c.st);
+    bn_hf_tokenizer_free(c.tok);
+    free(c.plan);
+    if (st != BN_OK && report != NULL)
+        bn_convert_report_free(report);
+    return st;
+}
+
+void bn_convert_report_free(bn_convert_report *r) {
+    if (r == NULL)
+        return;
+    free(r->tensors);
+    r->tensors = NULL;
+    r->n = 0;
+}

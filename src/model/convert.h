@@ -1,0 +1,55 @@
+/*
+ * convert.h - Hugging Face BitNet folder -> GGUF (architecture "bitnet", llama.cpp's names).
+ *
+ * Reads any of the checkpoints hf_config.h describes: packed autobitlinear/bitlinear weights
+ * (unpacked, scale convention resolved here), float master weights (absmean-ternarized on the
+ * way, exactly as transformers' online quantization does) and 1bitLLM latent weights. Writes the
+ * linear layers in the asked type, embeddings/head in the embedding type, norms in f32, and the
+ * tokenizer in tokenizer.ggml.*. One tensor is in memory at a time.
+ *
+ * Ternary GGUF types keep the exact float32 per-tensor scale: TQ1_0/TQ2_0 blocks hold d = 1 and
+ * a 1-element f32 `<name>.scale` tensor beside each weight carries gamma (llama.cpp's bitnet
+ * graph multiplies by it); I2_S stores gamma in its tail. Float types store W_t * gamma.
+ */
+#ifndef BN_MODEL_CONVERT_H
+#define BN_MODEL_CONVERT_H
+
+#include "quant/metrics.h"
+#include "tensor/dtype.h"
+
+#include <stdbool.h>
+
+typedef void (*bn_progress_fn)(void *ctx, int64_t done, int64_t total, const char *name);
+
+typedef struct bn_convert_options {
+    bn_dtype type;       /* linear layers: tq1_0, tq2_0, i2_s, f16, bf16, f32 */
+    bn_dtype embed_type; /* embeddings and untied head: q8_0, f16, bf16, f32 */
+    bool report;         /* measure each tensor's error against the source */
+    bn_progress_fn progress;
+    void *progress_ctx;
+} bn_convert_options;
+
+typedef struct bn_tensor_report {
+    char name[96];  /* GGUF name */
+    char type[16];  /* type written */
+    char source[16];/* "hf2", "bf16 master", ... */
+    bn_quant_metrics m;
+} bn_tensor_report;
+
+typedef struct bn_convert_report {
+    int64_t n;
+    bn_tensor_report *tensors; /* malloc'd; free with bn_convert_report_free */
+} bn_convert_report;
+
+/* Convert. On failure nothing is left at out_path (the writer works on a temporary file).
+ * report may be NULL when opt->report is false. */
+bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
+                                const bn_convert_options *opt, bn_convert_report *report);
+
+void bn_convert_report_free(bn_convert_report *r);
+
+/* Whether a linear layer of [rows, cols] can be stored as type, with BN_ERR_SHAPE naming the
+ * types that would work when not. */
+bn_status bn_convert_check_linear_shape(bn_dtype type, int64_t rows, int64_t cols, const char *name);
+
+#endif /* BN_MODEL_CONVERT_H */

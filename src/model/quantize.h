@@ -1,0 +1,20 @@
+/*
+ * quantize.h - re-encode the linear layers of a GGUF file in another type (`bitnet quantize`).
+ *
+ * Embeddings, norms, the head and all metadata are copied unchanged (the architecture prefix
+ * becomes "bitnet-b1.58" for i2_s and "bitnet" otherwise, as convert writes). A linear layer's
+ * values are read with any `.scale` tensor applied; if they are ternary with one magnitude per
+ * tensor, the ternary values and the exact scale carry over losslessly to any ternary type. TQ
+ * files with different scales per block convert losslessly among TQ types but not to i2_s,
+ * which keeps one scale per tensor: that is refused, naming the blocks. Float weights that are
+ * not ternary are ternarized with absmean.
+ */
+#ifndef BN_MODEL_QUANTIZE_H
+#define BN_MODEL_QUANTIZE_H
+
+#include "model/convert.h"
+
+bn_status bn_quantize_gguf(const char *in_path, const char *out_path, const bn_convert_options *opt,
+                           bn_convert_report *report);
+
+#endif /* BN_MODEL_QUANTIZE_H */

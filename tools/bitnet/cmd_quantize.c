@@ -1,0 +1,67 @@
+/*
+ * cmd_quantize.c - `bitnet quantize IN.gguf OUT.gguf --type T [--report] [--json]`: re-encode
+ * the linear layers of a GGUF file (see model/quantize.h).
+ */
+#include "cli.h"
+#include "report.h"
+
+#include "model/quantize.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(void) {
+    printf("usage: bitnet quantize IN.gguf OUT.gguf --type T [--report] [--json]\n\n"
+           "Re-encode the linear (BitLinear) layers of a GGUF file; everything else is copied.\n"
+           "Ternary types convert among themselves losslessly when the scale granularity allows:\n"
+           "TQ files with one scale per block keep it in TQ types but cannot become i2_s (one\n"
+           "scale per tensor) - that is refused with the reason. Float weights that are not\n"
+           "ternary are ternarized with absmean.\n\n"
+           "  --type T    tq2_0, tq1_0, i2_s, f16, bf16, f32\n"
+           "  --report    per-tensor error against the input, and a summary\n"
+           "  --json      print the report as JSON\n");
+}
+
+int bn_cmd_quantize(int argc, char **argv) {
+    const char *paths[2] = {NULL, NULL};
+    int n_paths = 0;
+    bool have_type = false, json = false;
+    bn_convert_options opt = {.progress = bn_cli_progress};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (bn_cli_is_help(a)) {
+            usage();
+            return 0;
+        } else if (strcmp(a, "--type") == 0) {
+            if (i + 1 >= argc)
+                return bn_cli_usage_error("quantize", "--type needs a type name");
+            if (bn_dtype_from_name(argv[++i], &opt.type) != BN_OK)
+                return bn_cli_usage_error("quantize", "--type: unknown type '%s'", argv[i]);
+            have_type = true;
+        } else if (strcmp(a, "--report") == 0) {
+            opt.report = true;
+        } else if (strcmp(a, "--json") == 0) {
+            json = opt.report = true;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return bn_cli_usage_error("quantize", "unknown option '%s'", a);
+        } else if (n_paths < 2) {
+            paths[n_paths++] = a;
+        } else {
+            return bn_cli_usage_error("quantize", "too many paths ('%s')", a);
+        }
+    }
+    if (n_paths != 2)
+        return bn_cli_usage_error("quantize", "want IN.gguf and OUT.gguf");
+    if (!have_type)
+        return bn_cli_usage_error("quantize", "--type is required");
+    bn_convert_report report = {0, NULL};
+    bn_status st = bn_quantize_gguf(paths[0], paths[1], &opt, &report);
+    if (st != BN_OK)
+        return bn_cli_fail(st);
+    if (opt.report)
+        bn_cli_print_report(&report, json);
+    else
+        fprintf(stderr, "bitnet: wrote %s\n", paths[1]);
+    bn_convert_report_free(&report);
+    return 0;
+}
