@@ -16,8 +16,8 @@ const char BN_LLAMA3_SPLIT_REGEX[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-#define MAX_TOKENS (1 << 24)      /* far above any real vocabulary (LLaMA-3: 128256) */
-#define MAX_JSON ((size_t)512 << 20)
+#define MAX_TOKENS (1 << 24) /* far above any real vocabulary (LLaMA-3: 128256) */
+#define MAX_JSON   ((size_t)512 << 20)
 
 static bn_status read_json(const char *path, bool required, cJSON **out) {
     *out = NULL;
@@ -25,8 +25,8 @@ static bn_status read_json(const char *path, bool required, cJSON **out) {
     if (f == NULL) {
         if (!required && errno == ENOENT)
             return BN_OK;
-        return BN_ERROR(errno == ENOENT ? BN_ERR_NOT_FOUND : BN_ERR_IO, "%s: cannot open: %s",
-                        path, strerror(errno));
+        return BN_ERROR(errno == ENOENT ? BN_ERR_NOT_FOUND : BN_ERR_IO, "%s: cannot open: %s", path,
+                        strerror(errno));
     }
     char *text = NULL;
     long size = -1;
@@ -169,7 +169,8 @@ static bn_status read_pre(bn_hf_tokenizer *t, const cJSON *pre, const char *path
             if (pt == NULL || strcmp(pt, "Split") != 0)
                 continue;
             const cJSON *pattern = cJSON_GetObjectItemCaseSensitive(p, "pattern");
-            const char *regex = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pattern, "Regex"));
+            const char *regex =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pattern, "Regex"));
             if (regex != NULL && strcmp(regex, BN_LLAMA3_SPLIT_REGEX) == 0) {
                 snprintf(t->pre, sizeof t->pre, "llama-bpe");
                 return BN_OK;
@@ -191,8 +192,7 @@ static void read_post(bn_hf_tokenizer *t, const cJSON *post) {
         return;
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *p;
-        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(post, "processors"))
-            read_post(t, p);
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(post, "processors")) read_post(t, p);
         return;
     }
     if (strcmp(type, "TemplateProcessing") != 0)
@@ -203,7 +203,8 @@ static void read_post(bn_hf_tokenizer *t, const cJSON *post) {
     if (name == NULL)
         return;
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(post, "special_tokens");
-    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tokens, name), "ids");
+    const cJSON *ids =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tokens, name), "ids");
     const cJSON *id = cJSON_GetArrayItem(ids, 0);
     if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < (double)t->n_tokens) {
         t->add_bos = true;
@@ -248,8 +249,8 @@ static bn_status parse(bn_hf_tokenizer *t, const cJSON *root, const char *path) 
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges))
-        return BN_ERROR(BN_ERR_FORMAT, "%s: model.vocab must be an object and model.merges an array",
-                        path);
+        return BN_ERROR(BN_ERR_FORMAT,
+                        "%s: model.vocab must be an object and model.merges an array", path);
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     if (added != NULL && !cJSON_IsArray(added) && !cJSON_IsNull(added))
         return BN_ERROR(BN_ERR_FORMAT, "%s: added_tokens is not an array", path);

@@ -26,11 +26,11 @@ enum {
 };
 
 typedef struct bn_hf_tokenizer {
-    int64_t n_tokens;    /* highest id + 1 */
-    char **tokens;       /* [n_tokens]; ids missing from the file get "[PAD<id>]" (type UNUSED) */
-    int32_t *types;      /* [n_tokens] */
+    int64_t n_tokens; /* highest id + 1 */
+    char **tokens;    /* [n_tokens]; ids missing from the file get "[PAD<id>]" (type UNUSED) */
+    int32_t *types;   /* [n_tokens] */
     int64_t n_merges;
-    char **merges;       /* "left right", index = rank */
+    char **merges; /* "left right", index = rank */
     bool ignore_merges;
     char pre[32];        /* "llama-bpe" (the LLaMA-3 split regex), "gpt2" (ByteLevel's own), "" */
     bool add_bos;        /* the post-processor puts a BOS special token first */

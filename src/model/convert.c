@@ -24,12 +24,12 @@
 typedef enum kind { KIND_EMBED, KIND_HEAD, KIND_NORM, KIND_LINEAR, KIND_SCALE } kind;
 
 typedef struct planned {
-    char name[96];                 /* GGUF name */
+    char name[96]; /* GGUF name */
     kind kind;
     const bn_st_tensor *src;       /* for KIND_SCALE: the weight it belongs to */
     const bn_st_tensor *src_scale; /* packed checkpoints: the HF weight_scale */
     bn_dtype type;
-    int64_t rows, cols;            /* logical [out, in] ([vocab, hidden] for embeddings) */
+    int64_t rows, cols; /* logical [out, in] ([vocab, hidden] for embeddings) */
     size_t nbytes;
 } planned;
 
@@ -39,16 +39,17 @@ typedef struct converter {
     bn_hf_config cfg;
     bn_safetensors *st;
     bn_hf_tokenizer *tok;
-    bool packed;                   /* offline-quantized uint8 weights */
+    bool packed; /* offline-quantized uint8 weights */
     planned *plan;
     int64_t n_plan;
-    float last_gamma;              /* scale of the linear just written, for its .scale tensor */
+    float last_gamma; /* scale of the linear just written, for its .scale tensor */
     bn_convert_report *report;
 } converter;
 
 /* ---- planning -------------------------------------------------------------------------- */
 
-bn_status bn_convert_check_linear_shape(bn_dtype type, int64_t rows, int64_t cols, const char *name) {
+bn_status bn_convert_check_linear_shape(bn_dtype type, int64_t rows, int64_t cols,
+                                        const char *name) {
     bool tq_ok = cols % 256 == 0, i2s_ok = (rows * cols) % 128 == 0;
     bool ok = true;
     if (type == BN_DTYPE_TQ1_0 || type == BN_DTYPE_TQ2_0)
@@ -80,10 +81,11 @@ static bn_status expect_shape(converter *c, const bn_st_tensor *t, int64_t d0, i
         return BN_OK;
     char got[64] = "";
     for (int i = 0, n = 0; i < t->n_dims && n < (int)sizeof got; i++)
-        n += snprintf(got + n, sizeof got - (size_t)n, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+        n += snprintf(got + n, sizeof got - (size_t)n, i ? ", %lld" : "%lld",
+                      (long long)t->shape[i]);
     if (d1 < 0)
-        return BN_ERROR(BN_ERR_SHAPE, "%s: tensor '%s' has shape [%s], want [%lld]", c->dir, t->name,
-                        got, (long long)d0);
+        return BN_ERROR(BN_ERR_SHAPE, "%s: tensor '%s' has shape [%s], want [%lld]", c->dir,
+                        t->name, got, (long long)d0);
     return BN_ERROR(BN_ERR_SHAPE, "%s: tensor '%s' has shape [%s], want [%lld, %lld]", c->dir,
                     t->name, got, (long long)d0, (long long)d1);
 }
@@ -91,7 +93,8 @@ static bn_status expect_shape(converter *c, const bn_st_tensor *t, int64_t d0, i
 static bn_status add(converter *c, const planned *p) {
     planned *grown = realloc(c->plan, (size_t)(c->n_plan + 1) * sizeof *grown);
     if (grown == NULL)
-        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "convert: plan of %lld tensors", (long long)c->n_plan);
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "convert: plan of %lld tensors",
+                        (long long)c->n_plan);
     c->plan = grown;
     planned q = *p;
     if (q.kind == KIND_SCALE)
@@ -109,8 +112,10 @@ static bn_status plan_float(converter *c, kind k, const char *hf, const char *gg
     BN_TRY(find_src(c, hf, &p.src));
     BN_TRY(expect_shape(c, p.src, k == KIND_NORM ? cols : rows, k == KIND_NORM ? -1 : cols));
     if (type == BN_DTYPE_Q8_0 && cols % 32 != 0)
-        return BN_ERROR(BN_ERR_SHAPE, "%s [%lld, %lld]: q8_0 needs rows of whole 32-value blocks; "
-                        "use f16, bf16 or f32", gguf, (long long)rows, (long long)cols);
+        return BN_ERROR(BN_ERR_SHAPE,
+                        "%s [%lld, %lld]: q8_0 needs rows of whole 32-value blocks; "
+                        "use f16, bf16 or f32",
+                        gguf, (long long)rows, (long long)cols);
     return add(c, &p);
 }
 
@@ -123,8 +128,10 @@ static bn_status plan_linear(converter *c, int layer, const char *hf_mod, const 
     BN_TRY(find_src(c, hf, &p.src));
     if (c->packed) {
         if (p.src->dtype != BN_ST_U8)
-            return BN_ERROR(BN_ERR_DTYPE, "%s: '%s' is %s, but an offline-quantized checkpoint "
-                            "stores packed U8 weights", c->dir, hf, bn_st_dtype_name(p.src->dtype));
+            return BN_ERROR(BN_ERR_DTYPE,
+                            "%s: '%s' is %s, but an offline-quantized checkpoint "
+                            "stores packed U8 weights",
+                            c->dir, hf, bn_st_dtype_name(p.src->dtype));
         if (rows % 4 != 0)
             return BN_ERROR(BN_ERR_SHAPE, "%s: '%s' has %lld output rows, not a multiple of 4",
                             c->dir, hf, (long long)rows);
@@ -135,8 +142,9 @@ static bn_status plan_linear(converter *c, int layer, const char *hf_mod, const 
         for (int d = 0; d < p.src_scale->n_dims; d++)
             numel *= p.src_scale->shape[d];
         if (numel != 1)
-            return BN_ERROR(BN_ERR_SHAPE, "%s: '%s' has %lld values; a per-tensor weight_scale has 1",
-                            c->dir, hf, (long long)numel);
+            return BN_ERROR(BN_ERR_SHAPE,
+                            "%s: '%s' has %lld values; a per-tensor weight_scale has 1", c->dir, hf,
+                            (long long)numel);
     } else {
         BN_TRY(expect_shape(c, p.src, rows, cols));
     }
@@ -185,8 +193,8 @@ static bn_status plan_layer(converter *c, int i) {
 
 static bn_status make_plan(converter *c) {
     const bn_hf_config *g = &c->cfg;
-    BN_TRY(plan_float(c, KIND_EMBED, "model.embed_tokens.weight", "token_embd.weight", g->vocab_size,
-                      g->hidden_size, c->opt->embed_type));
+    BN_TRY(plan_float(c, KIND_EMBED, "model.embed_tokens.weight", "token_embd.weight",
+                      g->vocab_size, g->hidden_size, c->opt->embed_type));
     for (int i = 0; i < g->num_layers; i++)
         BN_TRY(plan_layer(c, i));
     BN_TRY(plan_float(c, KIND_NORM, "model.norm.weight", "output_norm.weight", 1, g->hidden_size,
@@ -230,10 +238,14 @@ static bn_status write_hparams(converter *c, bn_gguf_writer *w, const char *arch
         const char *suffix;
         int64_t value;
     } ints[] = {
-        {"vocab_size", g->vocab_size},          {"context_length", g->max_position_embeddings},
-        {"embedding_length", g->hidden_size},   {"block_count", g->num_layers},
-        {"feed_forward_length", g->intermediate_size}, {"rope.dimension_count", g->head_dim},
-        {"attention.head_count", g->num_heads}, {"attention.head_count_kv", g->num_kv_heads},
+        {"vocab_size", g->vocab_size},
+        {"context_length", g->max_position_embeddings},
+        {"embedding_length", g->hidden_size},
+        {"block_count", g->num_layers},
+        {"feed_forward_length", g->intermediate_size},
+        {"rope.dimension_count", g->head_dim},
+        {"attention.head_count", g->num_heads},
+        {"attention.head_count_kv", g->num_kv_heads},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         snprintf(key, sizeof key, "%s.%s", arch, ints[i].suffix);
@@ -302,9 +314,10 @@ static void record(converter *c, const planned *p, const char *source, const flo
     snprintf(r->name, sizeof r->name, "%s", p->name);
     snprintf(r->type, sizeof r->type, "%s", bn_dtype_name(p->type));
     snprintf(r->source, sizeof r->source, "%s", source);
-    size_t extra = p->kind == KIND_LINEAR && (p->type == BN_DTYPE_TQ1_0 || p->type == BN_DTYPE_TQ2_0)
-                       ? sizeof(float)
-                       : 0;
+    size_t extra =
+        p->kind == KIND_LINEAR && (p->type == BN_DTYPE_TQ1_0 || p->type == BN_DTYPE_TQ2_0)
+            ? sizeof(float)
+            : 0;
     bn_quant_metrics_compute(ref, approx, n, 8.0 * (double)(p->nbytes + extra) / (double)n, &r->m);
 }
 
@@ -315,12 +328,14 @@ static bn_status linear_source(converter *c, const planned *p, int8_t *t, float 
     int64_t n = p->rows * p->cols;
     if (c->packed) {
         float unused, ws;
-        BN_TRY(bn_dtype_get(BN_DTYPE_HF2)->unpack_ternary(p->src->data, p->src->size, p->rows,
-                                                           p->cols, t, &unused));
+        BN_TRY(bn_dtype_get(BN_DTYPE_HF2)
+                   ->unpack_ternary(p->src->data, p->src->size, p->rows, p->cols, t, &unused));
         BN_TRY(decode_float(p->src_scale, &ws, 1));
         if (!(ws > 0.0f) || !isfinite(ws))
-            return BN_ERROR(BN_ERR_RANGE, "%s: weight_scale of '%s' is %g; it must be a positive "
-                            "finite number", c->dir, p->src->name, (double)ws);
+            return BN_ERROR(BN_ERR_RANGE,
+                            "%s: weight_scale of '%s' is %g; it must be a positive "
+                            "finite number",
+                            c->dir, p->src->name, (double)ws);
         /* Trap 1: autobitlinear stores gamma (multiply), bitlinear stores 1/gamma (divide). */
         *gamma = c->cfg.linear_class == BN_HF_LINEAR_BITLINEAR ? 1.0f / ws : ws;
         for (int64_t i = 0; i < n; i++)
@@ -403,8 +418,8 @@ static bn_status write_all(converter *c, bn_gguf_writer *w) {
         const planned *p = &c->plan[i];
         uint64_t ne[2] = {(uint64_t)p->cols, (uint64_t)p->rows};
         int nd = p->kind == KIND_NORM || p->kind == KIND_SCALE ? 1 : 2;
-        BN_TRY(bn_gguf_writer_add_tensor(w, p->name, (uint32_t)bn_dtype_get(p->type)->gguf_type,
-                                         nd, ne, p->nbytes));
+        BN_TRY(bn_gguf_writer_add_tensor(w, p->name, (uint32_t)bn_dtype_get(p->type)->gguf_type, nd,
+                                         ne, p->nbytes));
     }
     BN_TRY(bn_gguf_writer_begin_data(w));
     for (int64_t i = 0; i < c->n_plan; i++) {
@@ -430,11 +445,15 @@ static bn_status check_options(const bn_convert_options *opt) {
     bn_dtype t = opt->type, e = opt->embed_type;
     if (t != BN_DTYPE_TQ1_0 && t != BN_DTYPE_TQ2_0 && t != BN_DTYPE_I2_S && t != BN_DTYPE_F16 &&
         t != BN_DTYPE_BF16 && t != BN_DTYPE_F32)
-        return BN_ERROR(BN_ERR_INVALID_ARG, "--type %s: the linear layers can be tq2_0, tq1_0, "
-                        "i2_s, f16, bf16 or f32", bn_dtype_name(t));
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "--type %s: the linear layers can be tq2_0, tq1_0, "
+                        "i2_s, f16, bf16 or f32",
+                        bn_dtype_name(t));
     if (e != BN_DTYPE_Q8_0 && e != BN_DTYPE_F16 && e != BN_DTYPE_BF16 && e != BN_DTYPE_F32)
-        return BN_ERROR(BN_ERR_INVALID_ARG, "--embed-type %s: embeddings can be q8_0, f16, bf16 "
-                        "or f32", bn_dtype_name(e));
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "--embed-type %s: embeddings can be q8_0, f16, bf16 "
+                        "or f32",
+                        bn_dtype_name(e));
     return BN_OK;
 }
 

@@ -30,9 +30,9 @@ typedef struct bn_convert_options {
 } bn_convert_options;
 
 typedef struct bn_tensor_report {
-    char name[96];  /* GGUF name */
-    char type[16];  /* type written */
-    char source[16];/* "hf2", "bf16 master", ... */
+    char name[96];   /* GGUF name */
+    char type[16];   /* type written */
+    char source[16]; /* "hf2", "bf16 master", ... */
     bn_quant_metrics m;
 } bn_tensor_report;
 
@@ -50,6 +50,7 @@ void bn_convert_report_free(bn_convert_report *r);
 
 /* Whether a linear layer of [rows, cols] can be stored as type, with BN_ERR_SHAPE naming the
  * types that would work when not. */
-bn_status bn_convert_check_linear_shape(bn_dtype type, int64_t rows, int64_t cols, const char *name);
+bn_status bn_convert_check_linear_shape(bn_dtype type, int64_t rows, int64_t cols,
+                                        const char *name);
 
 #endif /* BN_MODEL_CONVERT_H */

@@ -32,7 +32,7 @@ typedef struct requant {
     bn_convert_report *report;
 } requant;
 
-static const char *const linear_names[] = {"attn_q", "attn_k", "attn_v", "attn_output",
+static const char *const linear_names[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                            "ffn_gate", "ffn_up", "ffn_down"};
 
 /* "blk.N.<linear>.weight" -> true, and the ".scale" name beside it. */
@@ -74,7 +74,8 @@ static bn_status plan(requant *q) {
         if (len > 6 && strcmp(t->name + len - 6, ".scale") == 0) {
             char weight[96];
             snprintf(weight, sizeof weight, "%.*s.weight", (int)(len - 6), t->name);
-            if (is_linear(weight, scale_name, sizeof scale_name) && bn_gguf_find_tensor(q->in, weight))
+            if (is_linear(weight, scale_name, sizeof scale_name) &&
+                bn_gguf_find_tensor(q->in, weight))
                 continue; /* folded into its weight; a new one is written if the type needs it */
         }
         if (!is_linear(t->name, scale_name, sizeof scale_name)) {
@@ -92,8 +93,12 @@ static bn_status plan(requant *q) {
         BN_TRY(bn_dtype_tensor_bytes(o.type, cols, rows * cols, &o.nbytes));
         BN_TRY(push(q, &o));
         if (is_tq(o.type)) {
-            out_tensor s = {.src = t, .is_new_scale = true, .type = BN_DTYPE_F32, .n_dims = 1,
-                            .ne = {1, 1, 1, 1}, .nbytes = sizeof(float)};
+            out_tensor s = {.src = t,
+                            .is_new_scale = true,
+                            .type = BN_DTYPE_F32,
+                            .n_dims = 1,
+                            .ne = {1, 1, 1, 1},
+                            .nbytes = sizeof(float)};
             snprintf(s.name, sizeof s.name, "%s", scale_name);
             BN_TRY(push(q, &s));
         }
@@ -247,8 +252,8 @@ static bn_status copy_metadata(requant *q, bn_gguf_writer *w, const char *arch) 
 
 static bn_status write_all(requant *q, bn_gguf_writer *w) {
     bool bitnet = strncmp(q->in->architecture, "bitnet", 6) == 0;
-    const char *arch = !bitnet ? q->in->architecture
-                               : (q->opt->type == BN_DTYPE_I2_S ? "bitnet-b1.58" : "bitnet");
+    const char *arch =
+        !bitnet ? q->in->architecture : (q->opt->type == BN_DTYPE_I2_S ? "bitnet-b1.58" : "bitnet");
     BN_TRY(copy_metadata(q, w, arch));
     for (int64_t i = 0; i < q->n_outs; i++) {
         const out_tensor *o = &q->outs[i];
@@ -285,9 +290,12 @@ static bn_status write_all(requant *q, bn_gguf_writer *w) {
 
 static bn_status run(requant *q, const char *in_path, const char *out_path) {
     bn_dtype t = q->opt->type;
-    if (!is_tq(t) && t != BN_DTYPE_I2_S && t != BN_DTYPE_F16 && t != BN_DTYPE_BF16 && t != BN_DTYPE_F32)
-        return BN_ERROR(BN_ERR_INVALID_ARG, "--type %s: the linear layers can be tq2_0, tq1_0, "
-                        "i2_s, f16, bf16 or f32", bn_dtype_name(t));
+    if (!is_tq(t) && t != BN_DTYPE_I2_S && t != BN_DTYPE_F16 && t != BN_DTYPE_BF16 &&
+        t != BN_DTYPE_F32)
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "--type %s: the linear layers can be tq2_0, tq1_0, "
+                        "i2_s, f16, bf16 or f32",
+                        bn_dtype_name(t));
     BN_TRY(bn_gguf_open(&q->in, in_path));
     BN_TRY(plan(q));
     if (q->report != NULL) {

@@ -123,8 +123,20 @@ static bn_gguf_type type_from_name(const char *name) {
     return BN_GGUF_TYPE_COUNT;
 }
 
-/* Parse a spec value into v; strings and nested items are malloc'd and never freed (the tool
- * exits right after writing). Returns 0 on success. */
+/* Free what parse_value allocated inside v. */
+static void free_value(bn_gguf_value *v) {
+    if (v->type == BN_GGUF_STRING) {
+        free((void *)v->str.data);
+    } else if (v->type == BN_GGUF_ARRAY) {
+        bn_gguf_value *items = (bn_gguf_value *)v->arr.items;
+        for (uint64_t i = 0; items != NULL && i < v->arr.count; i++)
+            free_value(&items[i]);
+        free(items);
+        free((void *)v->arr.raw);
+    }
+}
+
+/* Parse a spec value into v (malloc'd parts: free with free_value). Returns 0 on success. */
 static int parse_value(const cJSON *o, bn_gguf_value *v) {
     const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(o, "type"));
     if (type == NULL)
@@ -137,13 +149,12 @@ static int parse_value(const cJSON *o, bn_gguf_value *v) {
         v->arr.type = elem;
         v->arr.count = (uint64_t)n;
         bn_gguf_value *parsed = calloc((size_t)n + 1, sizeof *parsed);
+        v->arr.items = parsed; /* owned by v from here, so free_value releases it on failure */
         for (int i = 0; i < n; i++)
             if (parse_value(cJSON_GetArrayItem(items, i), &parsed[i]) != 0)
                 return 1;
-        if (elem == BN_GGUF_STRING || elem == BN_GGUF_ARRAY) {
-            v->arr.items = parsed;
+        if (elem == BN_GGUF_STRING || elem == BN_GGUF_ARRAY)
             return 0;
-        }
         size_t size = bn_gguf_type_size(elem);
         uint8_t *raw = calloc((size_t)n + 1, size);
         for (int i = 0; i < n; i++) {
@@ -161,6 +172,10 @@ static int parse_value(const cJSON *o, bn_gguf_value *v) {
                 memcpy(dst, &u, size);
             }
         }
+        for (int i = 0; i < n; i++)
+            free_value(&parsed[i]);
+        free(parsed);
+        v->arr.items = NULL;
         v->arr.raw = raw;
         return 0;
     }
@@ -227,10 +242,14 @@ static int write_spec(const char *spec_path, const char *out) {
         memset(&v, 0, sizeof v);
         if (parse_value(kv, &v) != 0) {
             fprintf(stderr, "gguf_tool: bad value in spec\n");
+            free_value(&v);
             bn_gguf_writer_abort(w);
             return 1;
         }
-        if (bn_gguf_writer_set(w, cJSON_GetStringValue(cJSON_GetObjectItem(kv, "key")), &v) != BN_OK)
+        bn_status st =
+            bn_gguf_writer_set(w, cJSON_GetStringValue(cJSON_GetObjectItem(kv, "key")), &v);
+        free_value(&v);
+        if (st != BN_OK)
             return fail(w);
     }
     const cJSON *t;

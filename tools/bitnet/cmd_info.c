@@ -24,9 +24,9 @@ void bn_info_note(bn_info *info, const char *fmt, ...) {
 
 bool bn_info_is_linear_name(const char *name) {
     static const char *const parts[] = {
-        ".q_proj.",    ".k_proj.",    ".v_proj.",     ".o_proj.",   ".gate_proj.",
-        ".up_proj.",   ".down_proj.", ".attn_q.",     ".attn_k.",   ".attn_v.",
-        ".attn_output.", ".ffn_gate.", ".ffn_up.",    ".ffn_down.",
+        ".q_proj.",      ".k_proj.",    ".v_proj.", ".o_proj.",   ".gate_proj.",
+        ".up_proj.",     ".down_proj.", ".attn_q.", ".attn_k.",   ".attn_v.",
+        ".attn_output.", ".ffn_gate.",  ".ffn_up.", ".ffn_down.",
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (strstr(name, parts[i]) != NULL)
@@ -177,7 +177,8 @@ static int print_json(const bn_info *info) {
     cJSON_AddNumberToObject(tot, "linear_parameters", (double)t.linear_params);
     cJSON_AddNumberToObject(tot, "linear_bytes", (double)t.linear_bytes);
     cJSON_AddNumberToObject(tot, "linear_bits_per_weight",
-                            t.linear_params ? 8.0 * (double)t.linear_bytes / (double)t.linear_params : 0.0);
+                            t.linear_params ? 8.0 * (double)t.linear_bytes / (double)t.linear_params
+                                            : 0.0);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (text == NULL) {

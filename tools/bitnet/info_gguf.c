@@ -68,7 +68,8 @@ static bn_status read_hparams(bn_info *info, const bn_gguf *g) {
     if (bn_gguf_find(g, key) != NULL) {
         BN_TRY(bn_gguf_get_str(g, key, &act));
         snprintf(info->hidden_act, sizeof info->hidden_act, "%s", act);
-    } else if (strcmp(g->architecture, "bitnet-b1.58") == 0 || strcmp(g->architecture, "bitnet-25") == 0) {
+    } else if (strcmp(g->architecture, "bitnet-b1.58") == 0 ||
+               strcmp(g->architecture, "bitnet-25") == 0) {
         snprintf(info->hidden_act, sizeof info->hidden_act, "relu2");
         bn_info_note(info, "no %s: bitnet.cpp's %s graph uses relu2", key, g->architecture);
     } else {
@@ -77,7 +78,8 @@ static bn_status read_hparams(bn_info *info, const bn_gguf *g) {
         bn_info_note(info, "no %s: defaulting to silu as llama.cpp does", key);
     }
     const char *name = NULL;
-    if (bn_gguf_find(g, "general.name") != NULL && bn_gguf_get_str(g, "general.name", &name) == BN_OK)
+    if (bn_gguf_find(g, "general.name") != NULL &&
+        bn_gguf_get_str(g, "general.name", &name) == BN_OK)
         snprintf(info->name, sizeof info->name, "%s", name);
     return BN_OK;
 }
@@ -103,9 +105,10 @@ static bn_status read_tokenizer(bn_info *info, const bn_gguf *g) {
         /* bitnet.cpp's converters omit it; a 128256-token BPE is LLaMA-3's (facts §2.2, Trap 6) */
         bool llama3 = tokens->count == 128256;
         snprintf(info->tok_pre, sizeof info->tok_pre, "%s", llama3 ? "llama-bpe" : "default");
-        bn_info_note(info, "no tokenizer.ggml.pre: %s", llama3 ? "LLaMA-3-shaped vocabulary, "
-                                                                 "using the llama-bpe rules"
-                                                               : "using the GPT-2 default rules");
+        bn_info_note(info, "no tokenizer.ggml.pre: %s",
+                     llama3 ? "LLaMA-3-shaped vocabulary, "
+                              "using the llama-bpe rules"
+                            : "using the GPT-2 default rules");
     }
     int64_t eos;
     BN_TRY(optional_id(g, "tokenizer.ggml.bos_token_id", &info->bos_id));
@@ -120,7 +123,8 @@ static bn_status read_tokenizer(bn_info *info, const bn_gguf *g) {
 static bn_status read_tensors(bn_info *info, const bn_gguf *g) {
     info->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *info->tensors);
     if (info->tensors == NULL)
-        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "info: %llu tensors", (unsigned long long)g->n_tensors);
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "info: %llu tensors",
+                        (unsigned long long)g->n_tensors);
     info->n_tensors = (int64_t)g->n_tensors;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const bn_gguf_tensor *t = &g->tensors[i];
@@ -155,9 +159,11 @@ bn_status bn_info_from_gguf(bn_info *info, const char *path) {
         /* llama.cpp ties the head to token_embd when there is no output tensor */
         info->tie_word_embeddings = bn_gguf_find_tensor(g, "output.weight") == NULL;
         for (int64_t i = 0; i < info->n_tensors; i++)
-            if (strcmp(info->tensors[i].dtype, "tq1_0") == 0 || strcmp(info->tensors[i].dtype, "tq2_0") == 0 ||
+            if (strcmp(info->tensors[i].dtype, "tq1_0") == 0 ||
+                strcmp(info->tensors[i].dtype, "tq2_0") == 0 ||
                 strcmp(info->tensors[i].dtype, "i2_s") == 0) {
-                snprintf(info->quantization, sizeof info->quantization, "ternary (%s)", info->tensors[i].dtype);
+                snprintf(info->quantization, sizeof info->quantization, "ternary (%s)",
+                         info->tensors[i].dtype);
                 break;
             }
     }
