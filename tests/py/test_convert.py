@@ -21,6 +21,7 @@ import subprocess
 import sys
 
 import numpy as np
+from harness import report
 from gguf import GGUFReader
 from gguf.quants import dequantize
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType as Q
@@ -324,14 +325,7 @@ def main():
 
     results += quantize_tests(bitnet, work, packed)
 
-    failed = 0
-    for name, errs in results:
-        print(("ok   " if not errs else "FAIL ") + name)
-        for e in errs[:10]:
-            print("     " + e)
-        failed += bool(errs)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report(results)
 
 
 def quantize_tests(bitnet, work, packed):

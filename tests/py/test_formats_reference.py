@@ -24,6 +24,7 @@ import sys
 import warnings
 
 import numpy as np
+from harness import report
 from gguf import GGMLQuantizationType, quants
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -297,14 +298,7 @@ def main():
             results += check(tool, rng)
         except RuntimeError as e:  # the tool refused: report it as this check's failure
             results.append((check.__name__, [str(e)]))
-    failed = 0
-    for name, errs in results:
-        print(("ok   " if not errs else "FAIL ") + name)
-        for e in errs:
-            print("     " + e)
-        failed += bool(errs)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report(results)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import numpy as np
+from harness import report
 from gguf import GGMLQuantizationType as Q
 from gguf import GGUFReader, GGUFValueType as VT, GGUFWriter
 from gguf.constants import GGML_QUANT_SIZES
@@ -228,14 +229,7 @@ def main():
                 GGUFReader(c)
                 out = subprocess.run([tool, "dump", c], capture_output=True, text=True)
                 results.append((name, compare(json.loads(out.stdout), spec, name)))
-    failed = 0
-    for name, errs in results:
-        print(("ok   " if not errs else "FAIL ") + name)
-        for e in errs:
-            print("     " + e)
-        failed += bool(errs)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report(results)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import numpy as np
+from harness import report
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
@@ -101,14 +102,7 @@ def main():
         same = open(a, "rb").read() == open(b, "rb").read()
         print(f"note: our file is {'byte-identical to' if same else 'not byte-identical to'} the package's")
 
-    failed = 0
-    for name, errs in results:
-        print(("ok   " if not errs else "FAIL ") + name)
-        for e in errs:
-            print("     " + e)
-        failed += bool(errs)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report(results)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,11 @@ int bn_cli_fail(bn_status status);
 /* Print "bitnet <cmd>: <message>" for a usage error and return 2. */
 int bn_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Print a JSON document (indented) on stdout and delete it. Returns 0, or 1 with a message when
+ * printing ran out of memory. */
+struct cJSON;
+int bn_cli_print_json(struct cJSON *root);
+
 /* Whether argv[i] is -h or --help. */
 bool bn_cli_is_help(const char *arg);
 

@@ -65,12 +65,5 @@ int bn_cmd_convert(int argc, char **argv) {
         opt.report = true;
     bn_convert_report report = {0, NULL};
     bn_status st = bn_convert_hf_to_gguf(paths[0], paths[1], &opt, &report);
-    if (st != BN_OK)
-        return bn_cli_fail(st);
-    if (opt.report)
-        bn_cli_print_report(&report, json);
-    else
-        fprintf(stderr, "bitnet: wrote %s\n", paths[1]);
-    bn_convert_report_free(&report);
-    return 0;
+    return bn_cli_finish_conversion(st, &report, opt.report, json, paths[1]);
 }

@@ -179,15 +179,7 @@ static int print_json(const bn_info *info) {
     cJSON_AddNumberToObject(tot, "linear_bits_per_weight",
                             t.linear_params ? 8.0 * (double)t.linear_bytes / (double)t.linear_params
                                             : 0.0);
-    char *text = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (text == NULL) {
-        fprintf(stderr, "bitnet: error: out of memory printing JSON\n");
-        return 1;
-    }
-    puts(text);
-    cJSON_free(text);
-    return 0;
+    return bn_cli_print_json(o);
 }
 
 static void usage(void) {

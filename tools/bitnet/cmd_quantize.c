@@ -56,12 +56,5 @@ int bn_cmd_quantize(int argc, char **argv) {
         return bn_cli_usage_error("quantize", "--type is required");
     bn_convert_report report = {0, NULL};
     bn_status st = bn_quantize_gguf(paths[0], paths[1], &opt, &report);
-    if (st != BN_OK)
-        return bn_cli_fail(st);
-    if (opt.report)
-        bn_cli_print_report(&report, json);
-    else
-        fprintf(stderr, "bitnet: wrote %s\n", paths[1]);
-    bn_convert_report_free(&report);
-    return 0;
+    return bn_cli_finish_conversion(st, &report, opt.report, json, paths[1]);
 }

@@ -218,11 +218,8 @@ static int print_report(const report *r, bool json) {
         }
         cJSON_AddNumberToObject(root, "passed", r->n - failed);
         cJSON_AddNumberToObject(root, "failed", failed);
-        char *text = cJSON_Print(root);
-        if (text)
-            puts(text);
-        cJSON_free(text);
-        cJSON_Delete(root);
+        if (bn_cli_print_json(root) != 0)
+            return 1;
     } else {
         for (int i = 0; i < r->n; i++)
             printf("%-4s %-52s %8.1f ms  %s\n", r->items[i].passed ? "ok" : "FAIL",

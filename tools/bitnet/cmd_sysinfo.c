@@ -95,15 +95,7 @@ static int print_json(const bn_cpu_features *f, int threads, const cuda_report *
     }
     if (cr->count == 0)
         cJSON_AddStringToObject(cuda, "note", cr->why ? cr->why : "");
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (text == NULL) {
-        fprintf(stderr, "bitnet: error: out of memory printing JSON\n");
-        return 1;
-    }
-    puts(text);
-    cJSON_free(text);
-    return 0;
+    return bn_cli_print_json(root);
 }
 
 static void print_text(const bn_cpu_features *f, int threads, const cuda_report *cr) {

@@ -5,6 +5,7 @@
 
 #include "base/status.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,18 @@ int bn_cli_usage_error(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, " (see bitnet %s --help)\n", cmd);
     va_end(ap);
     return 2;
+}
+
+int bn_cli_print_json(struct cJSON *root) {
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (text == NULL) {
+        fprintf(stderr, "bitnet: error: out of memory printing JSON\n");
+        return 1;
+    }
+    puts(text);
+    cJSON_free(text);
+    return 0;
 }
 
 bool bn_cli_is_help(const char *arg) {

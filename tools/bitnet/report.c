@@ -1,6 +1,8 @@
 /* report.c - per-tensor error tables and the progress line shared by convert and quantize. */
 #include "report.h"
 
+#include "cli.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,11 +55,19 @@ static void print_json(const bn_convert_report *r) {
     cJSON_AddNumberToObject(s, "values", total_n);
     cJSON_AddNumberToObject(s, "bits_per_weight", total_n > 0 ? total_bits / total_n : 0);
     cJSON_AddItemToObject(s, "worst_sqnr_db", number_or_null(worst_sqnr));
-    char *text = cJSON_Print(root);
-    if (text)
-        puts(text);
-    cJSON_free(text);
-    cJSON_Delete(root);
+    bn_cli_print_json(root);
+}
+
+int bn_cli_finish_conversion(bn_status st, bn_convert_report *r, bool report, bool json,
+                             const char *out_path) {
+    if (st != BN_OK)
+        return bn_cli_fail(st);
+    if (report)
+        bn_cli_print_report(r, json);
+    else
+        fprintf(stderr, "bitnet: wrote %s\n", out_path);
+    bn_convert_report_free(r);
+    return 0;
 }
 
 void bn_cli_print_report(const bn_convert_report *r, bool json) {
