@@ -258,6 +258,27 @@ def main():
         check_file(errs, "bitlinear -> tq2_0", out, bl, "tq2_0")
     results.append(("convert bitlinear (inverted scale) -> tq2_0", errs))
 
+    # the bf16 master variant against transformers' own online quantization (fixture made with
+    # torch + transformers by scripts/make_online_quant_fixture.py)
+    ref = np.load(os.path.join(FIX, "online-quant", "online_quant.npz"))
+    r = GGUFReader(os.path.join(work, "bf16-tq2_0.gguf"))
+    errs = []
+    cfg = json.load(open(os.path.join(master, "config.json")))
+    h, f = cfg["hidden_size"], cfg["intermediate_size"]
+    kv = cfg["num_key_value_heads"] * (h // cfg["num_attention_heads"])
+    shapes = {"self_attn.q_proj": (h, h), "self_attn.k_proj": (kv, h), "self_attn.v_proj": (kv, h),
+              "self_attn.o_proj": (h, h), "mlp.gate_proj": (f, h), "mlp.up_proj": (f, h), "mlp.down_proj": (h, f)}
+    for layer in range(cfg["num_hidden_layers"]):
+        for mod, g in LINEARS.items():
+            name = f"model.layers.{layer}.{mod}.weight"
+            t, gamma = gguf_ternary(r, f"blk.{layer}.{g}.weight", "tq2_0", *shapes[mod])
+            if not np.array_equal(t, ref[name + ".t"]):
+                errs.append(f"{name}: {np.sum(t != ref[name + '.t'])} codes differ from transformers'")
+            # torch sums in float32 in its own order: allow its last-ulp difference in the mean
+            if abs(gamma - ref[name + ".gamma"]) > 2 * np.spacing(ref[name + ".gamma"]):
+                errs.append(f"{name}: gamma {gamma!r} vs transformers' {ref[name + '.gamma']!r}")
+    results.append(("bf16 master -> tq2_0 equals transformers' online quantization", errs))
+
     # --report --json against numpy
     p = run(bitnet, "convert", master, os.path.join(work, "report.gguf"), "--type", "tq2_0", "--report", "--json")
     errs = [] if p.returncode == 0 else [f"exit {p.returncode}: {p.stderr.strip()}"]
