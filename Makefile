@@ -1,7 +1,7 @@
 # BitNet-C - a thin layer over CMake. `make run` and `make test` do all the set-up.
 #
 #   make            install missing Debian packages, build into build/
-#   make run        build, then run the main job (sysinfo + kernel self-test)
+#   make run        build, then run the main job (sysinfo, self-test, convert the shipped model)
 #   make test       build (Release) and run every test with ctest, then the same unit tests
 #                   under ASan+UBSan (build-asan/); CUDA sources compile whenever nvcc exists
 #   make test-long  the long-running tests
@@ -34,10 +34,20 @@ $(BUILD)/CMakeCache.txt: | deps
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The most complete job that exists until inference lands: what this machine offers, the kernel
+# self-test, then the tiny BitNet folder that ships in the repo read, converted to GGUF (with the
+# error report) and read back.
+TINY_HF := tests/fixtures/tiny-bitnet-hf
 run: build
 	$(BUILD)/bin/bitnet sysinfo
 	@echo
 	$(BUILD)/bin/bitnet selftest
+	@echo
+	$(BUILD)/bin/bitnet info $(TINY_HF)
+	@echo
+	$(BUILD)/bin/bitnet convert $(TINY_HF) $(BUILD)/tiny-bitnet.tq2_0.gguf --type tq2_0 --report
+	@echo
+	$(BUILD)/bin/bitnet info $(BUILD)/tiny-bitnet.tq2_0.gguf
 
 test: test-release test-asan
 
