@@ -3,7 +3,9 @@
 #   make            install missing Debian packages, build into build/
 #   make run        build, then run the main job (sysinfo, self-test, convert the shipped model)
 #   make test       build (Release) and run every test with ctest, then the same unit tests
-#                   under ASan+UBSan (build-asan/); CUDA sources compile whenever nvcc exists
+#                   under ASan+UBSan (build-asan/), then test-neon; CUDA sources compile
+#                   whenever nvcc exists
+#   make test-neon  the NEON kernel tests, cross-compiled for AArch64 (build-neon/), under qemu
 #   make test-long  the long-running tests
 #   make fuzz       build the libFuzzer harnesses with clang and run each FUZZ_SECONDS (20)
 #   make install    header, libraries, CLI and pkg-config file into PREFIX (/usr/local)
@@ -11,6 +13,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+NEON_BUILD ?= build-neon
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
@@ -21,7 +24,7 @@ export PATH := $(PATH):/usr/local/cuda/bin
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build run test test-release test-asan test-long fuzz install format clean
+.PHONY: all deps build run test test-release test-asan test-neon test-long fuzz install format clean
 
 all: build
 
@@ -50,6 +53,9 @@ run: build
 	$(BUILD)/bin/bitnet info $(BUILD)/tiny-bitnet.tq2_0.gguf
 
 test: test-release test-asan
+	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \
+	    $(MAKE) --no-print-directory test-neon; \
+	else echo "test-neon skipped: no aarch64 cross toolchain"; fi
 
 test-release: build
 	cd $(BUILD) && ctest $(CTEST_ARGS) -j $(JOBS) -LE long
@@ -61,6 +67,11 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS) -j $(JOBS) -LE long
+
+# The NEON kernel path, which no x86 run reaches: the kernel tests cross-compiled statically for
+# AArch64 and run under qemu-aarch64 (tests/neon/neon.mk says what is built and why).
+test-neon: deps
+	$(MAKE) --no-print-directory -f tests/neon/neon.mk -j $(JOBS) NEON_BUILD=$(NEON_BUILD)
 
 test-long: build
 	cd $(BUILD) && ctest $(CTEST_ARGS) -L long
@@ -86,4 +97,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(NEON_BUILD)

@@ -15,6 +15,9 @@ packages=(
     python3-venv     # the project-local .venv for the Python-side tests
     clang            # libFuzzer harnesses (make fuzz)
     libclang-rt-dev  # the fuzzer and sanitizer runtimes clang links
+    gcc-aarch64-linux-gnu  # cross compiler: the NEON kernel tested under qemu (make test-neon)
+    libc6-dev-arm64-cross  # its libc headers and static libc (only recommended by the compiler)
+    qemu-user        # qemu-aarch64 runs those static aarch64 test binaries
 )
 
 install_debian_packages() {

@@ -1,0 +1,162 @@
+/*
+ * ternary_gemm.c - layout, activation quantization, the scalar kernel and the reference, and
+ * the multithreaded dispatcher of the ternary products. ISA variants live in ternary_<isa>.c.
+ */
+#include "kernels/cpu/ternary_gemm.h"
+
+#include "base/alloc.h"
+#include "quant/act_quant.h"
+
+#include <string.h>
+
+int bn_ternary_vbytes(bn_isa isa) {
+    switch (isa) {
+    case BN_ISA_AVX512:
+        return 64;
+    case BN_ISA_NEON:
+        return 16;
+    default:
+        return 32;
+    }
+}
+
+int64_t bn_ternary_padded_cols(int64_t cols, bn_isa isa) {
+    int64_t block = 4 * (int64_t)bn_ternary_vbytes(isa);
+    return (cols + block - 1) / block * block;
+}
+
+/* Byte offset and bit shift of value k of a row in the i2v<V> layout. */
+static inline void locate(int64_t k, int v, int64_t *byte, int *shift) {
+    int64_t block = k / (4 * v), r = k % (4 * v);
+    *byte = block * v + r % v;
+    *shift = 2 * (int)(r / v);
+}
+
+bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t rows,
+                                 int64_t cols, float scale, bn_isa isa) {
+    memset(m, 0, sizeof *m);
+    if (rows <= 0 || cols <= 0)
+        return BN_ERROR(BN_ERR_SHAPE, "ternary matrix [%lld, %lld]: dimensions must be > 0",
+                        (long long)rows, (long long)cols);
+    for (int64_t i = 0; i < rows * cols; i++)
+        if (t[i] < -1 || t[i] > 1)
+            return BN_ERROR(BN_ERR_RANGE, "ternary matrix: value %d at [%lld, %lld] is not -1, 0 or 1",
+                            t[i], (long long)(i / cols), (long long)(i % cols));
+    m->rows = rows;
+    m->cols = cols;
+    m->isa = isa;
+    m->vbytes = bn_ternary_vbytes(isa);
+    m->cols_padded = bn_ternary_padded_cols(cols, isa);
+    m->scale = scale;
+    m->bytes = (size_t)(rows * m->cols_padded / 4);
+    m->data = bn_aligned_alloc(m->bytes);
+    if (m->data == NULL)
+        return BN_ERR_OUT_OF_MEMORY;
+    memset(m->data, 0x55, m->bytes); /* every code 1 (w = 0): the padding adds nothing */
+    int64_t row_bytes = m->cols_padded / 4;
+    for (int64_t r = 0; r < rows; r++) {
+        uint8_t *row = m->data + r * row_bytes;
+        for (int64_t k = 0; k < cols; k++) {
+            int64_t byte;
+            int shift;
+            locate(k, m->vbytes, &byte, &shift);
+            uint8_t code = (uint8_t)(t[r * cols + k] + 1);
+            row[byte] = (uint8_t)((row[byte] & ~(3u << shift)) | (unsigned)(code << shift));
+        }
+    }
+    return BN_OK;
+}
+
+void bn_ternary_matrix_unpack(const bn_ternary_matrix *m, int8_t *t) {
+    int64_t row_bytes = m->cols_padded / 4;
+    for (int64_t r = 0; r < m->rows; r++) {
+        const uint8_t *row = m->data + r * row_bytes;
+        for (int64_t k = 0; k < m->cols; k++) {
+            int64_t byte;
+            int shift;
+            locate(k, m->vbytes, &byte, &shift);
+            t[r * m->cols + k] = (int8_t)(((row[byte] >> shift) & 3) - 1);
+        }
+    }
+}
+
+void bn_ternary_matrix_free(bn_ternary_matrix *m) {
+    bn_aligned_free(m->data);
+    memset(m, 0, sizeof *m);
+}
+
+void bn_ternary_quantize_acts(const bn_ternary_matrix *w, const float *x, int64_t m, int8_t *xq,
+                              float *x_scale, int32_t *x_sum) {
+    for (int64_t i = 0; i < m; i++) {
+        int8_t *row = xq + i * w->cols_padded;
+        x_scale[i] = bn_act_quant_row(x + i * w->cols, w->cols, row, &x_sum[i]);
+        memset(row + w->cols, 0, (size_t)(w->cols_padded - w->cols));
+    }
+}
+
+void bn_ternary_gemm_ref(const int8_t *t, float w_scale, int64_t n, int64_t k, const int8_t *xq,
+                         const float *x_scale, int64_t m, float *y) {
+    for (int64_t mi = 0; mi < m; mi++) {
+        float factor = w_scale / x_scale[mi];
+        for (int64_t ni = 0; ni < n; ni++) {
+            int32_t acc = 0;
+            for (int64_t ki = 0; ki < k; ki++)
+                acc += (int32_t)t[ni * k + ki] * xq[mi * k + ki];
+            y[mi * n + ni] = (float)acc * factor;
+        }
+    }
+}
+
+/* Scalar: the layout walked with plain loops (the fallback path, and the template the SIMD
+ * variants follow). */
+void bn_ternary_kernel_scalar(const bn_ternary_matrix *w, const int8_t *xq, const float *x_scale,
+                              const int32_t *x_sum, int64_t m, int64_t n0, int64_t n1, float *y) {
+    int v = w->vbytes;
+    int64_t row_bytes = w->cols_padded / 4, blocks = w->cols_padded / (4 * v);
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *row = w->data + n * row_bytes;
+        for (int64_t mi = 0; mi < m; mi++) {
+            const int8_t *x = xq + mi * w->cols_padded;
+            int32_t acc = 0;
+            for (int64_t b = 0; b < blocks; b++) {
+                const uint8_t *codes = row + b * v;
+                const int8_t *xb = x + b * 4 * v;
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < v; j++)
+                        acc += ((codes[j] >> (2 * i)) & 3) * xb[i * v + j];
+            }
+            acc -= x_sum[mi];
+            y[mi * w->rows + n] = (float)acc * (w->scale / x_scale[mi]);
+        }
+    }
+}
+
+typedef struct gemm_job {
+    bn_ternary_kernel_fn kernel;
+    const bn_ternary_matrix *w;
+    const int8_t *xq;
+    const float *x_scale;
+    const int32_t *x_sum;
+    int64_t m;
+    float *y;
+} gemm_job;
+
+static void run_rows(void *ctx, size_t begin, size_t end, int thread_id) {
+    (void)thread_id;
+    const gemm_job *j = ctx;
+    j->kernel(j->w, j->xq, j->x_scale, j->x_sum, j->m, (int64_t)begin, (int64_t)end, j->y);
+}
+
+bn_status bn_ternary_gemm(const bn_ternary_matrix *w, const int8_t *xq, const float *x_scale,
+                          const int32_t *x_sum, int64_t m, float *y, bn_threadpool *pool) {
+    bn_ternary_kernel_fn kernel = bn_ternary_kernel_for(w->isa);
+    if (kernel == NULL || !bn_cpu_isa_supported(w->isa))
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "ternary matrix packed for the %s path, which this "
+                                            "build or CPU cannot run",
+                        bn_isa_name(w->isa));
+    gemm_job job = {kernel, w, xq, x_scale, x_sum, m, y};
+    /* Chunks of rows: enough per chunk to amortise the call, enough chunks to balance. */
+    size_t chunk = (size_t)(m > 8 ? 8 : 32);
+    bn_parallel_for(pool, (size_t)w->rows, chunk, run_rows, &job);
+    return BN_OK;
+}

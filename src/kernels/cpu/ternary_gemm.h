@@ -1,0 +1,86 @@
+/*
+ * ternary_gemm.h - ternary weight x int8 activation products (BitLinear), for decode (GEMV,
+ * M = 1) and prefill / batched decode (GEMM, M > 1).
+ *
+ *     y[m][n] = (float)acc[m][n] * (w_scale / x_scale[m]),  acc[m][n] = sum_k W[n][k] * xq[m][k]
+ *
+ * W is ternary [N, K] with one per-tensor scale w_scale (gamma); xq is int8 [M, K] from
+ * bn_act_quant_row (x ~= xq / x_scale). The integer accumulation is exact, and every path
+ * computes the final float with the same expression, so fast paths equal the scalar reference
+ * bit for bit.
+ *
+ * Runtime layout ("i2v<V>", V = 16, 32 or 64 bytes: the vector width of the ISA): each row of W
+ * is cut into blocks of 4V values stored in V bytes; byte j of a block holds the codes c = w + 1
+ * of values j, j+V, j+2V, j+3V at bits [1:0], [3:2], [5:4], [7:6]. Unpacking a V-byte vector
+ * with one shift-and-mask per bit pair gives four vectors of codes for four runs of V
+ * consecutive activations, so activations are read contiguously and the kernel needs no
+ * shuffles. Codes are unsigned (0, 1, 2), which suits u8 x s8 dot products (vpmaddubsw,
+ * vpdpbusd, udot after a sign fix): sum c*x = sum w*x + sum x, so the activation row sum is
+ * subtracted once per row. K is padded to a whole block with code 1 (w = 0) and the activation
+ * buffer with zeros, so padding adds nothing. 2 bits per weight.
+ */
+#ifndef BN_KERNELS_CPU_TERNARY_GEMM_H
+#define BN_KERNELS_CPU_TERNARY_GEMM_H
+
+#include "base/cpu.h"
+#include "base/threadpool.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bn_ternary_matrix {
+    int64_t rows, cols;     /* logical N, K */
+    int64_t cols_padded;    /* K rounded up to 4V */
+    int vbytes;             /* V: 16, 32 or 64 */
+    bn_isa isa;             /* the kernel path the layout was made for */
+    float scale;            /* w_scale (gamma) */
+    uint8_t *data;          /* rows * cols_padded / 4 bytes, 64-byte aligned, owned */
+    size_t bytes;
+} bn_ternary_matrix;
+
+/* The layout's V for a kernel path: 64 for avx512, 32 for avx2 and scalar, 16 for neon. */
+int bn_ternary_vbytes(bn_isa isa);
+
+/* K rounded up to what the layout of isa needs (the activation row length to allocate). */
+int64_t bn_ternary_padded_cols(int64_t cols, bn_isa isa);
+
+/* Repack ternary values t[rows, cols] in {-1,0,1} (row-major) for isa. BN_ERR_RANGE naming
+ * the index for a value outside {-1,0,1}; BN_ERR_OUT_OF_MEMORY. */
+bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t rows,
+                                 int64_t cols, float scale, bn_isa isa);
+
+/* The ternary values back (for tests and tools). */
+void bn_ternary_matrix_unpack(const bn_ternary_matrix *m, int8_t *t);
+
+void bn_ternary_matrix_free(bn_ternary_matrix *m);
+
+/* Quantize M activation rows x[M, K] for W: xq[M, cols_padded] (zero-padded), scales[M],
+ * sums[M] = sum of each xq row. */
+void bn_ternary_quantize_acts(const bn_ternary_matrix *w, const float *x, int64_t m, int8_t *xq,
+                              float *x_scale, int32_t *x_sum);
+
+/* y[M, N] = W . xq (see above). xq rows are cols_padded long. pool may be NULL. The path is
+ * the one the matrix was packed for (a matrix packed for another path than bn_cpu_isa() still
+ * runs with its own path if the CPU has it, else BN_ERR_UNSUPPORTED). */
+bn_status bn_ternary_gemm(const bn_ternary_matrix *w, const int8_t *xq, const float *x_scale,
+                          const int32_t *x_sum, int64_t m, float *y, bn_threadpool *pool);
+
+/* The specification: plain loops over ternary t[N, K] and xq[M, K] (rows of length K,
+ * unpadded), with the same final float expression. */
+void bn_ternary_gemm_ref(const int8_t *t, float w_scale, int64_t n, int64_t k, const int8_t *xq,
+                         const float *x_scale, int64_t m, float *y);
+
+/* ---- kernel variants (one per ISA file), all with the same contract ----------------------
+ * Compute rows [n0, n1) of y for all M tokens: y[mi * w->rows + n]. xq rows are
+ * w->cols_padded long. Declared here so the dispatcher and tests can reach each variant. */
+typedef void (*bn_ternary_kernel_fn)(const bn_ternary_matrix *w, const int8_t *xq,
+                                     const float *x_scale, const int32_t *x_sum, int64_t m,
+                                     int64_t n0, int64_t n1, float *y);
+
+void bn_ternary_kernel_scalar(const bn_ternary_matrix *w, const int8_t *xq, const float *x_scale,
+                              const int32_t *x_sum, int64_t m, int64_t n0, int64_t n1, float *y);
+
+/* The variant for a path, or NULL when this build has none. */
+bn_ternary_kernel_fn bn_ternary_kernel_for(bn_isa isa);
+
+#endif /* BN_KERNELS_CPU_TERNARY_GEMM_H */

@@ -1,0 +1,365 @@
+/*
+ * test_ternary_gemm.c - the ternary kernels: packing round trip, every kernel path this machine
+ * runs equals bn_ternary_gemm_ref bit for bit on awkward sizes (any N, K, M, row range), the
+ * 16-bit accumulation bound of the AVX2 path holds at its extremes, the threaded dispatcher
+ * covers every row, activation quantization pads and sums, and bad input is refused.
+ *
+ * Paths the CPU or the build lacks are listed as skipped (x86 runs scalar, avx2 and, where the
+ * CPU has it, avx512; aarch64 runs scalar and neon).
+ */
+#include "kernels/cpu/ternary_gemm.h"
+
+#include "base/threadpool.h"
+#include "quant/act_quant.h"
+#include "test.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* ---- deterministic random numbers (splitmix64) --------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rng_next(void) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi]. */
+static int rng_int(int lo, int hi) {
+    return lo + (int)(rng_next() % (uint64_t)(hi - lo + 1));
+}
+
+static void fill_ternary(int8_t *t, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        t[i] = (int8_t)rng_int(-1, 1);
+}
+
+/* Random int8 activations. Every fifth row is pinned to an extreme (-128 or 127 throughout) and
+ * every row starts and ends on one, so the ends of the int8 range meet every code. */
+static void fill_acts(int8_t *xq, int64_t m, int64_t k) {
+    for (int64_t i = 0; i < m; i++) {
+        int8_t *row = xq + i * k;
+        for (int64_t j = 0; j < k; j++)
+            row[j] = (int8_t)rng_int(-128, 127);
+        if (i % 5 == 3)
+            memset(row, i % 2 ? 127 : 0x80, (size_t)k);
+        row[0] = -128;
+        row[k - 1] = 127;
+    }
+}
+
+/* What bn_ternary_quantize_acts gives besides the codes: row sums, and scales that are not
+ * powers of two so that the final float expression rounds. */
+static void act_sums(const int8_t *xq, int64_t m, int64_t k, int32_t *x_sum, float *x_scale) {
+    for (int64_t i = 0; i < m; i++) {
+        int32_t s = 0;
+        for (int64_t j = 0; j < k; j++)
+            s += xq[i * k + j];
+        x_sum[i] = s;
+        x_scale[i] = 127.0f / (0.013f + 0.37f * (float)i);
+    }
+}
+
+/* Rows of k codes copied into rows of k_padded, zero-padded: the kernels' input layout. */
+static int8_t *pad_acts(const int8_t *xq, int64_t m, int64_t k, int64_t k_padded) {
+    int8_t *out = calloc((size_t)(m * k_padded), 1);
+    for (int64_t i = 0; i < m; i++)
+        memcpy(out + i * k_padded, xq + i * k, (size_t)k);
+    return out;
+}
+
+static bool runnable(bn_isa isa) {
+    return bn_cpu_isa_supported(isa) && bn_ternary_kernel_for(isa) != NULL;
+}
+
+/* Index of the first float that differs in its bits, or -1. */
+static int64_t first_diff(const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0)
+            return i;
+    return -1;
+}
+
+/* ---- packing ------------------------------------------------------------------------------- */
+
+static void test_pack_round_trip(void) {
+    const int64_t shapes[][2] = {{1, 1}, {3, 5}, {17, 127}, {4, 128}, {5, 257}, {2, 1000}};
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        int v = bn_ternary_vbytes((bn_isa)isa);
+        CHECK(v == 16 || v == 32 || v == 64, "%s: V = %d", bn_isa_name((bn_isa)isa), v);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t n = shapes[s][0], k = shapes[s][1];
+            int8_t *t = malloc((size_t)(n * k)), *back = malloc((size_t)(n * k));
+            fill_ternary(t, n * k);
+            bn_ternary_matrix w;
+            CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 0.5f, (bn_isa)isa));
+            CHECK(w.rows == n && w.cols == k && w.vbytes == v && w.isa == (bn_isa)isa,
+                  "%s [%lld, %lld]: header", bn_isa_name((bn_isa)isa), (long long)n,
+                  (long long)k);
+            CHECK(w.cols_padded >= k && w.cols_padded % (4 * v) == 0 &&
+                      w.cols_padded - k < 4 * v &&
+                      w.cols_padded == bn_ternary_padded_cols(k, (bn_isa)isa),
+                  "%s: K = %lld padded to %lld", bn_isa_name((bn_isa)isa), (long long)k,
+                  (long long)w.cols_padded);
+            CHECK(w.bytes == (size_t)(n * w.cols_padded / 4), "bytes %zu", w.bytes);
+            CHECK(((uintptr_t)w.data & 63) == 0, "data not 64-byte aligned");
+            bn_ternary_matrix_unpack(&w, back);
+            CHECK(memcmp(t, back, (size_t)(n * k)) == 0, "%s [%lld, %lld]: unpack differs",
+                  bn_isa_name((bn_isa)isa), (long long)n, (long long)k);
+            bn_ternary_matrix_free(&w);
+            CHECK(w.data == NULL, "free clears the matrix");
+            free(t);
+            free(back);
+        }
+    }
+}
+
+static void test_errors(void) {
+    int8_t t[6] = {1, 0, -1, 2, 0, 0};
+    bn_ternary_matrix w;
+    CHECK(bn_ternary_matrix_pack(&w, t, 2, 3, 1.0f, BN_ISA_SCALAR) == BN_ERR_RANGE, "value 2");
+    CHECK(w.data == NULL, "no data after an error");
+    CHECK(strstr(bn_last_error(), "[1, 0]") != NULL, "error names the index: %s",
+          bn_last_error());
+    t[3] = -2;
+    CHECK(bn_ternary_matrix_pack(&w, t, 2, 3, 1.0f, BN_ISA_SCALAR) == BN_ERR_RANGE, "value -2");
+    t[3] = 0;
+    CHECK(bn_ternary_matrix_pack(&w, t, 0, 3, 1.0f, BN_ISA_SCALAR) == BN_ERR_SHAPE, "rows 0");
+    CHECK(bn_ternary_matrix_pack(&w, t, 2, 0, 1.0f, BN_ISA_SCALAR) == BN_ERR_SHAPE, "cols 0");
+    CHECK(bn_ternary_matrix_pack(&w, t, -1, 3, 1.0f, BN_ISA_SCALAR) == BN_ERR_SHAPE, "rows -1");
+    bn_ternary_matrix_free(&w); /* safe on a matrix a failed pack left behind */
+
+    /* A matrix for a path this machine or build cannot run is refused, not run elsewhere. */
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        if (runnable((bn_isa)isa))
+            continue;
+        CHECK_OK(bn_ternary_matrix_pack(&w, t, 2, 3, 1.0f, (bn_isa)isa));
+        int8_t xq[256] = {0};
+        float scale = 1.0f, y[2];
+        int32_t sum = 0;
+        CHECK(bn_ternary_gemm(&w, xq, &scale, &sum, 1, y, NULL) == BN_ERR_UNSUPPORTED,
+              "%s matrix on a machine without it", bn_isa_name((bn_isa)isa));
+        bn_ternary_matrix_free(&w);
+    }
+}
+
+static void test_quantize_acts(void) {
+    const int64_t m = 3, k = 300;
+    float x[3 * 300];
+    for (int64_t i = 0; i < m * k; i++)
+        x[i] = (float)rng_int(-1000, 1000) * 0.01f * (float)(1 + i / k);
+    int8_t t[300] = {0};
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        bn_ternary_matrix w;
+        CHECK_OK(bn_ternary_matrix_pack(&w, t, 1, k, 1.0f, (bn_isa)isa));
+        int64_t kp = w.cols_padded;
+        int8_t *xq = malloc((size_t)(m * kp)), want[300];
+        memset(xq, 0x5a, (size_t)(m * kp)); /* garbage the padding must overwrite */
+        float scales[3];
+        int32_t sums[3];
+        bn_ternary_quantize_acts(&w, x, m, xq, scales, sums);
+        for (int64_t i = 0; i < m; i++) {
+            int32_t want_sum;
+            float want_scale = bn_act_quant_row(x + i * k, k, want, &want_sum);
+            CHECK(memcmp(&scales[i], &want_scale, sizeof(float)) == 0, "row %lld scale",
+                  (long long)i);
+            CHECK(memcmp(xq + i * kp, want, (size_t)k) == 0, "row %lld codes", (long long)i);
+            int32_t s = 0, pad_nonzero = 0;
+            for (int64_t j = 0; j < k; j++)
+                s += xq[i * kp + j];
+            for (int64_t j = k; j < kp; j++)
+                pad_nonzero += xq[i * kp + j] != 0;
+            CHECK(sums[i] == s && sums[i] == want_sum, "row %lld sum %d, codes add to %d",
+                  (long long)i, sums[i], s);
+            CHECK(pad_nonzero == 0, "%s row %lld: %d padding bytes not zero",
+                  bn_isa_name((bn_isa)isa), (long long)i, pad_nonzero);
+        }
+        free(xq);
+        bn_ternary_matrix_free(&w);
+    }
+}
+
+/* ---- every kernel path against the reference ----------------------------------------------- */
+
+#define MAX_M 17
+
+/* One kernel on one packed matrix, for tokens 1..MAX_M, over all rows and over a split of the
+ * rows into two calls whose boundary is not a multiple of any tile; outputs outside the range
+ * a call was given must keep their sentinel. */
+static void check_kernel(bn_ternary_kernel_fn kernel, const bn_ternary_matrix *w,
+                         const int8_t *xq_padded, const float *x_scale, const int32_t *x_sum,
+                         const float *want, const char *what) {
+    int64_t n = w->rows;
+    float *y = malloc((size_t)(MAX_M * n) * sizeof(float));
+    for (int64_t m = 1; m <= MAX_M; m++) {
+        for (int64_t i = 0; i < m * n; i++)
+            y[i] = -7.0f;
+        kernel(w, xq_padded, x_scale, x_sum, m, 0, n, y);
+        int64_t d = first_diff(y, want, m * n);
+        CHECK(d < 0, "%s M=%lld: y[%lld][%lld] = %.9g, want %.9g", what, (long long)m,
+              (long long)(d / n), (long long)(d % n), y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
+
+        int64_t split = n / 3 + (n > 2); /* 0, 2, 6, 22, 34 for the sizes used */
+        for (int64_t i = 0; i < m * n; i++)
+            y[i] = -7.0f;
+        kernel(w, xq_padded, x_scale, x_sum, m, split, n, y);
+        int touched = 0;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < split; j++)
+                touched += y[i * n + j] != -7.0f;
+        CHECK(touched == 0, "%s M=%lld rows [%lld, %lld): %d outputs outside written", what,
+              (long long)m, (long long)split, (long long)n, touched);
+        kernel(w, xq_padded, x_scale, x_sum, m, 0, split, y);
+        d = first_diff(y, want, m * n);
+        CHECK(d < 0, "%s M=%lld split at %lld: y[%lld][%lld] differs", what, (long long)m,
+              (long long)split, (long long)(d / n), (long long)(d % n));
+    }
+    free(y);
+}
+
+static int paths_run[BN_ISA_COUNT];
+
+static void test_kernels_random(void) {
+    const int64_t ns[] = {1, 3, 17, 64, 100};
+    const int64_t ks[] = {1, 5, 127, 128, 129, 255, 256, 257, 300, 1000};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        for (size_t b = 0; b < sizeof ks / sizeof ks[0]; b++) {
+            int64_t n = ns[a], k = ks[b];
+            int8_t *t = malloc((size_t)(n * k)), *xq = malloc((size_t)(MAX_M * k));
+            float *want = malloc((size_t)(MAX_M * n) * sizeof(float));
+            fill_ternary(t, n * k);
+            fill_acts(xq, MAX_M, k);
+            float w_scale = 0.8125f + 0.001f * (float)k;
+            float x_scale[MAX_M];
+            int32_t x_sum[MAX_M];
+            act_sums(xq, MAX_M, k, x_sum, x_scale);
+            /* Row mi of the reference for MAX_M tokens is row mi for any M > mi. */
+            bn_ternary_gemm_ref(t, w_scale, n, k, xq, x_scale, MAX_M, want);
+            for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+                if (!runnable((bn_isa)isa))
+                    continue;
+                bn_ternary_matrix w;
+                CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, w_scale, (bn_isa)isa));
+                int8_t *xq_padded = pad_acts(xq, MAX_M, k, w.cols_padded);
+                char what[64];
+                snprintf(what, sizeof what, "%s N=%lld K=%lld", bn_isa_name((bn_isa)isa),
+                         (long long)n, (long long)k);
+                check_kernel(bn_ternary_kernel_for((bn_isa)isa), &w, xq_padded, x_scale, x_sum,
+                             want, what);
+                paths_run[isa]++;
+                free(xq_padded);
+                bn_ternary_matrix_free(&w);
+            }
+            free(t);
+            free(xq);
+            free(want);
+        }
+    }
+}
+
+/* The largest sums an accumulator lane can see: every weight +1 (code 2) against activations
+ * all -128 or all 127, over more than one AVX2 widening interval (16 blocks of 128 values), and
+ * the code-0 extreme (every weight -1). */
+static void test_kernels_extremes(void) {
+    const int64_t n = 6, k = 16 * 128 * 2 + 256 + 3, m = 6;
+    int8_t *t = malloc((size_t)(n * k)), *xq = malloc((size_t)(m * k));
+    for (int64_t r = 0; r < n; r++)
+        memset(t + r * k, r < 3 ? 1 : 0xff, (size_t)k); /* rows 0-2: +1, rows 3-5: -1 */
+    t[1 * k + 5] = 0;
+    for (int64_t i = 0; i < m; i++)
+        memset(xq + i * k, i % 2 ? 127 : 0x80, (size_t)k);
+    float x_scale[6];
+    int32_t x_sum[6];
+    float *want = malloc((size_t)(m * n) * sizeof(float));
+    act_sums(xq, m, k, x_sum, x_scale);
+    bn_ternary_gemm_ref(t, 1.0f, n, k, xq, x_scale, m, want);
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        if (!runnable((bn_isa)isa))
+            continue;
+        bn_ternary_matrix w;
+        CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 1.0f, (bn_isa)isa));
+        int8_t *xq_padded = pad_acts(xq, m, k, w.cols_padded);
+        float y[36];
+        for (int64_t mm = 1; mm <= m; mm++) {
+            bn_ternary_kernel_for((bn_isa)isa)(&w, xq_padded, x_scale, x_sum, mm, 0, n, y);
+            int64_t d = first_diff(y, want, mm * n);
+            CHECK(d < 0, "%s extremes M=%lld: y[%lld][%lld] = %.9g, want %.9g",
+                  bn_isa_name((bn_isa)isa), (long long)mm, (long long)(d / n),
+                  (long long)(d % n), y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
+        }
+        free(xq_padded);
+        bn_ternary_matrix_free(&w);
+    }
+    free(t);
+    free(xq);
+    free(want);
+}
+
+/* ---- the threaded dispatcher --------------------------------------------------------------- */
+
+static void test_gemm_threads(void) {
+    /* 77 rows: chunks of 32 (M <= 8) and 8 (M > 8) both end in a partial chunk. */
+    const int64_t n = 77, k = 300;
+    const int64_t ms[] = {1, 4, 9, 17};
+    int8_t *t = malloc((size_t)(n * k)), *xq = malloc((size_t)(MAX_M * k));
+    float *want = malloc((size_t)(MAX_M * n) * sizeof(float));
+    float *y = malloc((size_t)(MAX_M * n) * sizeof(float));
+    fill_ternary(t, n * k);
+    fill_acts(xq, MAX_M, k);
+    float x_scale[MAX_M];
+    int32_t x_sum[MAX_M];
+    act_sums(xq, MAX_M, k, x_sum, x_scale);
+    bn_ternary_gemm_ref(t, 1.5f, n, k, xq, x_scale, MAX_M, want);
+    for (int threads = 0; threads <= 3; threads++) { /* 0: no pool */
+        bn_threadpool *pool = NULL;
+        if (threads > 0)
+            CHECK_OK(bn_threadpool_create(threads, &pool));
+        for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+            if (!runnable((bn_isa)isa))
+                continue;
+            bn_ternary_matrix w;
+            CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 1.5f, (bn_isa)isa));
+            int8_t *xq_padded = pad_acts(xq, MAX_M, k, w.cols_padded);
+            for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+                for (int64_t j = 0; j < ms[i] * n; j++)
+                    y[j] = -7.0f;
+                CHECK_OK(bn_ternary_gemm(&w, xq_padded, x_scale, x_sum, ms[i], y, pool));
+                int64_t d = first_diff(y, want, ms[i] * n);
+                CHECK(d < 0, "%s, %d threads, M=%lld: y[%lld][%lld] differs",
+                      bn_isa_name((bn_isa)isa), threads, (long long)ms[i], (long long)(d / n),
+                      (long long)(d % n));
+            }
+            free(xq_padded);
+            bn_ternary_matrix_free(&w);
+        }
+        bn_threadpool_destroy(pool);
+    }
+    free(t);
+    free(xq);
+    free(want);
+    free(y);
+}
+
+int main(void) {
+    test_pack_round_trip();
+    test_errors();
+    test_quantize_acts();
+    test_kernels_random();
+    test_kernels_extremes();
+    test_gemm_threads();
+
+    printf("kernel paths:");
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        if (runnable((bn_isa)isa))
+            printf(" %s (ran on %d shapes)", bn_isa_name((bn_isa)isa), paths_run[isa]);
+        else
+            printf(" %s (skipped: %s)", bn_isa_name((bn_isa)isa),
+                   bn_ternary_kernel_for((bn_isa)isa) == NULL ? "not in this build"
+                                                              : "this CPU lacks it");
+    }
+    printf("\n");
+    return bn_test_finish("test_ternary_gemm");
+}

@@ -1,0 +1,278 @@
+/*
+ * cmd_bench.c - `bitnet bench kernels`: the ternary GEMV/GEMM kernels on the 2B-4T shapes,
+ * beside the machine's read bandwidth measured in the same run with the same threads.
+ *
+ * GEMVs cycle through enough distinct copies of the weights that the working set is several
+ * times the last-level cache, as in a real decode step where each weight is read once per
+ * token; GEMMs are compute-bound and reuse one copy.
+ */
+#include "cli.h"
+
+#include "base/alloc.h"
+#include "base/timer.h"
+#include "kernels/cpu/bandwidth.h"
+#include "kernels/cpu/ternary_gemm.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct shape {
+    int64_t n, k;
+    const char *what;
+} shape;
+
+/* microsoft/bitnet-b1.58-2B-4T: q/o, k/v, gate/up, down. */
+static const shape shapes[] = {
+    {2560, 2560, "attn q/o"},
+    {640, 2560, "attn k/v"},
+    {6912, 2560, "ffn gate/up"},
+    {2560, 6912, "ffn down"},
+};
+static const int64_t batch_sizes[] = {1, 8, 32, 128, 512};
+
+typedef struct bench_opts {
+    int threads;
+    bool json, quick;
+    bool isas[BN_ISA_COUNT];
+} bench_opts;
+
+typedef struct result {
+    const char *op;
+    int64_t n, k, m;
+    bn_isa isa;
+    double ms, gops, gbs;
+} result;
+
+/* Inputs for one shape and path: packed copies of one random ternary matrix, activations. */
+typedef struct workload {
+    bn_ternary_matrix *copies;
+    int n_copies;
+    int8_t *xq;
+    float *xs, *y;
+    int32_t *sums;
+} workload;
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static uint32_t next_rand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 32);
+}
+
+static bn_status make_workload(workload *w, const shape *s, bn_isa isa, int64_t max_m,
+                               size_t working_set) {
+    memset(w, 0, sizeof *w);
+    int8_t *t = malloc((size_t)(s->n * s->k));
+    if (t == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "bench: %lld weights", (long long)(s->n * s->k));
+    for (int64_t i = 0; i < s->n * s->k; i++)
+        t[i] = (int8_t)(next_rand() % 3) - 1;
+    bn_ternary_matrix first;
+    bn_status st = bn_ternary_matrix_pack(&first, t, s->n, s->k, 0.5f, isa);
+    free(t);
+    BN_TRY(st);
+    w->n_copies = (int)(working_set / first.bytes + 1);
+    w->copies = calloc((size_t)w->n_copies, sizeof *w->copies);
+    if (w->copies == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "bench: copies");
+    w->copies[0] = first;
+    for (int c = 1; c < w->n_copies; c++) { /* same values, distinct memory */
+        w->copies[c] = first;
+        w->copies[c].data = bn_aligned_alloc(first.bytes);
+        if (w->copies[c].data == NULL)
+            return BN_ERR_OUT_OF_MEMORY;
+        memcpy(w->copies[c].data, first.data, first.bytes);
+    }
+    int64_t kp = first.cols_padded;
+    w->xq = bn_aligned_alloc((size_t)(max_m * kp));
+    w->xs = bn_aligned_alloc((size_t)max_m * sizeof(float));
+    w->sums = bn_aligned_alloc((size_t)max_m * sizeof(int32_t));
+    w->y = bn_aligned_alloc((size_t)(max_m * s->n) * sizeof(float));
+    if (!w->xq || !w->xs || !w->sums || !w->y)
+        return BN_ERR_OUT_OF_MEMORY;
+    for (int64_t i = 0; i < max_m * kp; i++)
+        w->xq[i] = (int8_t)(next_rand() % 255 - 127);
+    for (int64_t i = 0; i < max_m; i++) {
+        w->xs[i] = 1.0f + (float)i;
+        w->sums[i] = 0;
+    }
+    return BN_OK;
+}
+
+static void free_workload(workload *w) {
+    for (int c = 0; c < w->n_copies; c++)
+        bn_ternary_matrix_free(&w->copies[c]);
+    free(w->copies);
+    bn_aligned_free(w->xq);
+    bn_aligned_free(w->xs);
+    bn_aligned_free(w->sums);
+    bn_aligned_free(w->y);
+    memset(w, 0, sizeof *w);
+}
+
+/* Median time of one call over enough repetitions to fill min_seconds (at least 3). */
+static double time_op(workload *w, int64_t m, double min_seconds, bn_threadpool *pool) {
+    double times[4096];
+    int reps = 0, copy = 0;
+    double start = bn_time_s();
+    while (reps < 4096 && (reps < 3 || bn_time_s() - start < min_seconds)) {
+        double t0 = bn_time_s();
+        bn_ternary_gemm(&w->copies[copy], w->xq, w->xs, w->sums, m, w->y, pool);
+        times[reps++] = bn_time_s() - t0;
+        copy = m == 1 ? (copy + 1) % w->n_copies : 0;
+    }
+    for (int i = 1; i < reps; i++) /* insertion sort: reps is small */
+        for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+            double tmp = times[j];
+            times[j] = times[j - 1];
+            times[j - 1] = tmp;
+        }
+    return times[reps / 2];
+}
+
+static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
+                            bn_threadpool *pool, result *out, int *n_out) {
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t max_m = o->quick ? 8 : batch_sizes[sizeof batch_sizes / sizeof batch_sizes[0] - 1];
+        workload w;
+        bn_status st = make_workload(&w, &shapes[s], isa, max_m, working_set);
+        for (size_t b = 0; st == BN_OK && b < sizeof batch_sizes / sizeof batch_sizes[0]; b++) {
+            int64_t m = batch_sizes[b];
+            if (m > max_m || (isa == BN_ISA_SCALAR && m > 32))
+                continue; /* scalar GEMMs this large take minutes and prove nothing */
+            double sec = time_op(&w, m, o->quick ? 0.1 : 0.4, pool);
+            result *r = &out[(*n_out)++];
+            *r = (result){m == 1 ? "gemv" : "gemm", shapes[s].n, shapes[s].k, m, isa, sec * 1e3, 0, 0};
+            r->gops = 2.0 * (double)(shapes[s].n * shapes[s].k) * (double)m / sec * 1e-9;
+            r->gbs = (double)w.copies[0].bytes / sec * 1e-9;
+        }
+        free_workload(&w);
+        BN_TRY(st);
+    }
+    return BN_OK;
+}
+
+static void print_text(const bench_opts *o, double bw, const result *r, int n) {
+    printf("threads %d, read bandwidth %.1f GB/s (streaming, measured now)\n\n", o->threads, bw);
+    printf("%-5s %6s %6s %4s %-7s %5s %10s %9s %8s %7s\n", "op", "N", "K", "M", "isa", "bits",
+           "ms", "GOP/s", "GB/s", "%bw");
+    for (int i = 0; i < n; i++)
+        printf("%-5s %6lld %6lld %4lld %-7s %5.2f %10.4f %9.1f %8.2f %6.1f%%\n", r[i].op,
+               (long long)r[i].n, (long long)r[i].k, (long long)r[i].m, bn_isa_name(r[i].isa), 2.0,
+               r[i].ms, r[i].gops, r[i].gbs, r[i].m == 1 ? 100.0 * r[i].gbs / bw : 0.0);
+}
+
+static int print_json(const bench_opts *o, double bw, const result *r, int n) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "threads", o->threads);
+    cJSON_AddNumberToObject(root, "read_bandwidth_gbs", bw);
+    cJSON *arr = cJSON_AddArrayToObject(root, "results");
+    for (int i = 0; i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "op", r[i].op);
+        cJSON_AddNumberToObject(x, "n", (double)r[i].n);
+        cJSON_AddNumberToObject(x, "k", (double)r[i].k);
+        cJSON_AddNumberToObject(x, "m", (double)r[i].m);
+        cJSON_AddStringToObject(x, "isa", bn_isa_name(r[i].isa));
+        char layout[16];
+        snprintf(layout, sizeof layout, "i2v%d", bn_ternary_vbytes(r[i].isa));
+        cJSON_AddStringToObject(x, "layout", layout);
+        cJSON_AddNumberToObject(x, "bits_per_weight", 2.0);
+        cJSON_AddNumberToObject(x, "ms", r[i].ms);
+        cJSON_AddNumberToObject(x, "gops", r[i].gops);
+        cJSON_AddNumberToObject(x, "gbs", r[i].gbs);
+        cJSON_AddItemToArray(arr, x);
+    }
+    return bn_cli_print_json(root);
+}
+
+static int usage(void) {
+    printf("usage: bitnet bench kernels [--threads T] [--isa best|all|scalar|avx2|avx512|neon]\n"
+           "                            [--quick] [--json]\n\n"
+           "Time the ternary GEMV (M = 1) and GEMM (M = 8, 32, 128, 512) kernels on the shapes of\n"
+           "microsoft/bitnet-b1.58-2B-4T, beside the read bandwidth measured in the same run.\n"
+           "GEMVs stream distinct weight copies several times the last-level cache.\n"
+           "--quick: M up to 8 and shorter timings. Scalar GEMMs stop at M = 32.\n");
+    return 0;
+}
+
+static int parse(int argc, char **argv, bench_opts *o) {
+    o->threads = bn_cpu_count();
+    bool any = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (bn_cli_is_help(a))
+            return usage() - 1;
+        if (strcmp(a, "--json") == 0) {
+            o->json = true;
+        } else if (strcmp(a, "--quick") == 0) {
+            o->quick = true;
+        } else if (strcmp(a, "--isa") == 0 && i + 1 < argc) {
+            const char *name = argv[++i];
+            bn_isa isa;
+            if (strcmp(name, "all") == 0) {
+                for (int p = 0; p < BN_ISA_COUNT; p++)
+                    o->isas[p] = bn_cpu_isa_supported((bn_isa)p) && bn_ternary_kernel_for((bn_isa)p);
+            } else if (strcmp(name, "best") == 0) {
+                o->isas[bn_cpu_isa()] = true;
+            } else if (bn_isa_parse(name, &isa) == BN_OK && bn_cpu_isa_supported(isa)) {
+                o->isas[isa] = true;
+            } else {
+                return bn_cli_usage_error("bench", "--isa %s: not a path this CPU can run", name);
+            }
+            any = true;
+        } else {
+            bn_cli_opt t = bn_cli_threads_option("bench", argc, argv, &i, &o->threads);
+            if (t == BN_CLI_BAD)
+                return 2;
+            if (t == BN_CLI_NOT_MINE)
+                return bn_cli_usage_error("bench", "unknown option '%s'", a);
+        }
+    }
+    if (!any)
+        o->isas[bn_cpu_isa()] = true;
+    return 0;
+}
+
+static int bench_kernels(int argc, char **argv) {
+    bench_opts o;
+    memset(&o, 0, sizeof o);
+    int rc = parse(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    bn_threadpool *pool = NULL;
+    bn_status st = bn_threadpool_create(o.threads, &pool);
+    if (st != BN_OK)
+        return bn_cli_fail(st);
+    size_t llc = bn_llc_bytes(), working_set = 4 * llc;
+    if (working_set < ((size_t)512 << 20))
+        working_set = (size_t)512 << 20;
+    if (working_set > ((size_t)2 << 30))
+        working_set = (size_t)2 << 30;
+    double bw = bn_measure_read_bandwidth(working_set, o.quick ? 3 : 8, pool);
+    result results[256];
+    int n = 0;
+    for (int p = 0; p < BN_ISA_COUNT && bw > 0; p++)
+        if (o.isas[p] && (st = bench_path(&o, (bn_isa)p, working_set, pool, results, &n)) != BN_OK)
+            break;
+    bn_threadpool_destroy(pool);
+    if (bw <= 0)
+        return bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
+    if (st != BN_OK)
+        return bn_cli_fail(st);
+    if (o.json)
+        return print_json(&o, bw, results, n);
+    print_text(&o, bw, results, n);
+    return 0;
+}
+
+int bn_cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "kernels") == 0)
+        return bench_kernels(argc, argv);
+    if (argc >= 2 && bn_cli_is_help(argv[1])) {
+        printf("usage: bitnet bench kernels [options]   (bitnet bench kernels --help)\n");
+        return 0;
+    }
+    return bn_cli_usage_error("bench", "want a benchmark: kernels");
+}
