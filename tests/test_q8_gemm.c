@@ -88,6 +88,23 @@ static void test_quantize_hand(void) {
           q[2], q[3]);
 }
 
+/* The documented behaviour outside the contract: a NaN gets code 0 and leaves the block's
+ * scale to the finite values; an Inf gives codes 0 and an infinite d. */
+static void test_quantize_nonfinite(void) {
+    float x[2 * BN_Q8_BLOCK] = {NAN, 127.0f, -3.0f};
+    x[BN_Q8_BLOCK] = INFINITY;
+    x[BN_Q8_BLOCK + 1] = 5.0f;
+    int8_t q[2 * BN_Q8_BLOCK];
+    float d[2];
+    bn_q8_quantize_acts(x, 1, 2 * BN_Q8_BLOCK, q, d);
+    CHECK(d[0] == 1.0f && q[0] == 0 && q[1] == 127 && q[2] == -3, "NaN block: d %g q %d %d %d",
+          (double)d[0], q[0], q[1], q[2]);
+    int nonzero = 0;
+    for (int j = 0; j < BN_Q8_BLOCK; j++)
+        nonzero += q[BN_Q8_BLOCK + j] != 0;
+    CHECK(isinf(d[1]) && nonzero == 0, "Inf block: d %g, %d nonzero codes", (double)d[1], nonzero);
+}
+
 /* Same codes as the Q8_0 encoder, and the same d up to the encoder's rounding to f16. */
 static void test_quantize_vs_encoder(void) {
     enum { M = 3, K = 2560, NB = K / BN_Q8_BLOCK };
@@ -266,6 +283,7 @@ static void test_errors(void) {
 
 int main(void) {
     test_quantize_hand();
+    test_quantize_nonfinite();
     test_quantize_vs_encoder();
 
     printf("kernel paths:\n");

@@ -97,10 +97,8 @@ static void test_pack_round_trip(void) {
             bn_ternary_matrix w;
             CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 0.5f, (bn_isa)isa));
             CHECK(w.rows == n && w.cols == k && w.vbytes == v && w.isa == (bn_isa)isa,
-                  "%s [%lld, %lld]: header", bn_isa_name((bn_isa)isa), (long long)n,
-                  (long long)k);
-            CHECK(w.cols_padded >= k && w.cols_padded % (4 * v) == 0 &&
-                      w.cols_padded - k < 4 * v &&
+                  "%s [%lld, %lld]: header", bn_isa_name((bn_isa)isa), (long long)n, (long long)k);
+            CHECK(w.cols_padded >= k && w.cols_padded % (4 * v) == 0 && w.cols_padded - k < 4 * v &&
                       w.cols_padded == bn_ternary_padded_cols(k, (bn_isa)isa),
                   "%s: K = %lld padded to %lld", bn_isa_name((bn_isa)isa), (long long)k,
                   (long long)w.cols_padded);
@@ -122,8 +120,7 @@ static void test_errors(void) {
     bn_ternary_matrix w;
     CHECK(bn_ternary_matrix_pack(&w, t, 2, 3, 1.0f, BN_ISA_SCALAR) == BN_ERR_RANGE, "value 2");
     CHECK(w.data == NULL, "no data after an error");
-    CHECK(strstr(bn_last_error(), "[1, 0]") != NULL, "error names the index: %s",
-          bn_last_error());
+    CHECK(strstr(bn_last_error(), "[1, 0]") != NULL, "error names the index: %s", bn_last_error());
     t[3] = -2;
     CHECK(bn_ternary_matrix_pack(&w, t, 2, 3, 1.0f, BN_ISA_SCALAR) == BN_ERR_RANGE, "value -2");
     t[3] = 0;
@@ -287,8 +284,8 @@ static void test_kernels_extremes(void) {
             bn_ternary_kernel_for((bn_isa)isa)(&w, xq_padded, x_scale, x_sum, mm, 0, n, y);
             int64_t d = first_diff(y, want, mm * n);
             CHECK(d < 0, "%s extremes M=%lld: y[%lld][%lld] = %.9g, want %.9g",
-                  bn_isa_name((bn_isa)isa), (long long)mm, (long long)(d / n),
-                  (long long)(d % n), y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
+                  bn_isa_name((bn_isa)isa), (long long)mm, (long long)(d / n), (long long)(d % n),
+                  y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
         }
         free(xq_padded);
         bn_ternary_matrix_free(&w);

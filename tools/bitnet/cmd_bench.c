@@ -11,7 +11,9 @@
 #include "base/alloc.h"
 #include "base/timer.h"
 #include "kernels/cpu/bandwidth.h"
+#include "kernels/cpu/q8_gemm.h"
 #include "kernels/cpu/ternary_gemm.h"
+#include "tensor/formats.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -42,8 +44,13 @@ typedef struct result {
     const char *op;
     int64_t n, k, m;
     bn_isa isa;
+    const char *layout;
+    double bits;
     double ms, gops, gbs;
 } result;
+
+/* The output head: 128256 x 2560 in Q8_0 (not ternary; a third of a decode step's bytes). */
+static const shape head_shape = {128256, 2560, "head (q8_0)"};
 
 /* Inputs for one shape and path: packed copies of one random ternary matrix, activations. */
 typedef struct workload {
@@ -131,6 +138,81 @@ static double time_op(workload *w, int64_t m, double min_seconds, bn_threadpool 
     return times[reps / 2];
 }
 
+static const char *layout_name(bn_isa isa) {
+    switch (bn_ternary_vbytes(isa)) {
+    case 16:
+        return "i2v16";
+    case 64:
+        return "i2v64";
+    default:
+        return "i2v32";
+    }
+}
+
+/* The Q8_0 head: GEMV over distinct copies (one is already ~350 MB), GEMM on one. */
+static bn_status bench_head(const bench_opts *o, bn_isa isa, size_t working_set,
+                            bn_threadpool *pool, result *out, int *n_out) {
+    const shape *s = &head_shape;
+    size_t bytes = (size_t)(s->n * s->k / BN_Q8_BLOCK) * sizeof(bn_block_q8_0);
+    int copies = (int)(working_set / bytes) + 1;
+    int64_t max_m = o->quick ? 8 : 32;
+    uint8_t *w[8] = {NULL};
+    int8_t *xq = bn_aligned_alloc((size_t)(max_m * s->k));
+    float *xd = bn_aligned_alloc((size_t)(max_m * s->k / BN_Q8_BLOCK) * sizeof(float));
+    float *y = bn_aligned_alloc((size_t)(max_m * s->n) * sizeof(float));
+    bn_status st = xq && xd && y ? BN_OK : BN_ERR_OUT_OF_MEMORY;
+    if (copies > 8)
+        copies = 8;
+    for (int c = 0; st == BN_OK && c < copies; c++) {
+        if ((w[c] = bn_aligned_alloc(bytes)) == NULL) {
+            st = BN_ERR_OUT_OF_MEMORY;
+            break;
+        }
+        for (size_t i = 0; i < bytes; i++) /* random codes; the f16 scales stay small below */
+            w[c][i] = (uint8_t)next_rand();
+        for (size_t b = 0; b < bytes / sizeof(bn_block_q8_0); b++)
+            ((bn_block_q8_0 *)w[c])[b].d = 0x2000; /* f16 2^-7 */
+    }
+    for (int64_t i = 0; st == BN_OK && i < max_m * s->k; i++)
+        xq[i] = (int8_t)(next_rand() % 255 - 127);
+    for (int64_t i = 0; st == BN_OK && i < max_m * s->k / BN_Q8_BLOCK; i++)
+        xd[i] = 0.01f;
+    bn_isa saved = bn_cpu_isa();
+    if (st == BN_OK)
+        st = bn_cpu_set_isa(isa);
+    for (int64_t m = 1; st == BN_OK && m <= max_m; m *= (m == 1 ? 8 : 4)) {
+        if (isa == BN_ISA_SCALAR && m > 8)
+            break;
+        double times[64];
+        int reps = 0;
+        double start = bn_time_s();
+        while (reps < 64 && (reps < 3 || bn_time_s() - start < (o->quick ? 0.2 : 0.6))) {
+            double t0 = bn_time_s();
+            st = bn_q8_gemm(w[m == 1 ? reps % copies : 0], s->n, s->k, xq, xd, m, y, pool);
+            times[reps++] = bn_time_s() - t0;
+            if (st != BN_OK)
+                break;
+        }
+        for (int i = 1; i < reps; i++)
+            for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+                double tmp = times[j];
+                times[j] = times[j - 1];
+                times[j - 1] = tmp;
+            }
+        double sec = times[reps / 2];
+        out[(*n_out)++] = (result){m == 1 ? "gemv" : "gemm", s->n, s->k, m, isa, "q8_0", 8.5,
+                                   sec * 1e3, 2.0 * (double)(s->n * s->k) * (double)m / sec * 1e-9,
+                                   (double)bytes / sec * 1e-9};
+    }
+    bn_cpu_set_isa(saved);
+    for (int c = 0; c < copies; c++)
+        bn_aligned_free(w[c]);
+    bn_aligned_free(xq);
+    bn_aligned_free(xd);
+    bn_aligned_free(y);
+    return st;
+}
+
 static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
                             bn_threadpool *pool, result *out, int *n_out) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -143,7 +225,8 @@ static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
                 continue; /* scalar GEMMs this large take minutes and prove nothing */
             double sec = time_op(&w, m, o->quick ? 0.1 : 0.4, pool);
             result *r = &out[(*n_out)++];
-            *r = (result){m == 1 ? "gemv" : "gemm", shapes[s].n, shapes[s].k, m, isa, sec * 1e3, 0, 0};
+            *r = (result){m == 1 ? "gemv" : "gemm", shapes[s].n, shapes[s].k, m, isa,
+                          layout_name(isa), 2.0, sec * 1e3, 0, 0};
             r->gops = 2.0 * (double)(shapes[s].n * shapes[s].k) * (double)m / sec * 1e-9;
             r->gbs = (double)w.copies[0].bytes / sec * 1e-9;
         }
@@ -159,7 +242,7 @@ static void print_text(const bench_opts *o, double bw, const result *r, int n) {
            "ms", "GOP/s", "GB/s", "%bw");
     for (int i = 0; i < n; i++)
         printf("%-5s %6lld %6lld %4lld %-7s %5.2f %10.4f %9.1f %8.2f %6.1f%%\n", r[i].op,
-               (long long)r[i].n, (long long)r[i].k, (long long)r[i].m, bn_isa_name(r[i].isa), 2.0,
+               (long long)r[i].n, (long long)r[i].k, (long long)r[i].m, bn_isa_name(r[i].isa), r[i].bits,
                r[i].ms, r[i].gops, r[i].gbs, r[i].m == 1 ? 100.0 * r[i].gbs / bw : 0.0);
 }
 
@@ -175,10 +258,8 @@ static int print_json(const bench_opts *o, double bw, const result *r, int n) {
         cJSON_AddNumberToObject(x, "k", (double)r[i].k);
         cJSON_AddNumberToObject(x, "m", (double)r[i].m);
         cJSON_AddStringToObject(x, "isa", bn_isa_name(r[i].isa));
-        char layout[16];
-        snprintf(layout, sizeof layout, "i2v%d", bn_ternary_vbytes(r[i].isa));
-        cJSON_AddStringToObject(x, "layout", layout);
-        cJSON_AddNumberToObject(x, "bits_per_weight", 2.0);
+        cJSON_AddStringToObject(x, "layout", r[i].layout);
+        cJSON_AddNumberToObject(x, "bits_per_weight", r[i].bits);
         cJSON_AddNumberToObject(x, "ms", r[i].ms);
         cJSON_AddNumberToObject(x, "gops", r[i].gops);
         cJSON_AddNumberToObject(x, "gbs", r[i].gbs);
@@ -191,7 +272,8 @@ static int usage(void) {
     printf("usage: bitnet bench kernels [--threads T] [--isa best|all|scalar|avx2|avx512|neon]\n"
            "                            [--quick] [--json]\n\n"
            "Time the ternary GEMV (M = 1) and GEMM (M = 8, 32, 128, 512) kernels on the shapes of\n"
-           "microsoft/bitnet-b1.58-2B-4T, beside the read bandwidth measured in the same run.\n"
+           "microsoft/bitnet-b1.58-2B-4T, and the Q8_0 output head (128256 x 2560; M = 1, 8, 32),\n"
+           "beside the read bandwidth measured in the same run.\n"
            "GEMVs stream distinct weight copies several times the last-level cache.\n"
            "--quick: M up to 8 and shorter timings. Scalar GEMMs stop at M = 32.\n");
     return 0;
@@ -253,9 +335,13 @@ static int bench_kernels(int argc, char **argv) {
     double bw = bn_measure_read_bandwidth(working_set, o.quick ? 3 : 8, pool);
     result results[256];
     int n = 0;
-    for (int p = 0; p < BN_ISA_COUNT && bw > 0; p++)
-        if (o.isas[p] && (st = bench_path(&o, (bn_isa)p, working_set, pool, results, &n)) != BN_OK)
-            break;
+    for (int p = 0; p < BN_ISA_COUNT && bw > 0 && st == BN_OK; p++) {
+        if (!o.isas[p])
+            continue;
+        st = bench_path(&o, (bn_isa)p, working_set, pool, results, &n);
+        if (st == BN_OK)
+            st = bench_head(&o, (bn_isa)p, working_set, pool, results, &n);
+    }
     bn_threadpool_destroy(pool);
     if (bw <= 0)
         return bn_cli_fail(BN_ERR_OUT_OF_MEMORY);

@@ -12,8 +12,9 @@
  *
  * Tiles: 2 row pairs (4 rows) x 1 token for a GEMV, 4 rows x 4 tokens for a GEMM (8 of the 32
  * registers as accumulators). Short tiles at the ends repeat their last row or token and drop
- * those results. Compiled with target attributes; q8_gemm.c calls it only when bn_cpu_isa()
- * says the CPU and OS support AVX-512 with VNNI.
+ * those results. Each block's load is paired with a prefetch of the same block PREFETCH_ROWS
+ * rows on, as in q8_avx2.c (which says why). Compiled with target attributes; q8_gemm.c calls
+ * it only when bn_cpu_isa() says the CPU and OS support AVX-512 with VNNI.
  */
 #if defined(__x86_64__)
 
@@ -22,12 +23,19 @@
 
 #include <immintrin.h>
 
-enum { TILE_PAIRS = 2, TILE_ROWS = 2 * TILE_PAIRS, GEMM_TOKENS = 4, MAX_TILE = 16 };
+/* The features bn_cpu_isa() checks for BN_ISA_AVX512, plus F16C for the scale conversion. */
+#define AVX512_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma,f16c"
+
+enum {
+    TILE_PAIRS = 2,
+    TILE_ROWS = 2 * TILE_PAIRS,
+    GEMM_TOKENS = 4,
+    MAX_TILE = 16,
+    PREFETCH_ROWS = 8
+};
 
 /* The specification's final reduction of one output's eight lanes, as in q8_avx2.c. */
-static inline __attribute__((always_inline,
-                             target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
-float hsum(__m256 a) {
+__attribute__((always_inline, target(AVX512_TARGET))) static inline float hsum(__m256 a) {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
@@ -35,20 +43,22 @@ float hsum(__m256 a) {
 }
 
 /* out[r * tokens + t] = the product of W row w[r] (TILE_ROWS rows of nb blocks) and activation
- * row x[t] (scales xd[t]); tokens is a constant at each call. */
-static inline __attribute__((always_inline,
-                             target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
-void tile(const bn_block_q8_0 *const *w, const int8_t *const *x, const float *const *xd,
-          int64_t nb, int tokens, float *out) {
+ * row x[t] (scales xd[t]); ahead[r] is the row to prefetch alongside w[r]; tokens is a constant
+ * at each call. */
+__attribute__((always_inline, target(AVX512_TARGET))) static inline void
+tile(const bn_block_q8_0 *const *w, const bn_block_q8_0 *const *ahead, const int8_t *const *x,
+     const float *const *xd, int64_t nb, int tokens, float *out) {
     const __m512i zero = _mm512_setzero_si512();
     __m512 acc[MAX_TILE / 2];
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int i = 0; i < TILE_PAIRS * tokens; i++)
         acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int p = 0; p < TILE_PAIRS; p++) {
             const bn_block_q8_0 *lo = w[2 * p] + b, *hi = w[2 * p + 1] + b;
+            _mm_prefetch((const char *)(ahead[2 * p] + b), _MM_HINT_T0);
+            _mm_prefetch((const char *)(ahead[2 * p + 1] + b), _MM_HINT_T0);
             __m512i wq =
                 _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const void *)lo->qs)),
                                    _mm256_loadu_si256((const void *)hi->qs), 1);
@@ -56,7 +66,7 @@ void tile(const bn_block_q8_0 *const *w, const int8_t *const *x, const float *co
             __mmask64 wneg = _mm512_movepi8_mask(wq);
             __m512 wd = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(lo->d))),
                                            _mm256_set1_ps(_cvtsh_ss(hi->d)), 1);
-            #pragma GCC unroll 16
+#pragma GCC unroll 16
             for (int t = 0; t < tokens; t++) {
                 __m512i xv = _mm512_broadcast_i64x4(
                     _mm256_loadu_si256((const void *)(x[t] + b * BN_Q8_BLOCK)));
@@ -68,9 +78,9 @@ void tile(const bn_block_q8_0 *const *w, const int8_t *const *x, const float *co
             }
         }
     }
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int p = 0; p < TILE_PAIRS; p++)
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int t = 0; t < tokens; t++) {
             out[(2 * p) * tokens + t] = hsum(_mm512_castps512_ps256(acc[p * tokens + t]));
             out[(2 * p + 1) * tokens + t] = hsum(_mm512_extractf32x8_ps(acc[p * tokens + t], 1));
@@ -78,18 +88,16 @@ void tile(const bn_block_q8_0 *const *w, const int8_t *const *x, const float *co
 }
 
 /* The two tile shapes as functions of their own, so each gets its own register allocation. */
-static __attribute__((noinline,
-                      target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c"))) void
-tile_gemv(const bn_block_q8_0 *const *w, const int8_t *const *x, const float *const *xd,
-          int64_t nb, float *out) {
-    tile(w, x, xd, nb, 1, out);
+__attribute__((noinline, target(AVX512_TARGET))) static void
+tile_gemv(const bn_block_q8_0 *const *w, const bn_block_q8_0 *const *ahead, const int8_t *const *x,
+          const float *const *xd, int64_t nb, float *out) {
+    tile(w, ahead, x, xd, nb, 1, out);
 }
 
-static __attribute__((noinline,
-                      target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c"))) void
-tile_gemm(const bn_block_q8_0 *const *w, const int8_t *const *x, const float *const *xd,
-          int64_t nb, float *out) {
-    tile(w, x, xd, nb, GEMM_TOKENS, out);
+__attribute__((noinline, target(AVX512_TARGET))) static void
+tile_gemm(const bn_block_q8_0 *const *w, const bn_block_q8_0 *const *ahead, const int8_t *const *x,
+          const float *const *xd, int64_t nb, float *out) {
+    tile(w, ahead, x, xd, nb, GEMM_TOKENS, out);
 }
 
 static int64_t min64(int64_t a, int64_t b) {
@@ -102,9 +110,11 @@ void bn_q8_kernel_avx512(const void *w, int64_t n, int64_t k, const int8_t *xq, 
     int64_t nb = k / BN_Q8_BLOCK;
     int tokens = m == 1 ? 1 : GEMM_TOKENS;
     for (int64_t row0 = n0; row0 < n1; row0 += TILE_ROWS) {
-        const bn_block_q8_0 *wr[TILE_ROWS];
-        for (int r = 0; r < TILE_ROWS; r++)
+        const bn_block_q8_0 *wr[TILE_ROWS], *ahead[TILE_ROWS];
+        for (int r = 0; r < TILE_ROWS; r++) {
             wr[r] = blocks + min64(row0 + r, n1 - 1) * nb;
+            ahead[r] = blocks + min64(row0 + r + PREFETCH_ROWS, n1 - 1) * nb;
+        }
         for (int64_t t0 = 0; t0 < m; t0 += tokens) {
             const int8_t *xr[GEMM_TOKENS];
             const float *dr[GEMM_TOKENS];
@@ -115,9 +125,9 @@ void bn_q8_kernel_avx512(const void *w, int64_t n, int64_t k, const int8_t *xq, 
             }
             float out[MAX_TILE];
             if (m == 1)
-                tile_gemv(wr, xr, dr, nb, out);
+                tile_gemv(wr, ahead, xr, dr, nb, out);
             else
-                tile_gemm(wr, xr, dr, nb, out);
+                tile_gemm(wr, ahead, xr, dr, nb, out);
             for (int r = 0; r < TILE_ROWS && row0 + r < n1; r++)
                 for (int t = 0; t < tokens && t0 + t < m; t++)
                     y[(t0 + t) * n + row0 + r] = out[r * tokens + t];

@@ -113,10 +113,12 @@ bn_status bn_q8_gemm(const void *w, int64_t n, int64_t k, const int8_t *xq, cons
     if (kernel == NULL)
         kernel = bn_q8_kernel_scalar;
     q8_job job = {kernel, w, n, k, xq, xd, m, y};
-    /* Rows per chunk: a GEMV streams W once, so large chunks only amortise the call; a GEMM
-     * rereads each chunk's rows for every token, so 16 rows (16 * 2720 B for K = 2560) stay in
-     * L1/L2 meanwhile. Multiples of 4, the row tile of every variant. */
-    size_t chunk = m == 1 ? 64 : 16;
+    /* Rows per chunk. A GEMV streams W once: large chunks, because each kernel call's
+     * software prefetch runs a few rows ahead and stops at the end of its range (256 rows of
+     * 2720 bytes for the output head: 501 chunks, plenty to balance 16 threads). A GEMM rereads
+     * a chunk's rows for every token, so 16 rows (43 KB) stay in L1/L2 meanwhile. Multiples of
+     * 4, the row tile of every variant. */
+    size_t chunk = m == 1 ? 256 : 16;
     bn_parallel_for(pool, (size_t)n, chunk, run_rows, &job);
     return BN_OK;
 }

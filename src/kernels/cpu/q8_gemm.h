@@ -48,7 +48,8 @@
 
 /* Quantize x[M, K] (K % 32 == 0) into xq[M, K] int8 codes in [-127, 127] and xd[M, K/32]
  * float scales, x ~= xd * xq block by block (layout above). A block of zeros gets d = 0 and
- * codes 0. x should be finite: a NaN gets code 0, an Inf makes its block's codes 0. */
+ * codes 0. x should be finite: a NaN gets code 0; an Inf makes its block's codes 0 and d
+ * infinite, so the products that use the block come out NaN. */
 void bn_q8_quantize_acts(const float *x, int64_t m, int64_t k, int8_t *xq, float *xd);
 
 /* y[M, N] = W . x^T as specified above, row-major y[m * n + row]. w: N rows of K/32 Q8_0
