@@ -13,6 +13,7 @@
 #include "quant/act_quant.h"
 #include "test.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -184,8 +185,8 @@ static void test_quantize_acts(void) {
 #define MAX_M 17
 
 /* One kernel on one packed matrix, for tokens 1..MAX_M, over all rows and over a split of the
- * rows into two calls whose boundary is not a multiple of any tile; outputs outside the range
- * a call was given must keep their sentinel. */
+ * rows into two calls whose boundary is not a multiple of 4 (the kernels' row tiles); outputs
+ * outside the range a call was given must keep their sentinel. */
 static void check_kernel(bn_ternary_kernel_fn kernel, const bn_ternary_matrix *w,
                          const int8_t *xq_padded, const float *x_scale, const int32_t *x_sum,
                          const float *want, const char *what) {

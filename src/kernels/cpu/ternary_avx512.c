@@ -15,11 +15,14 @@
  * adjacent rows for `tokens` tokens; each activation vector is loaded once per tile and serves
  * every row, each unpacked code vector serves every token, and the horizontal reductions of
  * four outputs share one tree. Prefill (M >= 4 tokens) uses 4 x 4 tiles: 16 accumulators, 4
- * code vectors, the activations and the mask fit the 32 ZMM registers. Decode and leftover
- * tokens use 4 x 1 tiles, with two accumulators per output (even and odd bit pairs): one would
- * chain the block's four VPDPBUSD (latency 4-5 cycles each) while the tile issues only 16 per
- * block. Leftover rows take 1-row tiles. The final float expression is the reference's,
- * evaluated in scalar code, so the result equals bn_ternary_gemm_ref bit for bit.
+ * code vectors, the activations and the mask fit the 32 ZMM registers (on a Xeon, 2 x 8 tiles
+ * measured the same and 8 x 2 tiles 25% slower). Decode and leftover tokens use 4 x 1 tiles
+ * with two accumulators per output (even and odd bit pairs), since one would chain the block's
+ * four VPDPBUSD (latency 4-5 cycles each) while the tile issues only 16 per block; with the
+ * weights streamed from memory, one or two accumulators and 4 or 8 rows measured the same on a
+ * Xeon, so this only counts when they come from cache. Leftover rows take 1-row tiles. The
+ * final float expression is the reference's, evaluated in scalar code, so the result equals
+ * bn_ternary_gemm_ref bit for bit.
  *
  * Decode streams the weights from memory once, and four rows read at once look to the hardware
  * prefetcher like four short streams, so the kernel prefetches PREFETCH_BYTES ahead itself (as

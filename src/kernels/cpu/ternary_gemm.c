@@ -155,8 +155,16 @@ bn_status bn_ternary_gemm(const bn_ternary_matrix *w, const int8_t *xq, const fl
                                             "build or CPU cannot run",
                         bn_isa_name(w->isa));
     gemm_job job = {kernel, w, xq, x_scale, x_sum, m, y};
-    /* Chunks of rows: enough per chunk to amortise the call, enough chunks to balance. */
-    size_t chunk = (size_t)(m > 8 ? 8 : 32);
+    /* Decode streams memory: long runs of rows per chunk keep each core's prefetch stream going
+     * (32-row chunks measured 55-60% of read bandwidth at 2 threads, 128+ rows 80-85%), with
+     * two chunks per thread for balance. Prefill is compute-bound: small chunks balance best. */
+    size_t threads = (size_t)(pool ? bn_threadpool_n_threads(pool) : 1);
+    size_t chunk = 16;
+    if (m <= 8) {
+        chunk = ((size_t)w->rows + 2 * threads - 1) / (2 * threads);
+        if (chunk < 64)
+            chunk = 64;
+    }
     bn_parallel_for(pool, (size_t)w->rows, chunk, run_rows, &job);
     return BN_OK;
 }
