@@ -24,7 +24,10 @@ typedef enum bn_dtype {
     BN_DTYPE_TQ1_0 = 6,
     BN_DTYPE_TQ2_0 = 7,
     BN_DTYPE_I2_S = 8,
-    BN_DTYPE_HF2 = 9, /* transformers' packed ternary checkpoint layout (no GGUF id) */
+    BN_DTYPE_HF2 = 9,    /* transformers' packed ternary checkpoint layout (no GGUF id) */
+    BN_DTYPE_I2V16 = 10, /* the ternary kernels' runtime layouts (NEON, AVX2, AVX-512) */
+    BN_DTYPE_I2V32 = 11,
+    BN_DTYPE_I2V64 = 12,
     BN_DTYPE_COUNT
 } bn_dtype;
 

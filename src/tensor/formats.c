@@ -557,3 +557,134 @@ bn_status bn_hf2_unpack_ternary(const void *src, size_t src_bytes, int64_t rows,
     *scale = NAN;
     return BN_OK;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * i2v<V>: the runtime layout of the ternary kernels (kernels/cpu/ternary_gemm.h). Rows of
+ * ceil(cols / 4V) blocks of V bytes; byte j of a block holds the codes w + 1 of values j, j+V,
+ * j+2V, j+3V at bits [1:0], [3:2], [5:4], [7:6]; the tail of the last block holds code 1
+ * (w = 0). No scale: the kernels keep it beside the matrix, as HF keeps weight_scale.
+ * ------------------------------------------------------------------------------------------- */
+
+static int64_t i2v_row_bytes(int v, int64_t cols) {
+    return (cols + 4 * v - 1) / (4 * v) * v;
+}
+
+static bn_status i2v_bytes(int v, const char *name, int64_t rows, int64_t cols, size_t *out) {
+    if (rows <= 0 || cols <= 0)
+        return BN_ERROR(BN_ERR_SHAPE,
+                        "%s: a ternary tensor needs positive dimensions, not [%lld, %lld]", name,
+                        (long long)rows, (long long)cols);
+    int64_t row_bytes = i2v_row_bytes(v, cols);
+    if (rows > INT64_MAX / row_bytes)
+        return BN_ERROR(BN_ERR_RANGE, "%s: a [%lld, %lld] tensor has more bytes than int64 holds",
+                        name, (long long)rows, (long long)cols);
+    return size_out(name, (uint64_t)(rows * row_bytes), out);
+}
+
+/* Byte (within its row) and bit shift of value k. */
+static void i2v_locate(int v, int64_t k, int64_t *byte, int *shift) {
+    int64_t r = k % (4 * v);
+    *byte = k / (4 * v) * v + r % v;
+    *shift = 2 * (int)(r / v);
+}
+
+static bn_status i2v_pack(int v, const char *name, const int8_t *t, int64_t rows, int64_t cols,
+                          void *dst, size_t dst_bytes) {
+    size_t want = 0;
+    BN_TRY(i2v_bytes(v, name, rows, cols, &want));
+    BN_TRY(check_bytes(name, "destination", rows, cols, dst_bytes, want));
+    BN_TRY(check_values(name, t, rows, cols));
+    uint8_t *out = dst;
+    memset(out, 0x55, want); /* every code 1: the padding multiplies to nothing */
+    int64_t row_bytes = i2v_row_bytes(v, cols);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < cols; k++) {
+            int64_t byte;
+            int shift;
+            i2v_locate(v, k, &byte, &shift);
+            uint8_t *b = out + r * row_bytes + byte;
+            *b = (uint8_t)((*b & ~(3u << shift)) | ((unsigned)(t[r * cols + k] + 1) << shift));
+        }
+    return BN_OK;
+}
+
+static bn_status i2v_unpack(int v, const char *name, const void *src, size_t src_bytes,
+                            int64_t rows, int64_t cols, int8_t *t, float *scale) {
+    size_t want = 0;
+    BN_TRY(i2v_bytes(v, name, rows, cols, &want));
+    BN_TRY(check_bytes(name, "source", rows, cols, src_bytes, want));
+    const uint8_t *in = src;
+    int64_t row_bytes = i2v_row_bytes(v, cols);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < cols; k++) {
+            int64_t byte;
+            int shift;
+            i2v_locate(v, k, &byte, &shift);
+            int code = (in[r * row_bytes + byte] >> shift) & 3;
+            if (code == 3)
+                return BN_ERROR(BN_ERR_FORMAT,
+                                "%s: code 3 at [%lld, %lld]; codes 0, 1, 2 are "
+                                "-1, 0, +1",
+                                name, (long long)r, (long long)k);
+            t[r * cols + k] = (int8_t)(code - 1);
+        }
+    *scale = NAN;
+    return BN_OK;
+}
+
+/* A row of whole blocks (n % 4V == 0) to its ternary values, without a scale. */
+static void i2v_to_f32(int v, const void *src, float *dst, int64_t n) {
+    const uint8_t *in = src;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t byte;
+        int shift;
+        i2v_locate(v, k, &byte, &shift);
+        dst[k] = (float)(((in[byte] >> shift) & 3) - 1);
+    }
+}
+
+bn_status bn_i2v16_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
+    return i2v_bytes(16, "i2v16", rows, cols, out);
+}
+bn_status bn_i2v32_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
+    return i2v_bytes(32, "i2v32", rows, cols, out);
+}
+bn_status bn_i2v64_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
+    return i2v_bytes(64, "i2v64", rows, cols, out);
+}
+bn_status bn_i2v16_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes) {
+    (void)scale;
+    return i2v_pack(16, "i2v16", t, rows, cols, dst, dst_bytes);
+}
+bn_status bn_i2v32_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes) {
+    (void)scale;
+    return i2v_pack(32, "i2v32", t, rows, cols, dst, dst_bytes);
+}
+bn_status bn_i2v64_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes) {
+    (void)scale;
+    return i2v_pack(64, "i2v64", t, rows, cols, dst, dst_bytes);
+}
+bn_status bn_i2v16_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale) {
+    return i2v_unpack(16, "i2v16", src, src_bytes, rows, cols, t, scale);
+}
+bn_status bn_i2v32_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale) {
+    return i2v_unpack(32, "i2v32", src, src_bytes, rows, cols, t, scale);
+}
+bn_status bn_i2v64_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale) {
+    return i2v_unpack(64, "i2v64", src, src_bytes, rows, cols, t, scale);
+}
+void bn_i2v16_to_f32(const void *src, float *dst, int64_t n) {
+    i2v_to_f32(16, src, dst, n);
+}
+void bn_i2v32_to_f32(const void *src, float *dst, int64_t n) {
+    i2v_to_f32(32, src, dst, n);
+}
+void bn_i2v64_to_f32(const void *src, float *dst, int64_t n) {
+    i2v_to_f32(64, src, dst, n);
+}

@@ -102,4 +102,26 @@ bn_status bn_hf2_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float
 bn_status bn_hf2_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
                                 int8_t *t, float *scale);
 
+/* i2v16 / i2v32 / i2v64: the ternary kernels' runtime layout (kernels/cpu/ternary_gemm.h),
+ * V = 16, 32, 64 bytes per block of 4V values, any shape (rows padded to whole blocks with
+ * w = 0), no scale (unpack gives NAN, like hf2). to_f32 decodes a row of whole blocks to -1/0/1. */
+bn_status bn_i2v16_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
+bn_status bn_i2v16_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes);
+bn_status bn_i2v16_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale);
+void bn_i2v16_to_f32(const void *src, float *dst, int64_t n);
+bn_status bn_i2v32_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
+bn_status bn_i2v32_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes);
+bn_status bn_i2v32_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale);
+void bn_i2v32_to_f32(const void *src, float *dst, int64_t n);
+bn_status bn_i2v64_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
+bn_status bn_i2v64_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes);
+bn_status bn_i2v64_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale);
+void bn_i2v64_to_f32(const void *src, float *dst, int64_t n);
+
 #endif /* BN_TENSOR_FORMATS_H */

@@ -22,7 +22,7 @@ NEON_CFLAGS := -std=c11 -O2 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -
                -DBN_SOURCE_DIR='"$(CURDIR)"' -Iinclude -Isrc -Itests -MMD -MP
 
 # The x86 variants are guarded by __x86_64__ and would compile to nothing; leave them out.
-NEON_SRCS := $(wildcard src/base/*.c) src/quant/act_quant.c \
+NEON_SRCS := $(wildcard src/base/*.c) $(wildcard src/tensor/*.c) src/quant/act_quant.c \
              $(filter-out %_avx2.c %_avx512.c,$(wildcard src/kernels/cpu/*.c))
 NEON_OBJS := $(NEON_SRCS:%.c=$(NEON_BUILD)/%.o)
 NEON_LIB  := $(NEON_BUILD)/libbitnet-neon.a

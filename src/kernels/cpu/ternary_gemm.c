@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "quant/act_quant.h"
+#include "tensor/dtype.h"
 
 #include <string.h>
 
@@ -25,59 +26,41 @@ int64_t bn_ternary_padded_cols(int64_t cols, bn_isa isa) {
     return (cols + block - 1) / block * block;
 }
 
-/* Byte offset and bit shift of value k of a row in the i2v<V> layout. */
-static inline void locate(int64_t k, int v, int64_t *byte, int *shift) {
-    int64_t block = k / (4 * v), r = k % (4 * v);
-    *byte = block * v + r % v;
-    *shift = 2 * (int)(r / v);
+/* The dtype-table row of the layout a path uses: the table owns the format (tensor/formats.c). */
+static const bn_dtype_traits *layout_of(int vbytes) {
+    return bn_dtype_get(vbytes == 64 ? BN_DTYPE_I2V64
+                                     : (vbytes == 16 ? BN_DTYPE_I2V16 : BN_DTYPE_I2V32));
 }
 
-bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t rows,
-                                 int64_t cols, float scale, bn_isa isa) {
+bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t rows, int64_t cols,
+                                 float scale, bn_isa isa) {
     memset(m, 0, sizeof *m);
-    if (rows <= 0 || cols <= 0)
-        return BN_ERROR(BN_ERR_SHAPE, "ternary matrix [%lld, %lld]: dimensions must be > 0",
-                        (long long)rows, (long long)cols);
-    for (int64_t i = 0; i < rows * cols; i++)
-        if (t[i] < -1 || t[i] > 1)
-            return BN_ERROR(BN_ERR_RANGE, "ternary matrix: value %d at [%lld, %lld] is not -1, 0 or 1",
-                            t[i], (long long)(i / cols), (long long)(i % cols));
+    const bn_dtype_traits *layout = layout_of(bn_ternary_vbytes(isa));
+    size_t bytes;
+    BN_TRY(layout->ternary_bytes(rows, cols, &bytes));
+    uint8_t *data = bn_aligned_alloc(bytes);
+    if (data == NULL)
+        return BN_ERR_OUT_OF_MEMORY;
+    bn_status st = layout->pack_ternary(t, rows, cols, scale, data, bytes);
+    if (st != BN_OK) {
+        bn_aligned_free(data);
+        return st;
+    }
     m->rows = rows;
     m->cols = cols;
     m->isa = isa;
     m->vbytes = bn_ternary_vbytes(isa);
     m->cols_padded = bn_ternary_padded_cols(cols, isa);
     m->scale = scale;
-    m->bytes = (size_t)(rows * m->cols_padded / 4);
-    m->data = bn_aligned_alloc(m->bytes);
-    if (m->data == NULL)
-        return BN_ERR_OUT_OF_MEMORY;
-    memset(m->data, 0x55, m->bytes); /* every code 1 (w = 0): the padding adds nothing */
-    int64_t row_bytes = m->cols_padded / 4;
-    for (int64_t r = 0; r < rows; r++) {
-        uint8_t *row = m->data + r * row_bytes;
-        for (int64_t k = 0; k < cols; k++) {
-            int64_t byte;
-            int shift;
-            locate(k, m->vbytes, &byte, &shift);
-            uint8_t code = (uint8_t)(t[r * cols + k] + 1);
-            row[byte] = (uint8_t)((row[byte] & ~(3u << shift)) | (unsigned)(code << shift));
-        }
-    }
+    m->bytes = bytes;
+    m->data = data;
     return BN_OK;
 }
 
 void bn_ternary_matrix_unpack(const bn_ternary_matrix *m, int8_t *t) {
-    int64_t row_bytes = m->cols_padded / 4;
-    for (int64_t r = 0; r < m->rows; r++) {
-        const uint8_t *row = m->data + r * row_bytes;
-        for (int64_t k = 0; k < m->cols; k++) {
-            int64_t byte;
-            int shift;
-            locate(k, m->vbytes, &byte, &shift);
-            t[r * m->cols + k] = (int8_t)(((row[byte] >> shift) & 3) - 1);
-        }
-    }
+    float no_scale;
+    /* The matrix was packed by the same row, so its bytes are well formed. */
+    layout_of(m->vbytes)->unpack_ternary(m->data, m->bytes, m->rows, m->cols, t, &no_scale);
 }
 
 void bn_ternary_matrix_free(bn_ternary_matrix *m) {
@@ -151,8 +134,9 @@ bn_status bn_ternary_gemm(const bn_ternary_matrix *w, const int8_t *xq, const fl
                           const int32_t *x_sum, int64_t m, float *y, bn_threadpool *pool) {
     bn_ternary_kernel_fn kernel = bn_ternary_kernel_for(w->isa);
     if (kernel == NULL || !bn_cpu_isa_supported(w->isa))
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "ternary matrix packed for the %s path, which this "
-                                            "build or CPU cannot run",
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "ternary matrix packed for the %s path, which this "
+                        "build or CPU cannot run",
                         bn_isa_name(w->isa));
     gemm_job job = {kernel, w, xq, x_scale, x_sum, m, y};
     /* Decode streams memory: long runs of rows per chunk keep each core's prefetch stream going
