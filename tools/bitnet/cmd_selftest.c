@@ -9,7 +9,10 @@
 #include "base/cpu.h"
 #include "base/threadpool.h"
 #include "base/timer.h"
+#include "kernels/cpu/q8_gemm.h"
+#include "kernels/cpu/ternary_gemm.h"
 #include "kernels/cuda/cuda.h"
+#include "tensor/formats.h"
 #include "tensor/half.h"
 #include "tensor/ops_ref.h"
 
@@ -93,6 +96,53 @@ static void check_half_path(report *r, bn_isa isa) {
     end(it, bad == 0, detail);
 out:
     free(codes), free(h_fast), free(h_ref), free(fast), free(ref);
+}
+
+/* Ternary and Q8_0 products on one path against their references, on awkward sizes. */
+static void check_gemm_path(report *r, bn_isa isa) {
+    char name[96];
+    snprintf(name, sizeof name, "ternary + q8_0 GEMV/GEMM, %s path vs reference", bn_isa_name(isa));
+    result *it = begin(r, name);
+    enum { N = 67, K = 320, M = 3 };
+    static int8_t t[N * K], xq_ref[M * K], xq8[M * K];
+    static float x[M * K], y_ref[M * N], y[M * N], xs[M], xd[M * K / 32];
+    static int32_t sums[M];
+    static bn_block_q8_0 wq[N * K / 32];
+    uint32_t s = 0x9E3779B9u;
+    for (int i = 0; i < N * K; i++) {
+        s = s * 1664525u + 1013904223u;
+        t[i] = (int8_t)((s >> 24) % 3) - 1;
+    }
+    for (int i = 0; i < M * K; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)((int)(s >> 16) % 2001 - 1000) / 250.0f;
+    }
+    bn_ternary_matrix w;
+    bool packed = bn_ternary_matrix_pack(&w, t, N, K, 0.75f, isa) == BN_OK, ok = packed;
+    int8_t *xq = ok ? malloc((size_t)(M * w.cols_padded)) : NULL;
+    ok = ok && xq != NULL;
+    if (ok) {
+        bn_ternary_quantize_acts(&w, x, M, xq, xs, sums);
+        for (int m = 0; m < M; m++)
+            memcpy(xq_ref + m * K, xq + m * w.cols_padded, K);
+        bn_ternary_gemm_ref(t, 0.75f, N, K, xq_ref, xs, M, y_ref);
+        ok = bn_ternary_gemm(&w, xq, xs, sums, M, y, NULL) == BN_OK &&
+             memcmp(y, y_ref, sizeof y) == 0;
+    }
+    free(xq);
+    if (packed)
+        bn_ternary_matrix_free(&w);
+    bn_q8_0_from_f32(x, wq, K); /* a few Q8_0 rows, from activations as weights */
+    for (int n = 1; n < N; n++)
+        memcpy(wq + n * (K / 32), wq, (K / 32) * sizeof *wq);
+    bn_q8_quantize_acts(x, M, K, xq8, xd);
+    bn_q8_gemm_ref(wq, N, K, xq8, xd, M, y_ref);
+    bn_q8_kernel_fn q8 = bn_q8_kernel_for(isa);
+    if (ok && q8 != NULL) {
+        q8(wq, N, K, xq8, xd, M, 0, N, y);
+        ok = memcmp(y, y_ref, sizeof y) == 0;
+    }
+    end(it, ok, ok ? "bit-identical to the scalar reference" : "results differ from the reference");
 }
 
 typedef struct visit_ctx {
@@ -253,6 +303,9 @@ int bn_cmd_selftest(int argc, char **argv) {
     for (int isa = BN_ISA_SCALAR + 1; isa <= (int)bn_cpu_isa(); isa++)
         if (bn_cpu_isa_supported((bn_isa)isa))
             check_half_path(&r, (bn_isa)isa);
+    for (int isa = BN_ISA_SCALAR; isa <= (int)bn_cpu_isa(); isa++)
+        if (bn_cpu_isa_supported((bn_isa)isa) && bn_ternary_kernel_for((bn_isa)isa) != NULL)
+            check_gemm_path(&r, (bn_isa)isa);
     check_threadpool(&r, threads);
     check_pool(&r);
     check_reference_ops(&r);
