@@ -150,7 +150,7 @@ static bn_status plan_linear(converter *c, int layer, const char *hf_mod, const 
     }
     BN_TRY(bn_convert_check_linear_shape(c->opt->type, rows, cols, p.name));
     BN_TRY(add(c, &p));
-    if (c->opt->type == BN_DTYPE_TQ1_0 || c->opt->type == BN_DTYPE_TQ2_0) {
+    if (bn_convert_has_scale_tensor(c->opt->type)) {
         planned s = {.kind = KIND_SCALE, .type = BN_DTYPE_F32, .src = p.src, .rows = 1, .cols = 1};
         snprintf(s.name, sizeof s.name, "blk.%d.%s.scale", layer, gguf_mod);
         BN_TRY(add(c, &s));
@@ -308,17 +308,9 @@ static bn_status decode_float(const bn_st_tensor *t, float *dst, int64_t numel) 
 
 static void record(converter *c, const planned *p, const char *source, const float *ref,
                    const float *approx, int64_t n) {
-    if (!c->opt->report || c->report == NULL)
-        return;
-    bn_tensor_report *r = &c->report->tensors[c->report->n++];
-    snprintf(r->name, sizeof r->name, "%s", p->name);
-    snprintf(r->type, sizeof r->type, "%s", bn_dtype_name(p->type));
-    snprintf(r->source, sizeof r->source, "%s", source);
     size_t extra =
-        p->kind == KIND_LINEAR && (p->type == BN_DTYPE_TQ1_0 || p->type == BN_DTYPE_TQ2_0)
-            ? sizeof(float)
-            : 0;
-    bn_quant_metrics_compute(ref, approx, n, 8.0 * (double)(p->nbytes + extra) / (double)n, &r->m);
+        p->kind == KIND_LINEAR && bn_convert_has_scale_tensor(p->type) ? sizeof(float) : 0;
+    bn_convert_report_add(c->report, p->name, p->type, source, ref, approx, n, p->nbytes + extra);
 }
 
 /* The ternary values and scale of a linear layer, from whatever the checkpoint holds. master
@@ -442,13 +434,8 @@ static bn_status write_all(converter *c, bn_gguf_writer *w) {
 }
 
 static bn_status check_options(const bn_convert_options *opt) {
-    bn_dtype t = opt->type, e = opt->embed_type;
-    if (t != BN_DTYPE_TQ1_0 && t != BN_DTYPE_TQ2_0 && t != BN_DTYPE_I2_S && t != BN_DTYPE_F16 &&
-        t != BN_DTYPE_BF16 && t != BN_DTYPE_F32)
-        return BN_ERROR(BN_ERR_INVALID_ARG,
-                        "--type %s: the linear layers can be tq2_0, tq1_0, "
-                        "i2_s, f16, bf16 or f32",
-                        bn_dtype_name(t));
+    bn_dtype e = opt->embed_type;
+    BN_TRY(bn_convert_check_linear_type(opt->type));
     if (e != BN_DTYPE_Q8_0 && e != BN_DTYPE_F16 && e != BN_DTYPE_BF16 && e != BN_DTYPE_F32)
         return BN_ERROR(BN_ERR_INVALID_ARG,
                         "--embed-type %s: embeddings can be q8_0, f16, bf16 "
@@ -490,6 +477,31 @@ bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
     if (st != BN_OK && report != NULL)
         bn_convert_report_free(report);
     return st;
+}
+
+bool bn_convert_has_scale_tensor(bn_dtype t) {
+    return t == BN_DTYPE_TQ1_0 || t == BN_DTYPE_TQ2_0;
+}
+
+bn_status bn_convert_check_linear_type(bn_dtype t) {
+    if (bn_convert_has_scale_tensor(t) || t == BN_DTYPE_I2_S || t == BN_DTYPE_F16 ||
+        t == BN_DTYPE_BF16 || t == BN_DTYPE_F32)
+        return BN_OK;
+    return BN_ERROR(BN_ERR_INVALID_ARG,
+                    "--type %s: the linear layers can be tq2_0, tq1_0, i2_s, f16, bf16 or f32",
+                    bn_dtype_name(t));
+}
+
+void bn_convert_report_add(bn_convert_report *r, const char *name, bn_dtype type,
+                           const char *source, const float *ref, const float *approx, int64_t n,
+                           size_t stored_bytes) {
+    if (r == NULL)
+        return;
+    bn_tensor_report *t = &r->tensors[r->n++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->type, sizeof t->type, "%s", bn_dtype_name(type));
+    snprintf(t->source, sizeof t->source, "%s", source);
+    bn_quant_metrics_compute(ref, approx, n, 8.0 * (double)stored_bytes / (double)n, &t->m);
 }
 
 void bn_convert_report_free(bn_convert_report *r) {

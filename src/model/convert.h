@@ -48,6 +48,21 @@ bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
 
 void bn_convert_report_free(bn_convert_report *r);
 
+/* Shared by convert and quantize (model/quantize.h). */
+
+/* Whether t is a type the linear layers can be written in (tq2_0, tq1_0, i2_s, f16, bf16, f32);
+ * BN_ERR_INVALID_ARG naming them otherwise. */
+bn_status bn_convert_check_linear_type(bn_dtype t);
+
+/* TQ types keep the per-tensor scale in a 1-element f32 `.scale` tensor beside the weight. */
+bool bn_convert_has_scale_tensor(bn_dtype t);
+
+/* Append one tensor's errors (ref against approx, n values) to r; stored_bytes counts every
+ * byte written for it (with its .scale tensor), for the bits per weight. r may be NULL. */
+void bn_convert_report_add(bn_convert_report *r, const char *name, bn_dtype type,
+                           const char *source, const float *ref, const float *approx, int64_t n,
+                           size_t stored_bytes);
+
 /* Whether a linear layer of [rows, cols] can be stored as type, with BN_ERR_SHAPE naming the
  * types that would work when not. */
 bn_status bn_convert_check_linear_shape(bn_dtype type, int64_t rows, int64_t cols,

@@ -50,8 +50,9 @@ static bool is_linear(const char *name, char *scale_name, size_t size) {
     return false;
 }
 
+/* TQ types: per-block scales in the file, the per-tensor one in a .scale tensor beside it. */
 static bool is_tq(bn_dtype t) {
-    return t == BN_DTYPE_TQ1_0 || t == BN_DTYPE_TQ2_0;
+    return bn_convert_has_scale_tensor(t);
 }
 
 static bn_status push(requant *q, const out_tensor *o) {
@@ -199,14 +200,9 @@ static bn_status encode_linear(requant *q, const out_tensor *o, const float *v, 
 
 static void record(requant *q, const out_tensor *o, const float *ref, const float *approx,
                    int64_t n) {
-    if (q->report == NULL)
-        return;
-    bn_tensor_report *r = &q->report->tensors[q->report->n++];
-    snprintf(r->name, sizeof r->name, "%s", o->name);
-    snprintf(r->type, sizeof r->type, "%s", bn_dtype_name(o->type));
-    snprintf(r->source, sizeof r->source, "%s", bn_dtype_name(o->src->dtype));
     size_t extra = is_tq(o->type) ? sizeof(float) : 0;
-    bn_quant_metrics_compute(ref, approx, n, 8.0 * (double)(o->nbytes + extra) / (double)n, &r->m);
+    bn_convert_report_add(q->report, o->name, o->type, bn_dtype_name(o->src->dtype), ref, approx, n,
+                          o->nbytes + extra);
 }
 
 static bn_status write_linear(requant *q, const out_tensor *o, uint8_t *out) {
@@ -289,13 +285,7 @@ static bn_status write_all(requant *q, bn_gguf_writer *w) {
 }
 
 static bn_status run(requant *q, const char *in_path, const char *out_path) {
-    bn_dtype t = q->opt->type;
-    if (!is_tq(t) && t != BN_DTYPE_I2_S && t != BN_DTYPE_F16 && t != BN_DTYPE_BF16 &&
-        t != BN_DTYPE_F32)
-        return BN_ERROR(BN_ERR_INVALID_ARG,
-                        "--type %s: the linear layers can be tq2_0, tq1_0, "
-                        "i2_s, f16, bf16 or f32",
-                        bn_dtype_name(t));
+    BN_TRY(bn_convert_check_linear_type(q->opt->type));
     BN_TRY(bn_gguf_open(&q->in, in_path));
     BN_TRY(plan(q));
     if (q->report != NULL) {
