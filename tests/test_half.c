@@ -11,6 +11,7 @@
 #include "base/status.h"
 #include "tensor/half.h"
 #include "test.h"
+#include "test_rng.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -55,15 +56,8 @@ static float float_of(uint32_t u) {
     return f;
 }
 
-static uint64_t rng_state = 0x243f6a8885a308d3ull;
-
-/* splitmix64: fixed seed, so a failure reproduces. */
-static uint64_t rng_next(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+/* This program's seed for tests/test_rng.h. */
+#define TEST_SEED 0x243f6a8885a308d3u
 
 /* Random f32 bits: half fully random (every class, ~1/256 NaN and subnormal), half with the
  * exponent near the range of fmt, where rounding does something. */
@@ -449,6 +443,7 @@ static void test_paths(void) {
 }
 
 int main(void) {
+    bn_test_rng_state = TEST_SEED;
     /* f32 exponents where f16 rounding changes regime: under half the smallest subnormal, the
      * subnormal results, the first normal binade, the overflow binade and beyond. */
     static const uint32_t f16_edges[] = {101, 102, 103, 112, 113, 142, 143};

@@ -12,26 +12,14 @@
 #include "base/threadpool.h"
 #include "quant/act_quant.h"
 #include "test.h"
+#include "test_rng.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-/* ---- deterministic random numbers (splitmix64) --------------------------------------------- */
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t rng_next(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [lo, hi]. */
-static int rng_int(int lo, int hi) {
-    return lo + (int)(rng_next() % (uint64_t)(hi - lo + 1));
-}
+/* This program's seed for tests/test_rng.h. */
+#define TEST_SEED 0x9e3779b97f4a7c15u
 
 static void fill_ternary(int8_t *t, int64_t n) {
     for (int64_t i = 0; i < n; i++)
@@ -342,6 +330,7 @@ static void test_gemm_threads(void) {
 }
 
 int main(void) {
+    bn_test_rng_state = TEST_SEED;
     test_pack_round_trip();
     test_errors();
     test_quantize_acts();

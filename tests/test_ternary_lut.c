@@ -11,25 +11,14 @@
 #include "base/threadpool.h"
 #include "kernels/cpu/ternary_gemm.h"
 #include "test.h"
+#include "test_rng.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-/* ---- deterministic random numbers (splitmix64) --------------------------------------------- */
-
-static uint64_t rng_state = 0x2545f4914f6cdd1du;
-
-static uint64_t rng_next(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static int rng_int(int lo, int hi) {
-    return lo + (int)(rng_next() % (uint64_t)(hi - lo + 1));
-}
+/* This program's seed for tests/test_rng.h. */
+#define TEST_SEED 0x2545f4914f6cdd1du
 
 /* Random int8 rows; every row starts on -128 and ends on 127, and every third row is pinned to
  * one extreme throughout, so the ends of the int8 range meet every code. */
@@ -168,6 +157,7 @@ static void check_extremes(bn_isa isa, bn_threadpool **pools) {
 }
 
 int main(void) {
+    bn_test_rng_state = TEST_SEED;
     bn_threadpool *pools[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 3; i++)
         CHECK_OK(bn_threadpool_create(i + 1, &pools[i]));
