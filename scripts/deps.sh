@@ -11,6 +11,7 @@ packages=(
     build-essential  # gcc, make, libc headers
     cmake            # the build system under the Makefile
     libcjson-dev     # JSON: safetensors headers, config.json, CLI --json output
+    libpcre2-dev     # PCRE2: the tokenizers' pre-tokenizer regexes (Unicode properties, JIT)
     python3          # CLI tests parse our JSON output with it
     python3-venv     # the project-local .venv for the Python-side tests
     clang            # libFuzzer harnesses (make fuzz)

@@ -11,7 +11,7 @@
 #include "base/log.h"
 #include "io/gguf.h"
 #include "io/hf_config.h"
-#include "io/hf_tokenizer.h"
+#include "text/tokenizer.h"
 #include "io/safetensors.h"
 #include "quant/ternary.h"
 #include "tensor/half.h"
@@ -38,8 +38,8 @@ typedef struct converter {
     const bn_convert_options *opt;
     bn_hf_config cfg;
     bn_safetensors *st;
-    bn_hf_tokenizer *tok;
-    bool packed; /* offline-quantized uint8 weights */
+    bn_tokenizer *tok; /* built, so a broken tokenizer.json fails before any tensor work */
+    bool packed;       /* offline-quantized uint8 weights */
     planned *plan;
     int64_t n_plan;
     float last_gamma; /* scale of the linear just written, for its .scale tensor */
@@ -259,31 +259,17 @@ static bn_status write_hparams(converter *c, bn_gguf_writer *w, const char *arch
     return bn_gguf_writer_set_str(w, key, bn_hf_act_name(g->hidden_act));
 }
 
+/* The model's config.json has the last word on bos/eos (generation_config adds eos ids). */
 static bn_status write_tokenizer(converter *c, bn_gguf_writer *w) {
-    const bn_hf_tokenizer *t = c->tok;
+    bn_tokenizer_spec *t = (bn_tokenizer_spec *)bn_tokenizer_spec_of(c->tok);
     const bn_hf_config *g = &c->cfg;
-    BN_TRY(bn_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2"));
-    BN_TRY(bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", t->pre));
-    BN_TRY(bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)t->tokens,
-                                      (uint64_t)t->n_tokens));
-    BN_TRY(bn_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", BN_GGUF_I32, t->types,
-                                  (uint64_t)t->n_tokens));
-    BN_TRY(bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)t->merges,
-                                      (uint64_t)t->n_merges));
-    int64_t bos = g->n_bos > 0 ? g->bos_ids[0] : t->bos_id;
-    if (bos >= 0)
-        BN_TRY(bn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos));
-    if (g->n_eos > 0)
-        BN_TRY(bn_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)g->eos_ids[0]));
-    if (t->eot_id >= 0)
-        BN_TRY(bn_gguf_writer_set_u32(w, "tokenizer.ggml.eot_token_id", (uint32_t)t->eot_id));
-    if (g->pad_id >= 0)
-        BN_TRY(bn_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)g->pad_id));
-    BN_TRY(bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos));
-    BN_TRY(bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", false));
-    if (t->chat_template != NULL)
-        BN_TRY(bn_gguf_writer_set_str(w, "tokenizer.chat_template", t->chat_template));
-    return BN_OK;
+    if (g->n_bos > 0 && g->bos_ids[0] >= 0 && g->bos_ids[0] < t->n_tokens)
+        t->bos_id = (int32_t)g->bos_ids[0];
+    if (g->n_eos > 0 && g->eos_ids[0] >= 0 && g->eos_ids[0] < t->n_tokens)
+        t->eos_id = (int32_t)g->eos_ids[0];
+    if (g->pad_id >= 0 && g->pad_id < t->n_tokens)
+        t->pad_id = (int32_t)g->pad_id;
+    return bn_tokenizer_spec_write_gguf(t, w);
 }
 
 /* ---- converting one tensor ------------------------------------------------------------- */
@@ -448,7 +434,7 @@ static bn_status run(converter *c, const char *out_path) {
     BN_TRY(check_options(c->opt));
     BN_TRY(bn_hf_config_load(&c->cfg, c->dir));
     c->packed = c->cfg.quantized && c->cfg.quant_mode == BN_HF_QUANT_OFFLINE;
-    BN_TRY(bn_hf_tokenizer_load(&c->tok, c->dir));
+    BN_TRY(bn_tokenizer_load(&c->tok, c->dir));
     BN_TRY(bn_st_open_dir(&c->st, c->dir));
     BN_TRY(make_plan(c));
     if (c->report != NULL) {
@@ -472,7 +458,7 @@ bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
     converter c = {.dir = hf_dir, .opt = opt, .report = opt->report ? report : NULL};
     bn_status st = run(&c, out_path);
     bn_st_close(c.st);
-    bn_hf_tokenizer_free(c.tok);
+    bn_tokenizer_free(c.tok);
     free(c.plan);
     if (st != BN_OK && report != NULL)
         bn_convert_report_free(report);

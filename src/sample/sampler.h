@@ -1,0 +1,102 @@
+/*
+ * sampler.h - picking the next token from a row of logits.
+ *
+ * A bn_sampler owns its parameters, its random number generator and all of its scratch: every
+ * buffer is allocated by bn_sampler_create, so bn_sampler_accept and bn_sampler_sample never
+ * allocate. The same seed and the same sequence of accept/sample calls give the same tokens.
+ *
+ * bn_sampler_sample(s, logits) runs these steps, in the order of Hugging Face transformers'
+ * logits processors (RepetitionPenalty, then Temperature, TopK, TopP, MinP warpers):
+ *
+ *   1. Penalties over the history window (the last repeat_last_n accepted tokens), written into
+ *      logits in place. Each distinct token t in the window, seen count(t) times, once:
+ *        repetition (CTRL / HF):       logit > 0 ? logit / repeat_penalty : logit * repeat_penalty
+ *        frequency/presence (OpenAI):  logit -= count(t) * frequency_penalty
+ *                                               + (count(t) > 0) * presence_penalty
+ *      as llama.cpp's penalties sampler does, in that order.
+ *   2. temperature == 0: return bn_argmax(logits) (lowest id on ties). No random number is used.
+ *   3. Temperature: the distribution is softmax(logit / temperature), computed as
+ *      exp((logit - max) / temperature) so that a tiny temperature cannot overflow. (The
+ *      division is not written back into logits; on return logits holds the step-1 values.)
+ *   4. Top-k (top_k > 0): keep exactly the k largest logits; among equal logits the lower id
+ *      ranks first, so ties at the k-th value keep the lowest ids. Found by a k-sized heap over
+ *      the vocabulary (O(V log k)); only the k survivors are sorted. With top_k = 0 (or >=
+ *      n_vocab) every unmasked token survives and is sorted (O(V log V)), except that tokens
+ *      min-p will drop in step 7 are left out of the sort beforehand (same result, see
+ *      sampler.c).
+ *   5. Softmax over the survivors.
+ *   6. Top-p (top_p < 1): keep the smallest prefix of the survivors, in descending probability,
+ *      whose cumulative probability is >= top_p; at least one token.
+ *   7. Min-p (min_p > 0): drop tokens whose probability is < min_p * (the largest probability).
+ *   8. Renormalise and draw: u = one uniform float in [0, 1) from the sampler's generator
+ *      (xoshiro256**, seeded through splitmix64; u takes the top 24 bits of one output), then
+ *      the first candidate, in descending-probability order, whose cumulative probability
+ *      exceeds u * total. Every call with temperature > 0 draws exactly one number (even when
+ *      one candidate is left, or none), so the generator's stream depends only on the calls.
+ *
+ * Masked tokens: a logit of -INFINITY (or NaN, treated the same) is never returned unless every
+ * logit is masked, in which case the result is 0 (the lowest id, as bn_argmax does). +INFINITY
+ * ranks above every finite logit.
+ */
+#ifndef BN_SAMPLE_SAMPLER_H
+#define BN_SAMPLE_SAMPLER_H
+
+#include "base/status.h"
+
+#include <stdint.h>
+
+typedef struct bn_sampler_params {
+    float temperature;       /* >= 0, finite; 0 = greedy (argmax) */
+    int top_k;               /* >= 0; 0 = off */
+    float top_p;             /* (0, 1]; 1 = off */
+    float min_p;             /* [0, 1]; 0 = off */
+    float repeat_penalty;    /* > 0, finite; 1 = off */
+    int repeat_last_n;       /* history window in tokens: >= 1, 0 = no history (all penalties
+                                off), -1 = every token accepted since create/reset */
+    float frequency_penalty; /* finite; 0 = off (OpenAI uses [-2, 2]) */
+    float presence_penalty;  /* finite; 0 = off (OpenAI uses [-2, 2]) */
+    uint64_t seed;           /* seeds the generator at create and at every reset */
+} bn_sampler_params;
+
+typedef struct bn_sampler bn_sampler;
+
+/* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat_penalty 1 (off), repeat_last_n 64,
+ * frequency_penalty 0, presence_penalty 0, seed 0xB17E7. */
+bn_sampler_params bn_sampler_default_params(void);
+
+/* BN_OK, or BN_ERR_INVALID_ARG with a message naming the first bad field, its value and the
+ * allowed range (see the field comments above; NaN is rejected everywhere). */
+bn_status bn_sampler_params_check(const bn_sampler_params *p);
+
+/* A sampler for a vocabulary of n_vocab > 0 tokens. p is checked and copied; NULL means
+ * bn_sampler_default_params(). Allocates O(n_vocab + repeat_last_n) memory once; fails with
+ * BN_ERR_INVALID_ARG or BN_ERR_OUT_OF_MEMORY, leaving *out NULL. */
+bn_status bn_sampler_create(bn_sampler **out, int32_t n_vocab, const bn_sampler_params *p);
+
+/* NULL is a no-op. */
+void bn_sampler_free(bn_sampler *s);
+
+/* Forget the token history and reseed the generator from params.seed: the sampler then
+ * behaves exactly as a freshly created one. */
+void bn_sampler_reset(bn_sampler *s);
+
+/* Append token to the penalty history, evicting the token repeat_last_n places back. O(1).
+ * Tokens outside [0, n_vocab) have no logit to penalise and are not recorded. */
+void bn_sampler_accept(bn_sampler *s, int32_t token);
+
+/* The next token for logits[n_vocab], by the steps in the header comment. logits is modified in
+ * place (step 1). Returns an id in [0, n_vocab). Does not accept the token: call
+ * bn_sampler_accept with it (or with whatever token the caller chooses to use). */
+int32_t bn_sampler_sample(bn_sampler *s, float *logits);
+
+/* The candidates of the last bn_sampler_sample call that drew at random (step 8): their ids and
+ * renormalised probabilities, in descending probability; returns how many (0 before the first
+ * such call, after reset, or when every logit was masked). The arrays stay valid until the next
+ * sample or reset. Useful for log-probabilities and for tests. */
+int32_t bn_sampler_candidates(const bn_sampler *s, const int32_t **ids, const float **probs);
+
+/* Index of the largest of x[0..n), the lowest index on ties; NaN never wins. Returns 0 when no
+ * value is above -INFINITY, and -1 when n <= 0. */
+int32_t bn_argmax(const float *x, int32_t n);
+
+#endif /* BN_SAMPLE_SAMPLER_H */
