@@ -209,14 +209,19 @@ static bn_status encode_spm(bn_encoder *e, const uint8_t *s, size_t n, bool text
         memcpy(e->buf, METASPACE, 3);
         o += 3;
     }
-    if (!spec->metaspace_split)
+    if (!spec->metaspace_split && !e->t->spm_words_independent)
         return bn_bpe_word(e, e->buf, o);
+    /* Metaspace splits before every ▁; independent words (tokenizer_impl.h) may be split before
+     * a ▁ that follows another character, which gives the same ids as one long word. */
     size_t word = 0;
-    for (size_t i = 3; i + 3 <= o; i++)
-        if (memcmp(e->buf + i, METASPACE, 3) == 0) {
-            BN_TRY(bn_bpe_word(e, e->buf + word, i - word));
-            word = i;
-        }
+    for (size_t i = 3; i + 3 <= o; i++) {
+        if (memcmp(e->buf + i, METASPACE, 3) != 0)
+            continue;
+        if (!spec->metaspace_split && memcmp(e->buf + i - 3, METASPACE, 3) == 0)
+            continue;
+        BN_TRY(bn_bpe_word(e, e->buf + word, i - word));
+        word = i;
+    }
     return bn_bpe_word(e, e->buf + word, o - word);
 }
 

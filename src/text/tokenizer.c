@@ -216,6 +216,21 @@ static uint32_t table_size(uint64_t n) {
     return size;
 }
 
+/* Whether some piece has a ▁ right after another character ("a▁b"): only such a piece lets a
+ * merge cross the boundary in front of a word's ▁. */
+static bool spm_words_independent(const bn_tokenizer *t) {
+    static const uint8_t ms[3] = {0xE2, 0x96, 0x81};
+    for (int32_t id = 0; id < t->n; id++) {
+        if (t->spec->types[id] != BN_TOKEN_NORMAL)
+            continue;
+        const uint8_t *k = t->key[id];
+        for (uint32_t i = 1; i + 3 <= t->key_len[id]; i++)
+            if (memcmp(k + i, ms, 3) == 0 && (i < 3 || memcmp(k + i - 3, ms, 3) != 0))
+                return false;
+    }
+    return true;
+}
+
 static bn_status build_map(bn_tokenizer *t) {
     const bn_tokenizer_spec *s = t->spec;
     uint32_t size = table_size((uint64_t)t->n);
@@ -537,6 +552,7 @@ static bn_status build(bn_tokenizer *t) {
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "tokenizer of %d tokens", t->n);
     BN_TRY(build_bytes(t));
     BN_TRY(build_map(t));
+    t->spm_words_independent = s->model == BN_TOK_SPM_BPE && spm_words_independent(t);
     if (s->n_merges > 0 || s->scores == NULL)
         BN_TRY(pairs_from_merges(t));
     else

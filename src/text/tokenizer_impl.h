@@ -54,6 +54,10 @@ struct bn_tokenizer {
     int32_t *pair_rank, *pair_result;
     uint32_t pair_mask;
 
+    /* SentencePiece-style: no piece has a ▁ after another character, so no merge can cross the
+     * start of a ▁-led word and words can be merged (and cached) one by one. */
+    bool spm_words_independent;
+
     int32_t byte_id[256]; /* byte-level: the token of each byte; SentencePiece: <0xXX> */
 
     bn_trie_node *trie;

@@ -16,6 +16,7 @@ int bn_cmd_convert(int argc, char **argv);
 int bn_cmd_quantize(int argc, char **argv);
 int bn_cmd_bench(int argc, char **argv);
 int bn_cmd_tokenize(int argc, char **argv);
+int bn_bench_tokenizer(int argc, char **argv); /* bitnet bench tokenizer */
 int bn_cmd_detokenize(int argc, char **argv);
 
 /* Print "bitnet: error: <message>" (from bn_last_error) and return 1. */

@@ -356,9 +356,11 @@ static int bench_kernels(int argc, char **argv) {
 int bn_cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "kernels") == 0)
         return bench_kernels(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "tokenizer") == 0)
+        return bn_bench_tokenizer(argc, argv);
     if (argc >= 2 && bn_cli_is_help(argv[1])) {
-        printf("usage: bitnet bench kernels [options]   (bitnet bench kernels --help)\n");
+        printf("usage: bitnet bench kernels|tokenizer [options]   (bitnet bench <name> --help)\n");
         return 0;
     }
-    return bn_cli_usage_error("bench", "want a benchmark: kernels");
+    return bn_cli_usage_error("bench", "want a benchmark: kernels, tokenizer");
 }

@@ -6,7 +6,6 @@
 #include "text/tokenizer.h"
 #include "text/utf8.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,30 +60,38 @@ static int read_input(const char *file, bn_bytes *text) {
     return rc;
 }
 
-/* A piece as printable JSON text: bytes that are not valid UTF-8 on their own (half of a
- * character split across tokens) become U+FFFD. */
-static cJSON *piece_json(const char *p, size_t n) {
-    char *clean = malloc(3 * n + 1);
-    if (clean == NULL)
-        return NULL;
-    size_t k = bn_utf8_sanitize((const uint8_t *)p, n, (uint8_t *)clean);
-    clean[k] = '\0';
-    cJSON *s = cJSON_CreateString(clean);
+/* A piece as a JSON string. Bytes that are not valid UTF-8 on their own (half of a character
+ * split across tokens) become U+FFFD; NUL and other controls are escaped, not cut off. */
+static void print_json_piece(const char *p, size_t n) {
+    uint8_t *clean = malloc(3 * n + 1);
+    size_t k = clean ? bn_utf8_sanitize((const uint8_t *)p, n, clean) : 0;
+    putchar('"');
+    for (size_t i = 0; i < k; i++) {
+        uint8_t c = clean[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c == 0x7F)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
     free(clean);
-    return s;
 }
 
 static int print_json(const bn_tokenizer *t, const bn_tokens *ids) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *jids = cJSON_AddArrayToObject(root, "ids");
-    cJSON *pieces = cJSON_AddArrayToObject(root, "pieces");
+    printf("{\"ids\": [");
+    for (size_t i = 0; i < ids->n; i++)
+        printf("%s%d", i ? ", " : "", ids->ids[i]);
+    printf("], \"pieces\": [");
     for (size_t i = 0; i < ids->n; i++) {
         size_t len;
         const char *p = bn_tokenizer_piece(t, ids->ids[i], &len);
-        cJSON_AddItemToArray(jids, cJSON_CreateNumber(ids->ids[i]));
-        cJSON_AddItemToArray(pieces, piece_json(p, len));
+        fputs(i ? ", " : "", stdout);
+        print_json_piece(p, len);
     }
-    return bn_cli_print_json(root);
+    printf("]}\n");
+    return ferror(stdout) ? 1 : 0;
 }
 
 static void print_table(const bn_tokenizer *t, const bn_tokens *ids) {
