@@ -132,6 +132,11 @@ static void check_decode(const bn_tokenizer *t, const char *name, int i, const c
     CHECK_OK(bn_tokenizer_decode(t, ids, n, skip, &got));
     CHECK(got.n == want_len && memcmp(got.data, want, want_len) == 0,
           "%s string %d: decode(skip_special=%d) differs from tokenizers", name, i, skip);
+    bn_bytes text = {0};
+    CHECK_OK(bn_tokenizer_decode_text(t, ids, n, skip, &text));
+    CHECK(text.n == want_len && memcmp(text.data, want, want_len) == 0,
+          "%s string %d: decode_text(skip_special=%d) differs from tokenizers", name, i, skip);
+    bn_bytes_free(&text);
     if (!skip) { /* streaming, token by token, gives the same bytes */
         bn_detokenizer d;
         bn_bytes streamed = {0};
@@ -273,6 +278,42 @@ static void test_ignore_merges(const cJSON *list) {
     bn_tokenizer_free(off);
 }
 
+/* Id sequences no encoding produces (half characters, byte tokens split by specials): the text
+ * decode equals tokenizers' lossy decode. */
+static void test_decode_only(const cJSON *rows) {
+    int i = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rows) {
+        char dir[512];
+        snprintf(dir, sizeof dir, FIXTURES "/%s", cJSON_GetObjectItem(r, "vocab")->valuestring);
+        bn_tokenizer *t = NULL;
+        CHECK_OK(bn_tokenizer_load(&t, dir));
+        if (t == NULL)
+            continue;
+        for (int skip = 0; skip < 2; skip++) {
+            const cJSON *ids_json = cJSON_GetObjectItem(r, "ids");
+            size_t n = (size_t)cJSON_GetArraySize(ids_json), k = 0;
+            int32_t *ids = malloc((n + 1) * sizeof *ids);
+            const cJSON *e;
+            cJSON_ArrayForEach(e, ids_json) ids[k++] = (int32_t)e->valuedouble;
+            const char *hex =
+                cJSON_GetObjectItem(r, skip ? "decoded_skip_hex" : "decoded_hex")->valuestring;
+            uint8_t *want = malloc(strlen(hex) / 2 + 1);
+            size_t want_len = unhex(hex, want);
+            bn_bytes got = {0};
+            CHECK_OK(bn_tokenizer_decode_text(t, ids, n, skip, &got));
+            CHECK(got.n == want_len && memcmp(got.data, want, want_len) == 0,
+                  "decode_only row %d (skip %d): text differs from tokenizers", i, skip);
+            bn_bytes_free(&got);
+            free(want);
+            free(ids);
+        }
+        bn_tokenizer_free(t);
+        i++;
+    }
+    CHECK(i >= 20, "%d decode-only rows", i);
+}
+
 /* Every malformed file fails to load with a message containing the expected phrase. */
 static void test_bad_files(void) {
     size_t len;
@@ -364,6 +405,7 @@ int main(void) {
     cJSON_ArrayForEach(v, vocabs) test_vocab(vocabs, v->string);
     CHECK(cJSON_GetArraySize(vocabs) >= 2, "at least two vocabularies");
     test_ignore_merges(cJSON_GetObjectItem(root, "ignore_merges"));
+    test_decode_only(cJSON_GetObjectItem(root, "decode_only"));
     test_bad_files();
     test_stream_holdback();
     for (int i = 0; i < g_n_strings; i++) {

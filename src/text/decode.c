@@ -9,6 +9,7 @@
 #include "text/tokenizer_impl.h"
 #include "text/utf8.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const char *bn_tokenizer_piece(const bn_tokenizer *t, int32_t id, size_t *len) {
@@ -66,6 +67,60 @@ bn_status bn_tokenizer_decode(const bn_tokenizer *t, const int32_t *ids, size_t 
             BN_TRY(bn_bytes_append(out, p, len));
     }
     return BN_OK;
+}
+
+static const uint8_t REPLACEMENT[3] = {0xEF, 0xBF, 0xBD};
+
+/* A run of byte tokens: kept when it is valid UTF-8, else one U+FFFD per byte. */
+static bn_status flush_byte_run(bn_bytes *out, size_t run_start) {
+    size_t n = out->n - run_start;
+    if (n == 0 || bn_utf8_is_valid((const uint8_t *)out->data + run_start, n))
+        return BN_OK;
+    out->n = run_start;
+    for (size_t i = 0; i < n; i++)
+        BN_TRY(bn_bytes_append(out, REPLACEMENT, 3));
+    return BN_OK;
+}
+
+bn_status bn_tokenizer_decode_text(const bn_tokenizer *t, const int32_t *ids, size_t n,
+                                   bool skip_special, bn_bytes *out) {
+    size_t start = out->n;
+    if (t->spec->model == BN_TOK_BYTE_BPE || !t->spec->decode_byte_tokens) {
+        BN_TRY(bn_tokenizer_decode(t, ids, n, skip_special, out));
+        size_t len = out->n - start;
+        if (bn_utf8_is_valid((const uint8_t *)out->data + start, len))
+            return BN_OK;
+        uint8_t *raw = malloc(len);
+        if (raw == NULL)
+            return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "decode");
+        memcpy(raw, out->data + start, len);
+        out->n = start;
+        bn_status st = BN_OK;
+        for (size_t i = 0; i < len && st == BN_OK;) { /* from_utf8_lossy */
+            size_t k = raw[i] < 0x80 ? 1 : bn_utf8_valid_len(raw + i, len - i);
+            st = k > 0 ? bn_bytes_append(out, raw + i, k) : bn_bytes_append(out, REPLACEMENT, 3);
+            i += k > 0 ? k : bn_utf8_bad_len(raw + i, len - i);
+        }
+        free(raw);
+        return st;
+    }
+    bool started = false;
+    size_t run = out->n; /* where the current run of byte tokens began */
+    for (size_t i = 0; i < n; i++) {
+        BN_TRY(check_id(t, ids[i]));
+        size_t len;
+        const uint8_t *p = token_bytes(t, ids[i], skip_special, &started, &len);
+        if (p == NULL)
+            continue; /* skipped: byte runs join across it, as in tokenizers */
+        if (t->spec->types[ids[i]] != BN_TOKEN_BYTE) {
+            BN_TRY(flush_byte_run(out, run));
+            BN_TRY(bn_bytes_append(out, p, len));
+            run = out->n;
+        } else {
+            BN_TRY(bn_bytes_append(out, p, len));
+        }
+    }
+    return flush_byte_run(out, run);
 }
 
 void bn_detokenizer_init(bn_detokenizer *d, const bn_tokenizer *t, bool skip_special) {

@@ -78,6 +78,13 @@ bool bn_tokenizer_is_eog(const bn_tokenizer *t, int32_t id);
 bn_status bn_tokenizer_decode(const bn_tokenizer *t, const int32_t *ids, size_t n,
                               bool skip_special, bn_bytes *out);
 
+/* The same as valid UTF-8 text, exactly as Hugging Face tokenizers' decode() gives it: byte-level
+ * output has each maximal ill-formed subpart replaced by U+FFFD; a run of <0xXX> byte tokens
+ * that is not valid UTF-8 becomes one U+FFFD per token (its ByteFallback decoder). For JSON and
+ * other places that need text rather than bytes. */
+bn_status bn_tokenizer_decode_text(const bn_tokenizer *t, const int32_t *ids, size_t n,
+                                   bool skip_special, bn_bytes *out);
+
 /* Streaming decoder: feed ids one at a time, print what it appends. */
 typedef struct bn_detokenizer {
     const bn_tokenizer *t;
