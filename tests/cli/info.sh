@@ -24,7 +24,7 @@ assert d['format'] == 'huggingface' and d['architecture'] == 'bitnet'
 assert d['hf_architecture'] == 'BitNetForCausalLM'
 assert (d['hidden_size'], d['intermediate_size'], d['num_layers']) == (256, 512, 2), d
 assert (d['num_heads'], d['num_kv_heads'], d['head_dim'], d['vocab_size']) == (4, 2, 64, 272), d
-assert d['context_length'] == 128 and d['rope_theta'] == 500000 and d['hidden_act'] == 'relu2'
+assert d['context_length'] == 512 and d['rope_theta'] == 500000 and d['hidden_act'] == 'relu2'
 assert abs(d['rms_norm_eps'] - 1e-5) < 1e-12 and d['tie_word_embeddings'] is True
 assert d['quantization'] == 'bitnet autobitlinear offline', d['quantization']"
 check "HF packed folder: tokenizer summary" py "$fx/tiny-bitnet-hf" "
