@@ -147,7 +147,7 @@ static size_t bytelevel_decode(const char *text, uint8_t *dst) {
 static size_t metaspace_decode(const char *text, uint8_t *dst) {
     size_t o = 0;
     for (const char *p = text; *p;) {
-        if (memcmp(p, "\xe2\x96\x81", 3) == 0) {
+        if (strncmp(p, "\xe2\x96\x81", 3) == 0) { /* strncmp: stops at the NUL */
             dst[o++] = ' ';
             p += 3;
         } else {
@@ -505,7 +505,8 @@ static bn_status compile_regex(bn_tokenizer *t, const char *source, bn_split_beh
     char *pattern;
     BN_TRY(rewrite_spaces(source, &pattern));
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_UCP, &err, &at, NULL);
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C, &err, &at,
+                                   NULL); /* \C could end a piece inside a character */
     free(pattern);
     if (re == NULL) {
         PCRE2_UCHAR msg[160];

@@ -16,6 +16,8 @@ int bn_cmd_convert(int argc, char **argv);
 int bn_cmd_quantize(int argc, char **argv);
 int bn_cmd_bench(int argc, char **argv);
 int bn_cmd_tokenize(int argc, char **argv);
+int bn_cmd_run(int argc, char **argv);
+int bn_cmd_logits(int argc, char **argv);
 int bn_bench_tokenizer(int argc, char **argv); /* bitnet bench tokenizer */
 int bn_cmd_detokenize(int argc, char **argv);
 

@@ -1,0 +1,330 @@
+/*
+ * forward.c - the forward pass of forward.h, on the CPU kernels.
+ */
+#include "model/forward.h"
+
+#include "base/alloc.h"
+#include "kernels/cpu/q8_gemm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH 64 /* tokens per GEMM pass of a prompt */
+
+struct bn_context {
+    const bn_model *m;
+    bn_threadpool *pool;
+    int n_ctx, n_past, kv_dim, max_in;
+    float *k_cache, *v_cache; /* [layers][n_ctx][kv_dim] */
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *xn;
+    int8_t *xq;
+    float *xs;
+    int32_t *xsum;
+    float *scores; /* [threads][n_ctx]: one row of attention scores per thread */
+    float *trace;
+    int trace_rows;
+};
+
+static void *scratch(size_t n_floats, bool *ok) {
+    void *p = bn_aligned_alloc(n_floats * sizeof(float) + 64);
+    if (p == NULL)
+        *ok = false;
+    else
+        memset(p, 0, n_floats * sizeof(float));
+    return p;
+}
+
+bn_status bn_context_create(bn_context **out, const bn_model *m, int n_ctx, int n_threads) {
+    *out = NULL;
+    const bn_model_config *c = &m->cfg;
+    if (n_ctx <= 0)
+        n_ctx = c->ctx_max;
+    if (n_ctx > c->ctx_max)
+        return BN_ERROR(BN_ERR_RANGE, "context %d is larger than the model's %d", n_ctx,
+                        c->ctx_max);
+    bn_context *x = calloc(1, sizeof *x);
+    if (x == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context");
+    x->m = m;
+    x->n_ctx = n_ctx;
+    x->kv_dim = c->n_kv_heads * c->head_dim;
+    int widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
+    x->max_in = (int)bn_ternary_padded_cols(widest, m->layers[0].wq.isa);
+    size_t cache = (size_t)c->n_layers * (size_t)n_ctx * (size_t)x->kv_dim;
+    bool ok = true;
+    x->k_cache = scratch(cache, &ok);
+    x->v_cache = scratch(cache, &ok);
+    x->x = scratch((size_t)BATCH * c->dim, &ok);
+    x->xb = scratch((size_t)BATCH * widest, &ok);
+    x->xn = scratch((size_t)BATCH * c->dim, &ok);
+    x->q = scratch((size_t)BATCH * c->dim, &ok);
+    x->k = scratch((size_t)BATCH * x->kv_dim, &ok);
+    x->v = scratch((size_t)BATCH * x->kv_dim, &ok);
+    x->att = scratch((size_t)BATCH * c->dim, &ok);
+    x->hb = scratch((size_t)BATCH * c->ffn_dim, &ok);
+    x->hb2 = scratch((size_t)BATCH * c->ffn_dim, &ok);
+    x->xq = scratch((size_t)BATCH * x->max_in / 4 + 16, &ok);
+    x->xs = scratch(BATCH, &ok);
+    x->xsum = scratch(BATCH, &ok);
+    bn_status st = ok ? bn_threadpool_create(n_threads, &x->pool)
+                      : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context of %d positions", n_ctx);
+    if (st == BN_OK) {
+        x->scores = scratch((size_t)bn_threadpool_n_threads(x->pool) * n_ctx, &ok);
+        if (!ok)
+            st = BN_ERROR(BN_ERR_OUT_OF_MEMORY, "attention scores");
+    }
+    if (st != BN_OK) {
+        bn_context_free(x);
+        return st;
+    }
+    *out = x;
+    return BN_OK;
+}
+
+void bn_context_free(bn_context *c) {
+    if (c == NULL)
+        return;
+    bn_threadpool_destroy(c->pool);
+    void *bufs[] = {c->k_cache, c->v_cache, c->x,   c->xb, c->xn, c->q,    c->k,     c->v,
+                    c->att,     c->hb,      c->hb2, c->xq, c->xs, c->xsum, c->scores};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        bn_aligned_free(bufs[i]);
+    free(c);
+}
+
+void bn_context_reset(bn_context *c) {
+    c->n_past = 0;
+}
+
+int bn_context_n_past(const bn_context *c) {
+    return c->n_past;
+}
+
+int bn_context_n_ctx(const bn_context *c) {
+    return c->n_ctx;
+}
+
+void bn_context_trace(bn_context *c, float *trace, int trace_rows) {
+    c->trace = trace;
+    c->trace_rows = trace_rows;
+}
+
+/* ---- pieces of a layer ------------------------------------------------------------------- */
+
+/* RMSNorm with the mean of squares summed in double: torch sums in a tree, so a plain float
+ * running sum drifts from it by more than the double sum does, and every drift can flip the
+ * int8 rounding of the activation quantization that follows. */
+static void rmsnorm_rows(float *out, const float *x, const float *w, int m, int n, float eps) {
+    for (int r = 0; r < m; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *o = out + (size_t)r * n;
+        double ss = 0.0;
+        for (int i = 0; i < n; i++)
+            ss += (double)xr[i] * xr[i];
+        float inv = 1.0f / sqrtf((float)(ss / n) + eps);
+        for (int i = 0; i < n; i++)
+            o[i] = w[i] * (xr[i] * inv);
+    }
+}
+
+/* y[m, w->rows] = BitLinear(x[m, w->cols]): int8 activations per token, then the kernel. */
+static bn_status bitlinear(bn_context *c, const bn_ternary_matrix *w, const float *x, int m,
+                           float *y) {
+    bn_ternary_quantize_acts(w, x, m, c->xq, c->xs, c->xsum);
+    return bn_ternary_gemm(w, c->xq, c->xs, c->xsum, m, y, c->pool);
+}
+
+typedef struct attn_job {
+    bn_context *c;
+    int layer, m, pos0;
+} attn_job;
+
+/* One (token, head) pair: softmax(q k^T / sqrt(d)) v over positions 0..pos, in the order
+ * transformers computes it (all scores, their maximum, exp, sum, divide, then the weighted sum):
+ * a streamed softmax rounds differently, and every rounding difference can flip an int8 code
+ * of the quantized attention output. */
+static void attend(void *ctx, size_t begin, size_t end, int thread_id) {
+    const attn_job *j = ctx;
+    bn_context *c = j->c;
+    const bn_model_config *cfg = &c->m->cfg;
+    int hd = cfg->head_dim, group = cfg->n_heads / cfg->n_kv_heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t layer_off = (size_t)j->layer * c->n_ctx * c->kv_dim;
+    float *p = c->scores + (size_t)thread_id * c->n_ctx;
+    for (size_t item = begin; item < end; item++) {
+        int i = (int)(item / (size_t)cfg->n_heads), h = (int)(item % (size_t)cfg->n_heads);
+        int pos = j->pos0 + i, kvh = h / group;
+        const float *q = c->q + (size_t)i * cfg->dim + (size_t)h * hd;
+        const float *keys = c->k_cache + layer_off + (size_t)kvh * hd;
+        const float *vals = c->v_cache + layer_off + (size_t)kvh * hd;
+        float best = -INFINITY, sum = 0.0f;
+        for (int t = 0; t <= pos; t++) {
+            const float *k = keys + (size_t)t * c->kv_dim;
+            float s = 0.0f;
+            for (int d = 0; d < hd; d++)
+                s += q[d] * k[d];
+            p[t] = s * scale;
+            best = p[t] > best ? p[t] : best;
+        }
+        for (int t = 0; t <= pos; t++) {
+            p[t] = expf(p[t] - best);
+            sum += p[t];
+        }
+        float *out = c->att + (size_t)i * cfg->dim + (size_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int t = 0; t <= pos; t++) {
+            const float *v = vals + (size_t)t * c->kv_dim;
+            float w = p[t] / sum;
+            for (int d = 0; d < hd; d++)
+                out[d] += w * v[d];
+        }
+    }
+}
+
+static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, int m, int pos0) {
+    const bn_model_config *cfg = &c->m->cfg;
+    rmsnorm_rows(c->xb, c->x, l->attn_norm, m, cfg->dim, cfg->eps);
+    BN_TRY(bitlinear(c, &l->wq, c->xb, m, c->q));
+    BN_TRY(bitlinear(c, &l->wk, c->xb, m, c->k));
+    BN_TRY(bitlinear(c, &l->wv, c->xb, m, c->v));
+    size_t layer_off = (size_t)layer * c->n_ctx * c->kv_dim;
+    for (int i = 0; i < m; i++) {
+        float *q = c->q + (size_t)i * cfg->dim, *k = c->k + (size_t)i * c->kv_dim;
+        bn_ref_rope_neox(q, cfg->n_heads, cfg->head_dim, cfg->head_dim, pos0 + i, cfg->rope_theta);
+        bn_ref_rope_neox(k, cfg->n_kv_heads, cfg->head_dim, cfg->head_dim, pos0 + i,
+                         cfg->rope_theta);
+        size_t at = layer_off + (size_t)(pos0 + i) * c->kv_dim;
+        memcpy(c->k_cache + at, k, (size_t)c->kv_dim * sizeof(float));
+        memcpy(c->v_cache + at, c->v + (size_t)i * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+    }
+    attn_job job = {c, layer, m, pos0};
+    bn_parallel_for(c->pool, (size_t)m * cfg->n_heads, 0, attend, &job);
+    if (l->attn_sub_norm != NULL)
+        rmsnorm_rows(c->att, c->att, l->attn_sub_norm, m, cfg->dim, cfg->eps);
+    BN_TRY(bitlinear(c, &l->wo, c->att, m, c->xb));
+    for (size_t i = 0; i < (size_t)m * cfg->dim; i++)
+        c->x[i] += c->xb[i];
+    return BN_OK;
+}
+
+static bn_status ffn_block(bn_context *c, const bn_layer *l, int m) {
+    const bn_model_config *cfg = &c->m->cfg;
+    size_t n = (size_t)m * cfg->ffn_dim;
+    rmsnorm_rows(c->xb, c->x, l->ffn_norm, m, cfg->dim, cfg->eps);
+    BN_TRY(bitlinear(c, &l->wgate, c->xb, m, c->hb));
+    BN_TRY(bitlinear(c, &l->wup, c->xb, m, c->hb2));
+    bn_ref_gated(c->hb, c->hb, c->hb2, n, cfg->act);
+    if (l->ffn_sub_norm != NULL)
+        rmsnorm_rows(c->hb, c->hb, l->ffn_sub_norm, m, cfg->ffn_dim, cfg->eps);
+    BN_TRY(bitlinear(c, &l->wdown, c->hb, m, c->xb));
+    for (size_t i = 0; i < (size_t)m * cfg->dim; i++)
+        c->x[i] += c->xb[i];
+    return BN_OK;
+}
+
+/* ---- embeddings and head ----------------------------------------------------------------- */
+
+static size_t row_bytes(bn_dtype t, int dim) {
+    const bn_dtype_traits *d = bn_dtype_get(t);
+    return (size_t)(dim / d->block_size) * d->block_bytes;
+}
+
+static bn_status embed(bn_context *c, const int32_t *tokens, int m) {
+    const bn_model *md = c->m;
+    const bn_dtype_traits *d = bn_dtype_get(md->embed_type);
+    size_t rb = row_bytes(md->embed_type, md->cfg.dim);
+    for (int i = 0; i < m; i++) {
+        if (tokens[i] < 0 || tokens[i] >= md->cfg.n_vocab)
+            return BN_ERROR(BN_ERR_RANGE, "token id %d is outside the vocabulary (0..%d)",
+                            tokens[i], md->cfg.n_vocab - 1);
+        d->to_f32((const uint8_t *)md->embed + (size_t)tokens[i] * rb,
+                  c->x + (size_t)i * md->cfg.dim, md->cfg.dim);
+    }
+    return BN_OK;
+}
+
+typedef struct head_job {
+    const bn_model *m;
+    const float *xn; /* [rows, dim] */
+    int rows;
+    float *logits; /* [rows, n_vocab] */
+} head_job;
+
+/* Each vocabulary row is decoded once and dotted with every normalised token row. */
+static void head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
+    (void)thread_id;
+    const head_job *j = ctx;
+    const bn_model *m = j->m;
+    int dim = m->cfg.dim;
+    const bn_dtype_traits *d = bn_dtype_get(m->head_type);
+    size_t rb = row_bytes(m->head_type, dim);
+    float w[8192];
+    for (size_t v = begin; v < end; v++) {
+        d->to_f32((const uint8_t *)m->head + v * rb, w, dim);
+        for (int r = 0; r < j->rows; r++) {
+            const float *x = j->xn + (size_t)r * dim;
+            float s = 0.0f;
+            for (int i = 0; i < dim; i++)
+                s += w[i] * x[i];
+            j->logits[(size_t)r * m->cfg.n_vocab + v] = s;
+        }
+    }
+}
+
+static void head(bn_context *c, int first, int rows, float *logits) {
+    const bn_model_config *cfg = &c->m->cfg;
+    rmsnorm_rows(c->xn, c->x + (size_t)first * cfg->dim, c->m->output_norm, rows, cfg->dim,
+                 cfg->eps);
+    head_job job = {c->m, c->xn, rows, logits};
+    bn_parallel_for(c->pool, (size_t)cfg->n_vocab, 256, head_rows, &job);
+}
+
+/* ---- one batch, then the whole call ------------------------------------------------------ */
+
+static void trace_rows(bn_context *c, int slot, int m) {
+    if (c->trace == NULL || c->n_past + m > c->trace_rows)
+        return;
+    int dim = c->m->cfg.dim;
+    memcpy(c->trace + ((size_t)slot * c->trace_rows + c->n_past) * dim, c->x,
+           (size_t)m * dim * sizeof(float));
+}
+
+static bn_status eval_batch(bn_context *c, const int32_t *tokens, int m, float *logits, bool all) {
+    const bn_model *md = c->m;
+    BN_TRY(embed(c, tokens, m));
+    trace_rows(c, 0, m);
+    for (int l = 0; l < md->cfg.n_layers; l++) {
+        BN_TRY(attention_block(c, &md->layers[l], l, m, c->n_past));
+        BN_TRY(ffn_block(c, &md->layers[l], m));
+        trace_rows(c, l + 1, m);
+    }
+    if (logits != NULL && all)
+        head(c, 0, m, logits);
+    else if (logits != NULL)
+        head(c, m - 1, 1, logits);
+    c->n_past += m;
+    return BN_OK;
+}
+
+bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *logits, bool all) {
+    if (n <= 0)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "eval: no tokens");
+    if (c->n_past + n > c->n_ctx)
+        return BN_ERROR(BN_ERR_RANGE, "%d tokens after %d do not fit the context of %d", n,
+                        c->n_past, c->n_ctx);
+    if (c->m->cfg.dim > 8192 || c->m->cfg.head_dim > 1024)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "hidden size %d / head size %d above 8192 / 1024",
+                        c->m->cfg.dim, c->m->cfg.head_dim);
+    for (int done = 0; done < n;) {
+        int m = n - done < BATCH ? n - done : BATCH;
+        bool last = done + m == n;
+        float *out = logits == NULL ? NULL
+                     : all          ? logits + (size_t)done * c->m->cfg.n_vocab
+                     : last         ? logits
+                                    : NULL;
+        BN_TRY(eval_batch(c, tokens + done, m, out, all));
+        done += m;
+    }
+    return BN_OK;
+}

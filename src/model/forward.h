@@ -1,0 +1,40 @@
+/*
+ * forward.h - running a bn_model: a context holds the KV cache and all scratch, allocated once,
+ * so evaluating tokens allocates nothing.
+ *
+ * bn_context_eval(ctx, tokens, n, ...) appends n tokens at position ctx->n_past: prompts go
+ * through in batches of up to n_batch tokens (GEMM kernels), generation one token at a time
+ * (GEMV). One BitNet layer, top to bottom (facts §1.2):
+ *   h = RMSNorm(x) -> q, k, v (BitLinear) -> RoPE (NEOX) -> causal GQA attention over the cache
+ *       -> attn_sub_norm -> o (BitLinear);                x += h
+ *   h = RMSNorm(x) -> gate, up (BitLinear) -> relu2(gate) * up -> ffn_sub_norm -> down;  x += h
+ * then the final RMSNorm and the head (tied to the embeddings or separate).
+ */
+#ifndef BN_MODEL_FORWARD_H
+#define BN_MODEL_FORWARD_H
+
+#include "base/threadpool.h"
+#include "model/model.h"
+
+typedef struct bn_context bn_context;
+
+/* n_ctx: positions the KV cache holds (<= the model's context length; 0 = that length).
+ * n_threads: 0 = one per CPU. */
+bn_status bn_context_create(bn_context **out, const bn_model *m, int n_ctx, int n_threads);
+void bn_context_free(bn_context *c);
+
+/* Forget the cache (a new sequence). */
+void bn_context_reset(bn_context *c);
+int bn_context_n_past(const bn_context *c);
+int bn_context_n_ctx(const bn_context *c);
+
+/* Evaluate tokens[0..n) after what the cache holds. logits receives [n_vocab] for the last
+ * token, or [n, n_vocab] with all = true; NULL skips the head. BN_ERR_RANGE when the tokens
+ * would not fit the context or an id is outside the vocabulary. */
+bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *logits, bool all);
+
+/* The hidden state after each layer of the last evaluated batch, for tests: when set, eval
+ * copies x[batch, dim] after layer l into trace[l][...] (layer -1 = embeddings at trace[0]). */
+void bn_context_trace(bn_context *c, float *trace, int trace_rows);
+
+#endif /* BN_MODEL_FORWARD_H */

@@ -1,0 +1,271 @@
+/*
+ * model.c - GGUF -> bn_model: hyper-parameters, tensor checks, one repack per ternary layer.
+ */
+#include "model/model.h"
+
+#include "model/convert.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bn_status arch_u32(const bn_gguf *g, const char *suffix, int *out, bool required) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", g->architecture, suffix);
+    if (!required && bn_gguf_find(g, key) == NULL)
+        return BN_OK;
+    uint32_t v;
+    BN_TRY(bn_gguf_get_u32(g, key, &v));
+    if (v == 0 || v > (1u << 30))
+        return BN_ERROR(BN_ERR_RANGE, "%s = %u is out of range", key, v);
+    *out = (int)v;
+    return BN_OK;
+}
+
+static bn_status arch_f32(const bn_gguf *g, const char *suffix, float *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", g->architecture, suffix);
+    return bn_gguf_find(g, key) ? bn_gguf_get_f32(g, key, out) : BN_OK;
+}
+
+static bn_status read_config(bn_model *m) {
+    const bn_gguf *g = m->gguf;
+    bn_model_config *c = &m->cfg;
+    const char *arch = g->architecture;
+    if (strcmp(arch, "bitnet") != 0 && strcmp(arch, "bitnet-b1.58") != 0 &&
+        strcmp(arch, "bitnet-25") != 0)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "architecture '%s' is not a BitNet model (bitnet, "
+                        "bitnet-b1.58, bitnet-25)",
+                        arch);
+    BN_TRY(arch_u32(g, "embedding_length", &c->dim, true));
+    BN_TRY(arch_u32(g, "block_count", &c->n_layers, true));
+    BN_TRY(arch_u32(g, "feed_forward_length", &c->ffn_dim, true));
+    BN_TRY(arch_u32(g, "attention.head_count", &c->n_heads, true));
+    c->n_kv_heads = c->n_heads;
+    BN_TRY(arch_u32(g, "attention.head_count_kv", &c->n_kv_heads, false));
+    c->ctx_max = 4096;
+    BN_TRY(arch_u32(g, "context_length", &c->ctx_max, false));
+    c->eps = 1e-5f;
+    c->rope_theta = 10000.0f;
+    BN_TRY(arch_f32(g, "attention.layer_norm_rms_epsilon", &c->eps));
+    BN_TRY(arch_f32(g, "rope.freq_base", &c->rope_theta));
+    if (c->dim % c->n_heads != 0 || c->n_heads % c->n_kv_heads != 0)
+        return BN_ERROR(BN_ERR_SHAPE, "embedding_length %d, heads %d, kv heads %d do not divide",
+                        c->dim, c->n_heads, c->n_kv_heads);
+    c->head_dim = c->dim / c->n_heads;
+    c->act = BN_ACT_SILU; /* llama.cpp's default when the key is absent */
+    char key[128];
+    snprintf(key, sizeof key, "%s.hidden_activation", arch);
+    if (bn_gguf_find(g, key) != NULL) {
+        const char *act;
+        BN_TRY(bn_gguf_get_str(g, key, &act));
+        if (strcmp(act, "relu2") == 0 || strcmp(act, "relu_squared") == 0)
+            c->act = BN_ACT_RELU2;
+        else if (strcmp(act, "silu") != 0 && strcmp(act, "swish") != 0)
+            return BN_ERROR(BN_ERR_UNSUPPORTED, "%s '%s' (relu2 or silu)", key, act);
+    }
+    if (bn_gguf_find(g, "general.name") != NULL) {
+        const char *name;
+        BN_TRY(bn_gguf_get_str(g, "general.name", &name));
+        snprintf(m->name, sizeof m->name, "%s", name);
+    }
+    return BN_OK;
+}
+
+/* A tensor that must exist with shape [cols (innermost), rows]. */
+static bn_status need(const bn_model *m, const char *name, int64_t cols, int64_t rows,
+                      const bn_gguf_tensor **out) {
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(m->gguf, name);
+    if (t == NULL)
+        return BN_ERROR(BN_ERR_NOT_FOUND, "tensor '%s' is missing", name);
+    int64_t r = t->n_dims > 1 ? (int64_t)t->ne[1] : 1;
+    if ((int64_t)t->ne[0] != cols || r != rows || t->n_dims > 2)
+        return BN_ERROR(BN_ERR_SHAPE, "tensor '%s' is [%llu, %llu], want [%lld, %lld]", name,
+                        (unsigned long long)t->ne[0], (unsigned long long)r, (long long)cols,
+                        (long long)rows);
+    *out = t;
+    return BN_OK;
+}
+
+static bn_status load_vector(const bn_model *m, const char *name, int64_t n, bool optional,
+                             float **out) {
+    *out = NULL;
+    if (optional && bn_gguf_find_tensor(m->gguf, name) == NULL)
+        return BN_OK;
+    const bn_gguf_tensor *t = NULL;
+    BN_TRY(need(m, name, n, 1, &t));
+    const bn_dtype_traits *d = bn_dtype_get(t->dtype);
+    if (d == NULL || d->to_f32 == NULL || d->is_quantized)
+        return BN_ERROR(BN_ERR_DTYPE, "tensor '%s' is %s; want f32, f16 or bf16", name,
+                        bn_dtype_name(t->dtype));
+    if ((*out = malloc((size_t)n * sizeof(float))) == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s", name);
+    d->to_f32(t->data, *out, n);
+    return BN_OK;
+}
+
+/* Ternary values and scale from any ternary file type, then the runtime layout. Our converter
+ * writes TQ types with d = 1 and the scale as a separate "<name>.scale" tensor; llama.cpp keeps
+ * the scale in d; I2_S keeps it in the tensor's tail. */
+static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, int64_t cols,
+                             bn_isa isa, bn_ternary_matrix *out) {
+    char name[96];
+    snprintf(name, sizeof name, "%s.weight", base);
+    const bn_gguf_tensor *t = NULL;
+    BN_TRY(need(m, name, cols, rows, &t));
+    const bn_dtype_traits *d = bn_dtype_get(t->dtype);
+    if (d == NULL || d->unpack_ternary == NULL)
+        return BN_ERROR(BN_ERR_DTYPE,
+                        "tensor '%s' is %s; want a ternary type (tq1_0, tq2_0, "
+                        "i2_s)",
+                        name, bn_dtype_name(t->dtype));
+    int8_t *codes = malloc((size_t)(rows * cols));
+    if (codes == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s", name);
+    float scale = 1.0f;
+    bn_status st = d->unpack_ternary(t->data, t->size, rows, cols, codes, &scale);
+    snprintf(name, sizeof name, "%s.scale", base);
+    const bn_gguf_tensor *s = bn_gguf_find_tensor(m->gguf, name);
+    if (st == BN_OK && s != NULL) {
+        float extra;
+        const bn_dtype_traits *sd = bn_dtype_get(s->dtype);
+        if (s->ne[0] != 1 || sd == NULL || sd->to_f32 == NULL || sd->is_quantized)
+            st = BN_ERROR(BN_ERR_SHAPE, "tensor '%s' must be one float", name);
+        else
+            sd->to_f32(s->data, &extra, 1), scale *= extra;
+    }
+    if (st == BN_OK && !(scale > 0.0f))
+        st = BN_ERROR(BN_ERR_RANGE, "layer '%s' has weight scale %g", base, (double)scale);
+    if (st == BN_OK)
+        st = bn_ternary_matrix_pack(out, codes, rows, cols, scale, isa);
+    free(codes);
+    return st;
+}
+
+static bn_status load_layer(bn_model *m, int i, bn_isa isa) {
+    const bn_model_config *c = &m->cfg;
+    bn_layer *l = &m->layers[i];
+    char b[64], n[96];
+    int64_t kv = (int64_t)c->n_kv_heads * c->head_dim;
+#define NAME(suffix) (snprintf(n, sizeof n, "blk.%d.%s", i, suffix), n)
+    BN_TRY(load_vector(m, NAME("attn_norm.weight"), c->dim, false, &l->attn_norm));
+    BN_TRY(load_vector(m, NAME("ffn_norm.weight"), c->dim, false, &l->ffn_norm));
+    BN_TRY(load_vector(m, NAME("attn_sub_norm.weight"), c->dim, true, &l->attn_sub_norm));
+    BN_TRY(load_vector(m, NAME("ffn_sub_norm.weight"), c->ffn_dim, true, &l->ffn_sub_norm));
+#undef NAME
+#define LIN(suffix, rows, cols, dst)                                                               \
+    (snprintf(b, sizeof b, "blk.%d.%s", i, suffix), load_linear(m, b, rows, cols, isa, dst))
+    BN_TRY(LIN("attn_q", c->dim, c->dim, &l->wq));
+    BN_TRY(LIN("attn_k", kv, c->dim, &l->wk));
+    BN_TRY(LIN("attn_v", kv, c->dim, &l->wv));
+    BN_TRY(LIN("attn_output", c->dim, c->dim, &l->wo));
+    BN_TRY(LIN("ffn_gate", c->ffn_dim, c->dim, &l->wgate));
+    BN_TRY(LIN("ffn_up", c->ffn_dim, c->dim, &l->wup));
+    BN_TRY(LIN("ffn_down", c->dim, c->ffn_dim, &l->wdown));
+#undef LIN
+    return BN_OK;
+}
+
+static bn_status float_table(const bn_model *m, const char *name, const void **data,
+                             bn_dtype *type) {
+    const bn_gguf_tensor *t = NULL;
+    BN_TRY(need(m, name, m->cfg.dim, m->cfg.n_vocab, &t));
+    const bn_dtype_traits *d = bn_dtype_get(t->dtype);
+    if (d == NULL || d->to_f32 == NULL || m->cfg.dim % d->block_size != 0)
+        return BN_ERROR(BN_ERR_DTYPE, "tensor '%s' is %s; want f32, f16, bf16 or q8_0", name,
+                        bn_dtype_name(t->dtype));
+    *data = t->data;
+    *type = t->dtype;
+    return BN_OK;
+}
+
+static bn_status load(bn_model *m, const char *path, bn_isa isa) {
+    BN_TRY(bn_gguf_open(&m->gguf, path));
+    BN_TRY(read_config(m));
+    const bn_gguf_tensor *e = bn_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (e == NULL)
+        return BN_ERROR(BN_ERR_NOT_FOUND, "tensor 'token_embd.weight' is missing");
+    m->cfg.n_vocab = e->n_dims > 1 ? (int)e->ne[1] : 0;
+    BN_TRY(float_table(m, "token_embd.weight", &m->embed, &m->embed_type));
+    if (bn_gguf_find_tensor(m->gguf, "output.weight") != NULL)
+        BN_TRY(float_table(m, "output.weight", &m->head, &m->head_type));
+    else {
+        m->head = m->embed;
+        m->head_type = m->embed_type;
+    }
+    BN_TRY(load_vector(m, "output_norm.weight", m->cfg.dim, false, &m->output_norm));
+    if ((m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers)) == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "layers");
+    for (int i = 0; i < m->cfg.n_layers; i++)
+        BN_TRY(load_layer(m, i, isa));
+    bn_tokenizer_spec *spec;
+    BN_TRY(bn_tokenizer_spec_load_gguf(&spec, m->gguf));
+    BN_TRY(bn_tokenizer_create(&m->tok, spec));
+    if (bn_tokenizer_n_vocab(m->tok) > m->cfg.n_vocab)
+        return BN_ERROR(BN_ERR_SHAPE, "the tokenizer has %d tokens, the embeddings %d rows",
+                        bn_tokenizer_n_vocab(m->tok), m->cfg.n_vocab);
+    return BN_OK;
+}
+
+/* A Hugging Face folder is converted once into a temporary GGUF (ternary layers exactly, in
+ * TQ2_0 with their float scale; embeddings in f32, exact from bf16), mapped, and unlinked: one
+ * loader for every source. */
+static bn_status load_hf(bn_model *m, const char *dir, bn_isa isa) {
+    const char *tmp = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bitnet-hf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return BN_ERROR(BN_ERR_IO, "%s: cannot make a temporary file for the conversion", path);
+    close(fd);
+    bn_convert_options opt = {.type = BN_DTYPE_TQ2_0, .embed_type = BN_DTYPE_F32};
+    bn_status st = bn_convert_hf_to_gguf(dir, path, &opt, NULL);
+    if (st == BN_ERR_SHAPE) { /* TQ2_0 needs rows of 256: I2_S takes what it does not */
+        opt.type = BN_DTYPE_I2_S;
+        st = bn_convert_hf_to_gguf(dir, path, &opt, NULL);
+    }
+    if (st == BN_OK)
+        st = load(m, path, isa);
+    unlink(path); /* the mapping stays valid */
+    return st;
+}
+
+bn_status bn_model_load(bn_model **out, const char *path, bn_isa isa) {
+    *out = NULL;
+    bn_model *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "model");
+    struct stat sb;
+    bn_status st =
+        stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? load_hf(m, path, isa) : load(m, path, isa);
+    if (st != BN_OK) {
+        bn_model_free(m);
+        return st;
+    }
+    *out = m;
+    return BN_OK;
+}
+
+void bn_model_free(bn_model *m) {
+    if (m == NULL)
+        return;
+    for (int i = 0; m->layers != NULL && i < m->cfg.n_layers; i++) {
+        bn_layer *l = &m->layers[i];
+        free(l->attn_norm);
+        free(l->attn_sub_norm);
+        free(l->ffn_norm);
+        free(l->ffn_sub_norm);
+        bn_ternary_matrix *w[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->wgate, &l->wup, &l->wdown};
+        for (size_t j = 0; j < sizeof w / sizeof w[0]; j++)
+            bn_ternary_matrix_free(w[j]);
+    }
+    free(m->layers);
+    free(m->output_norm);
+    bn_tokenizer_free(m->tok);
+    bn_gguf_close(m->gguf);
+    free(m);
+}

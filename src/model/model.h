@@ -1,0 +1,46 @@
+/*
+ * model.h - a BitNet b1.58 model in memory, ready for the forward pass (forward.c).
+ *
+ * Loading reads the GGUF header, checks every tensor the architecture needs (name, shape,
+ * type) and repacks each ternary linear layer once into the kernels' runtime layout (i2v<V>,
+ * src/kernels/cpu/ternary_gemm.h), whatever its file type (TQ1_0, TQ2_0, I2_S). Embeddings and
+ * the head stay in the file's mapping in their file type; norms are decoded to float32.
+ */
+#ifndef BN_MODEL_MODEL_H
+#define BN_MODEL_MODEL_H
+
+#include "base/status.h"
+#include "io/gguf.h"
+#include "kernels/cpu/ternary_gemm.h"
+#include "tensor/dtype.h"
+#include "tensor/ops_ref.h"
+#include "text/tokenizer.h"
+
+typedef struct bn_layer {
+    float *attn_norm, *attn_sub_norm, *ffn_norm, *ffn_sub_norm; /* sub norms may be NULL */
+    bn_ternary_matrix wq, wk, wv, wo, wgate, wup, wdown;
+} bn_layer;
+
+typedef struct bn_model_config {
+    int n_vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, ctx_max;
+    float eps, rope_theta;
+    bn_act act;
+} bn_model_config;
+
+typedef struct bn_model {
+    bn_model_config cfg;
+    bn_gguf *gguf; /* keeps the mapping the embeddings and head point into */
+    bn_dtype embed_type, head_type;
+    const void *embed, *head; /* [n_vocab, dim] rows in their file type; head == embed if tied */
+    float *output_norm;
+    bn_layer *layers;
+    bn_tokenizer *tok;
+    char name[128];
+} bn_model;
+
+/* Load a GGUF model (arch bitnet / bitnet-b1.58 / bitnet-25) or a Hugging Face BitNet folder
+ * (converted on the fly) for the CPU path isa. */
+bn_status bn_model_load(bn_model **out, const char *path, bn_isa isa);
+void bn_model_free(bn_model *m);
+
+#endif /* BN_MODEL_MODEL_H */
