@@ -14,7 +14,8 @@ log=${OUT:-/tmp}/gpu-check.log
     lscpu | grep -E 'Model name|^CPU\(s\)|Flags' | cut -c1-200
     echo "== deps"
     # The GPU machine has no apt: Debian packages carried in .deps-gpu/ (apt-get download
-    # libcjson-dev libcjson1) are unpacked under /tmp/gpudeps and found through the prefix path.
+    # libcjson-dev libcjson1 libpcre2-dev libpcre2-8-0) are unpacked under /tmp/gpudeps and found
+    # through explicit paths.
     prefix_args=()
     if ls .deps-gpu/*.deb >/dev/null 2>&1; then
         mkdir -p /tmp/gpudeps
@@ -23,7 +24,8 @@ log=${OUT:-/tmp}/gpu-check.log
             else (cd /tmp/gpudeps && ar p "$OLDPWD/$deb" data.tar.xz | tar -xJ); fi
         done
         libdir=/tmp/gpudeps/usr/lib/x86_64-linux-gnu
-        prefix_args=(-DCJSON_INCLUDE_DIR=/tmp/gpudeps/usr/include -DCJSON_LIBRARY=$libdir/libcjson.so)
+        prefix_args=(-DCJSON_INCLUDE_DIR=/tmp/gpudeps/usr/include -DCJSON_LIBRARY=$libdir/libcjson.so
+                     -DPCRE2_INCLUDE_DIR=/tmp/gpudeps/usr/include -DPCRE2_LIBRARY=$libdir/libpcre2-8.so)
         export LD_LIBRARY_PATH=$libdir:${LD_LIBRARY_PATH:-}
     else
         bash scripts/deps.sh

@@ -502,7 +502,7 @@ static bn_status rewrite_spaces(const char *pattern, char **out) {
 static bn_status compile_regex(bn_tokenizer *t, const char *source, bn_split_behavior b) {
     int err;
     PCRE2_SIZE at;
-    char *pattern;
+    char *pattern = NULL;
     BN_TRY(rewrite_spaces(source, &pattern));
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
                                    PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C, &err, &at,
