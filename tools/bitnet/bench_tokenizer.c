@@ -143,7 +143,7 @@ static int run_peer(const char *python, const char *model, const bn_bytes *text,
         fprintf(stderr, "bitnet: error: bench tokenizer: cannot write temporary files\n");
         goto done;
     }
-    char cmd[6000], q[5][1200];
+    char cmd[6200], q[5][1200]; /* room for five quoted paths and the count */
     quote(q[0], sizeof q[0], python);
     quote(q[1], sizeof q[1], script);
     quote(q[2], sizeof q[2], json);
