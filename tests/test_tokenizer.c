@@ -41,6 +41,11 @@ static char *slurp(const char *path, size_t *len) {
     return buf;
 }
 
+/* memcmp that accepts the NULL data of an empty buffer. */
+static bool same_bytes(const void *a, size_t an, const void *b, size_t bn) {
+    return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
 static size_t unhex(const char *hex, uint8_t *out) {
     size_t n = strlen(hex) / 2;
     for (size_t i = 0; i < n; i++) {
@@ -130,11 +135,11 @@ static void check_decode(const bn_tokenizer *t, const char *name, int i, const c
     size_t want_len = unhex(want_hex, want);
     bn_bytes got = {0};
     CHECK_OK(bn_tokenizer_decode(t, ids, n, skip, &got));
-    CHECK(got.n == want_len && memcmp(got.data, want, want_len) == 0,
+    CHECK(same_bytes(got.data, got.n, want, want_len),
           "%s string %d: decode(skip_special=%d) differs from tokenizers", name, i, skip);
     bn_bytes text = {0};
     CHECK_OK(bn_tokenizer_decode_text(t, ids, n, skip, &text));
-    CHECK(text.n == want_len && memcmp(text.data, want, want_len) == 0,
+    CHECK(same_bytes(text.data, text.n, want, want_len),
           "%s string %d: decode_text(skip_special=%d) differs from tokenizers", name, i, skip);
     bn_bytes_free(&text);
     if (!skip) { /* streaming, token by token, gives the same bytes */
@@ -148,7 +153,7 @@ static void check_decode(const bn_tokenizer *t, const char *name, int i, const c
                   "%s string %d: streamed chunk %zu is not whole UTF-8", name, i, j);
         }
         CHECK_OK(bn_detokenizer_flush(&d, &streamed));
-        CHECK(streamed.n == want_len && memcmp(streamed.data, want, want_len) == 0,
+        CHECK(same_bytes(streamed.data, streamed.n, want, want_len),
               "%s string %d: streaming decode differs", name, i);
         bn_bytes_free(&streamed);
     }
@@ -302,7 +307,7 @@ static void test_decode_only(const cJSON *rows) {
             size_t want_len = unhex(hex, want);
             bn_bytes got = {0};
             CHECK_OK(bn_tokenizer_decode_text(t, ids, n, skip, &got));
-            CHECK(got.n == want_len && memcmp(got.data, want, want_len) == 0,
+            CHECK(same_bytes(got.data, got.n, want, want_len),
                   "decode_only row %d (skip %d): text differs from tokenizers", i, skip);
             bn_bytes_free(&got);
             free(want);
