@@ -9,6 +9,7 @@ Each seed is one harness input: tokenizer.json, 0x00, [tokenizer_config.json, 0x
     string patterns, lstrip/rstrip/single_word added tokens, unk with fuse_unk, ignore_merges,
     add_prefix_space, Metaspace with split, prefix and suffix templates, chat templates;
   - the refused files of tests/fixtures/tokenizer/bad as they are.
+The crash-* files already there (inputs that once crashed the harness) are left alone.
 Run from the repository root: python3 scripts/make_tokenizer_fuzz_seeds.py
 """
 import json
@@ -193,8 +194,10 @@ def hand_made():
 
 
 def main():
-    shutil.rmtree(OUT, ignore_errors=True)
-    os.makedirs(OUT)
+    os.makedirs(OUT, exist_ok=True)
+    for name in os.listdir(OUT):  # crash-* files are findings of the fuzzer: they stay
+        if not name.startswith("crash-"):
+            os.remove(os.path.join(OUT, name))
     bitnet_config = load("bpe", "tokenizer_config.json")
     spm_config = load("spm", "tokenizer_config.json")
     chatml_config = {"bos_token": None, "eos_token": "<|im_end|>",

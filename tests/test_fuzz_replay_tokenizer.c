@@ -80,9 +80,10 @@ static bool replay_fixture(const char *name, const char *text) {
  * replay tests, the corrupted GGUF/safetensors files, which must be refused as JSON too). */
 int main(void) {
     static const char *const fixtures[] = {"gpt2", "spm", "spm-metaspace", "bpe", "bpe-strmerges"};
-    static const char text[] = "<|begin_of_text|>Hello, world! It's 12345 <s> caf\xc3\xa9 "
-                               "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x91\x8b\xf0\x9f\x8f\xbd"
-                               "  \t\n\xff\xc3<|eot_id|></s><|endoftext|>";
+    static const char text[] =
+        "<|begin_of_text|>Hello, world! It's 12345 <s> caf\xc3\xa9 "
+        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x91\x8b\xf0\x9f\x8f\xbd"
+        "  \t\n\xff\xc3<|eot_id|></s><|endoftext|>";
     int bad = replay_bad_tokenizers();
     CHECK(bad >= 19, "only %d refused tokenizer.json files in tests/fixtures/tokenizer/bad", bad);
     int full = 0;
@@ -92,6 +93,7 @@ int main(void) {
         full += ok;
     }
     printf("test_fuzz_replay_tokenizer: replayed %d refused tokenizer.json files and %d fixture "
-           "tokenizers\n", bad, full);
+           "tokenizers\n",
+           bad, full);
     return replay_main("test_fuzz_replay_tokenizer", "corpus_tokenizer");
 }

@@ -97,6 +97,10 @@ static bn_status count_tokens(hf_reader *r, const cJSON *vocab, const cJSON *add
     }
     if (top == 0)
         return BN_ERROR(BN_ERR_FORMAT, "%s: model.vocab is empty", r->path);
+    int64_t entries = cJSON_GetArraySize(vocab) + cJSON_GetArraySize(added);
+    if (top > 2 * entries + 1024) /* each missing id becomes a [PAD] token: bound the holes */
+        return BN_ERROR(BN_ERR_FORMAT, "%s: model.vocab has %lld entries but ids up to %lld",
+                        r->path, (long long)entries, (long long)top - 1);
     *n = (int32_t)top;
     return BN_OK;
 }

@@ -23,9 +23,11 @@
  *   - decode succeeds, with skip_special either way, and equals the pieces of the ids joined
  *     (special ones left out when skipped), less one leading space when the decoder strips it;
  *   - the streaming decoder (push every id, then flush) gives the same bytes as decode;
+ *   - decode_text succeeds and appends valid UTF-8: decode's bytes with each ill-formed subpart
+ *     replaced by U+FFFD, unless <0xXX> tokens are decoded as bytes (ByteFallback);
  *   - ids outside the vocabulary are refused by decode, the streaming decoder and piece;
- *   - each added token (the first FUZZ_TOK_MAX_ADDED), given alone as text with
- *     BN_TOK_PARSE_SPECIAL, encodes to one id whose piece is its content;
+ *   - each added token (the first FUZZ_TOK_MAX_ADDED) with valid UTF-8 content, given alone as
+ *     text with BN_TOK_PARSE_SPECIAL, encodes to one id whose piece is its content;
  *   - the text rendered by a chat format (the template's, else one picked from the input) as a
  *     user message encodes, with BN_TOK_PARSE_SPECIAL, to ids that pass the checks above.
  * tests/test_fuzz_replay_tokenizer.c includes this file to replay the corpus in `make test`.
@@ -91,6 +93,25 @@ static void fuzz_tok_check_decode(const bn_tokenizer *t, const int32_t *ids, siz
                          (whole.n == 0 || memcmp(whole.data, pieces.data + skip, whole.n) == 0),
                      "decode differs from the pieces of the ids joined");
 
+    /* decode_text: appends valid UTF-8; where no <0xXX> tokens are decoded as bytes it is
+     * decode with each ill-formed subpart replaced (what bn_utf8_sanitize does) */
+    bn_bytes text = {0};
+    fuzz_tok_require(bn_bytes_append(&text, "#", 1) == BN_OK, "out of memory");
+    fuzz_tok_require(bn_tokenizer_decode_text(t, ids, n, skip_special, &text) == BN_OK,
+                     "decode_text of encoded ids fails");
+    fuzz_tok_require(text.n >= 1 && text.data[0] == '#', "decode_text overwrote the caller's text");
+    fuzz_tok_require(bn_utf8_is_valid((const uint8_t *)text.data, text.n),
+                     "decode_text gave ill-formed UTF-8");
+    if (spec->model == BN_TOK_BYTE_BPE || !spec->decode_byte_tokens) {
+        uint8_t *lossy = malloc(3 * whole.n + 1);
+        fuzz_tok_require(lossy != NULL, "out of memory");
+        size_t k = bn_utf8_sanitize((const uint8_t *)whole.data, whole.n, lossy);
+        fuzz_tok_require(text.n - 1 == k && memcmp(text.data + 1, lossy, k) == 0,
+                         "decode_text is not decode with ill-formed UTF-8 replaced");
+        free(lossy);
+    }
+
+    bn_bytes_free(&text);
     bn_bytes_free(&whole);
     bn_bytes_free(&streamed);
     bn_bytes_free(&pieces);
@@ -185,8 +206,7 @@ static void fuzz_tok_check_chat(const bn_tokenizer *t, const char *text, size_t 
     const char *bos = spec->bos_id >= 0 ? spec->tokens[spec->bos_id] : NULL;
     bn_bytes prompt = {0};
     bn_clear_error();
-    fuzz_tok_require(bn_chat_render(f, msgs, 2, true, bos, &prompt) == BN_OK,
-                     "chat render fails");
+    fuzz_tok_require(bn_chat_render(f, msgs, 2, true, bos, &prompt) == BN_OK, "chat render fails");
     fuzz_tok_encode(t, prompt.data, prompt.n, BN_TOK_PARSE_SPECIAL, ids);
     bn_bytes_free(&prompt);
     free(content);
