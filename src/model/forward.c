@@ -128,10 +128,14 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int m, int 
     }
 }
 
-/* y[m, w->rows] = BitLinear(x[m, w->cols]): int8 activations per token, then the kernel. */
-static bn_status bitlinear(bn_context *c, const bn_ternary_matrix *w, const float *x, int m,
-                           float *y) {
+/* BitLinear is int8 activations per token, then the ternary kernel. Layers that read the same
+ * input (q, k, v; gate, up) have the same K and so the same padded layout: quantize once, then
+ * run each matrix on the shared xq. */
+static void quantize(bn_context *c, const bn_ternary_matrix *w, const float *x, int m) {
     bn_ternary_quantize_acts(w, x, m, c->xq, c->xs, c->xsum);
+}
+
+static bn_status product(bn_context *c, const bn_ternary_matrix *w, int m, float *y) {
     return bn_ternary_gemm(w, c->xq, c->xs, c->xsum, m, y, c->pool);
 }
 
@@ -185,9 +189,10 @@ static void attend(void *ctx, size_t begin, size_t end, int thread_id) {
 static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, int m, int pos0) {
     const bn_model_config *cfg = &c->m->cfg;
     rmsnorm_rows(c->xb, c->x, l->attn_norm, m, cfg->dim, cfg->eps);
-    BN_TRY(bitlinear(c, &l->wq, c->xb, m, c->q));
-    BN_TRY(bitlinear(c, &l->wk, c->xb, m, c->k));
-    BN_TRY(bitlinear(c, &l->wv, c->xb, m, c->v));
+    quantize(c, &l->wq, c->xb, m);
+    BN_TRY(product(c, &l->wq, m, c->q));
+    BN_TRY(product(c, &l->wk, m, c->k));
+    BN_TRY(product(c, &l->wv, m, c->v));
     size_t layer_off = (size_t)layer * c->n_ctx * c->kv_dim;
     for (int i = 0; i < m; i++) {
         float *q = c->q + (size_t)i * cfg->dim, *k = c->k + (size_t)i * c->kv_dim;
@@ -202,7 +207,8 @@ static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, in
     bn_parallel_for(c->pool, (size_t)m * cfg->n_heads, 0, attend, &job);
     if (l->attn_sub_norm != NULL)
         rmsnorm_rows(c->att, c->att, l->attn_sub_norm, m, cfg->dim, cfg->eps);
-    BN_TRY(bitlinear(c, &l->wo, c->att, m, c->xb));
+    quantize(c, &l->wo, c->att, m);
+    BN_TRY(product(c, &l->wo, m, c->xb));
     for (size_t i = 0; i < (size_t)m * cfg->dim; i++)
         c->x[i] += c->xb[i];
     return BN_OK;
@@ -212,12 +218,14 @@ static bn_status ffn_block(bn_context *c, const bn_layer *l, int m) {
     const bn_model_config *cfg = &c->m->cfg;
     size_t n = (size_t)m * cfg->ffn_dim;
     rmsnorm_rows(c->xb, c->x, l->ffn_norm, m, cfg->dim, cfg->eps);
-    BN_TRY(bitlinear(c, &l->wgate, c->xb, m, c->hb));
-    BN_TRY(bitlinear(c, &l->wup, c->xb, m, c->hb2));
+    quantize(c, &l->wgate, c->xb, m);
+    BN_TRY(product(c, &l->wgate, m, c->hb));
+    BN_TRY(product(c, &l->wup, m, c->hb2));
     bn_ref_gated(c->hb, c->hb, c->hb2, n, cfg->act);
     if (l->ffn_sub_norm != NULL)
         rmsnorm_rows(c->hb, c->hb, l->ffn_sub_norm, m, cfg->ffn_dim, cfg->eps);
-    BN_TRY(bitlinear(c, &l->wdown, c->hb, m, c->xb));
+    quantize(c, &l->wdown, c->hb, m);
+    BN_TRY(product(c, &l->wdown, m, c->xb));
     for (size_t i = 0; i < (size_t)m * cfg->dim; i++)
         c->x[i] += c->xb[i];
     return BN_OK;
