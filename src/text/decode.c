@@ -90,18 +90,13 @@ bn_status bn_tokenizer_decode_text(const bn_tokenizer *t, const int32_t *ids, si
         size_t len = out->n - start;
         if (bn_utf8_is_valid((const uint8_t *)out->data + start, len))
             return BN_OK;
-        uint8_t *raw = malloc(len);
-        if (raw == NULL)
+        uint8_t *clean = malloc(3 * len); /* from_utf8_lossy is bn_utf8_sanitize's policy */
+        if (clean == NULL)
             return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "decode");
-        memcpy(raw, out->data + start, len);
+        size_t k = bn_utf8_sanitize((const uint8_t *)out->data + start, len, clean);
         out->n = start;
-        bn_status st = BN_OK;
-        for (size_t i = 0; i < len && st == BN_OK;) { /* from_utf8_lossy */
-            size_t k = raw[i] < 0x80 ? 1 : bn_utf8_valid_len(raw + i, len - i);
-            st = k > 0 ? bn_bytes_append(out, raw + i, k) : bn_bytes_append(out, REPLACEMENT, 3);
-            i += k > 0 ? k : bn_utf8_bad_len(raw + i, len - i);
-        }
-        free(raw);
+        bn_status st = bn_bytes_append(out, clean, k);
+        free(clean);
         return st;
     }
     bool started = false;
