@@ -763,9 +763,9 @@ bn_status bn_hf_config_parse(bn_hf_config *cfg, const char *config_json, size_t 
     return BN_OK;
 }
 
-/* Open path for reading and check it is a regular file of at most HF_MAX_JSON_BYTES. A missing
+/* Open path for reading and check it is a regular file of at most max_bytes. A missing
  * optional file gives BN_OK with *fd -1. */
-static bn_status hf_open(const char *path, bool required, int *fd, size_t *size) {
+static bn_status hf_open(const char *path, bool required, size_t max_bytes, int *fd, size_t *size) {
     *fd = open(path, O_RDONLY | O_CLOEXEC);
     if (*fd < 0 && errno == ENOENT)
         return required ? BN_ERROR(BN_ERR_NOT_FOUND, "%s: not found", path) : BN_OK;
@@ -777,9 +777,9 @@ static bn_status hf_open(const char *path, bool required, int *fd, size_t *size)
         status = BN_ERROR(BN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode))
         status = BN_ERROR(BN_ERR_IO, "%s: not a regular file", path);
-    else if ((uint64_t)st.st_size > HF_MAX_JSON_BYTES)
-        status = BN_ERROR(BN_ERR_RANGE, "%s: %lld bytes, more than the %zu allowed for a config",
-                          path, (long long)st.st_size, HF_MAX_JSON_BYTES);
+    else if ((uint64_t)st.st_size > max_bytes)
+        status = BN_ERROR(BN_ERR_RANGE, "%s: %lld bytes, more than the %zu allowed", path,
+                          (long long)st.st_size, max_bytes);
     if (status != BN_OK) {
         close(*fd);
         *fd = -1;
@@ -808,18 +808,19 @@ static bn_status hf_read_all(const char *path, int fd, size_t size, char **out, 
             break;
         got += (size_t)r;
     }
+    buf[got] = '\0';
     *out = buf;
     *len = got;
     return BN_OK;
 }
 
-/* A whole small file into *out (the caller frees it); NULL for a missing optional file. */
-static bn_status hf_read_file(const char *path, bool required, char **out, size_t *len) {
+bn_status bn_hf_read_file(const char *path, bool required, size_t max_bytes, char **out,
+                          size_t *len) {
     *out = NULL;
     *len = 0;
     int fd;
     size_t size = 0;
-    BN_TRY(hf_open(path, required, &fd, &size));
+    BN_TRY(hf_open(path, required, max_bytes, &fd, &size));
     if (fd < 0)
         return BN_OK;
     bn_status st = hf_read_all(path, fd, size, out, len);
@@ -837,9 +838,10 @@ bn_status bn_hf_config_load(bn_hf_config *cfg, const char *dir) {
         return BN_ERROR(BN_ERR_INVALID_ARG, "%.200s...: folder path too long", dir);
     char *config = NULL, *generation = NULL;
     size_t config_len = 0, generation_len = 0;
-    bn_status st = hf_read_file(config_path, true, &config, &config_len);
+    bn_status st = bn_hf_read_file(config_path, true, HF_MAX_JSON_BYTES, &config, &config_len);
     if (st == BN_OK)
-        st = hf_read_file(generation_path, false, &generation, &generation_len);
+        st = bn_hf_read_file(generation_path, false, HF_MAX_JSON_BYTES, &generation,
+                             &generation_len);
     if (st == BN_OK)
         st = bn_hf_config_parse(cfg, config, config_len, generation, generation_len, dir);
     free(config);

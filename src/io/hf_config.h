@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BN_HF_MAX_IDS 8
+#define BN_HF_MAX_IDS         8
 #define BN_HF_MAX_NOT_CONVERT 16
 
 typedef enum bn_hf_family {
@@ -41,15 +41,15 @@ typedef enum bn_hf_quant_mode {
 
 typedef struct bn_hf_config {
     char model_type[32];
-    char architecture[64];   /* architectures[0] */
+    char architecture[64]; /* architectures[0] */
     bn_hf_family family;
     int64_t vocab_size;
     int64_t hidden_size;
     int64_t intermediate_size;
     int64_t num_layers;
     int64_t num_heads;
-    int64_t num_kv_heads;    /* defaults to num_heads */
-    int64_t head_dim;        /* defaults to hidden / heads */
+    int64_t num_kv_heads; /* defaults to num_heads */
+    int64_t head_dim;     /* defaults to hidden / heads */
     int64_t max_position_embeddings;
     double rms_norm_eps;
     double rope_theta;
@@ -57,17 +57,17 @@ typedef struct bn_hf_config {
     double rope_scaling_factor; /* 1 when absent */
     bn_hf_act hidden_act;
     bool tie_word_embeddings;
-    bool has_sub_norms;      /* attn_sub_norm / ffn_sub_norm present in the graph */
+    bool has_sub_norms; /* attn_sub_norm / ffn_sub_norm present in the graph */
     int64_t bos_ids[BN_HF_MAX_IDS];
     int n_bos;
-    int64_t eos_ids[BN_HF_MAX_IDS];  /* config eos plus generation_config eos, deduplicated */
+    int64_t eos_ids[BN_HF_MAX_IDS]; /* config eos plus generation_config eos, deduplicated */
     int n_eos;
-    int64_t pad_id;          /* -1 when absent */
+    int64_t pad_id; /* -1 when absent */
     /* quantization_config */
-    bool quantized;          /* quant_method == "bitnet" */
+    bool quantized; /* quant_method == "bitnet" */
     bn_hf_linear_class linear_class;
     bn_hf_quant_mode quant_mode;
-    bool use_rms_norm;       /* BitLinear's optional inner RMSNorm */
+    bool use_rms_norm; /* BitLinear's optional inner RMSNorm */
     char modules_not_convert[BN_HF_MAX_NOT_CONVERT][64];
     int n_modules_not_convert;
     char torch_dtype[16];
@@ -77,6 +77,12 @@ typedef struct bn_hf_config {
  * the key (BN_ERR_FORMAT for bad JSON or wrong types, BN_ERR_UNSUPPORTED for an unknown
  * model_type / activation / linear class, BN_ERR_RANGE for values out of range). */
 bn_status bn_hf_config_load(bn_hf_config *cfg, const char *dir);
+
+/* A whole JSON file of an HF folder (config, tokenizer) into *out, NUL-terminated; the caller
+ * frees it. *out is NULL for a missing optional file. BN_ERR_NOT_FOUND for a missing required
+ * one, BN_ERR_RANGE above max_bytes, BN_ERR_IO for what is not a regular readable file. */
+bn_status bn_hf_read_file(const char *path, bool required, size_t max_bytes, char **out,
+                          size_t *len);
 
 /* The same from JSON text (config, and generation config or NULL), for tests and fuzzers. */
 bn_status bn_hf_config_parse(bn_hf_config *cfg, const char *config_json, size_t config_len,

@@ -6,10 +6,10 @@
  * refuse, by name, any other piece: a tokenizer that silently skipped a normalizer would give
  * wrong ids with no sign of it.
  */
+#include "io/hf_config.h"
 #include "io/tokenizer_spec.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,36 +24,6 @@ typedef struct hf_reader {
     bn_tokenizer_spec *s;
     const char *path; /* for messages */
 } hf_reader;
-
-static bn_status read_file(const char *path, bool required, char **text, size_t *len) {
-    *text = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        if (!required && errno == ENOENT)
-            return BN_OK;
-        return BN_ERROR(errno == ENOENT ? BN_ERR_NOT_FOUND : BN_ERR_IO, "%s: cannot open: %s", path,
-                        strerror(errno));
-    }
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || (size_t)size > MAX_JSON || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return BN_ERROR(BN_ERR_IO, "%s: unreadable or larger than %zu bytes", path, MAX_JSON);
-    }
-    char *buf = malloc((size_t)size + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        fclose(f);
-        return BN_ERROR(BN_ERR_IO, "%s: cannot read %ld bytes", path, size);
-    }
-    fclose(f);
-    buf[size] = '\0';
-    *text = buf;
-    *len = (size_t)size;
-    return BN_OK;
-}
 
 static char *dup_string(const char *s) {
     size_t n = strlen(s) + 1;
@@ -608,9 +578,9 @@ bn_status bn_tokenizer_spec_load_hf(bn_tokenizer_spec **out, const char *path) {
     }
     char *json = NULL, *config = NULL;
     size_t len = 0, config_len = 0;
-    bn_status st = read_file(json_path, true, &json, &len);
+    bn_status st = bn_hf_read_file(json_path, true, MAX_JSON, &json, &len);
     if (st == BN_OK)
-        st = read_file(config_path, false, &config, &config_len);
+        st = bn_hf_read_file(config_path, false, MAX_JSON, &config, &config_len);
     if (st == BN_OK)
         st = bn_tokenizer_spec_parse_hf(out, json, len, config, config_len, json_path);
     free(json);

@@ -42,7 +42,7 @@ expect_error() { # name, pattern, command...
     rc=$?
     if [ $rc -ne 0 ] && [[ "$err" == *"$pat"* ]]; then echo "ok   $name: $err"; else echo "FAIL $name: rc $rc, [$err]"; fails=$((fails + 1)); fi
 }
-expect_error "missing model" "cannot open" "$bin" tokenize -m "$tmp/nope" hi
+expect_error "missing model" "tokenizer.json: not found" "$bin" tokenize -m "$tmp/nope" hi
 expect_error "no text" "TEXT or -f" "$bin" tokenize -m "$bpe"
 expect_error "id out of range" "outside the vocabulary" "$bin" detokenize -m "$bpe" 999999
 expect_error "not an id" "not a list of token ids" "$bin" detokenize -m "$bpe" 12x
