@@ -227,22 +227,9 @@ static int parse(int argc, char **argv, tok_bench_opts *o) {
 }
 
 static int load_text(const tok_bench_opts *o, bn_bytes *text) {
-    if (o->file == NULL)
-        return make_text((size_t)(o->mb * 1e6), text) == BN_OK ? 0
-                                                               : bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
-    FILE *f = fopen(o->file, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "bitnet: error: %s: cannot open\n", o->file);
-        return 1;
-    }
-    char buf[65536];
-    size_t got;
-    int rc = 0;
-    while (rc == 0 && (got = fread(buf, 1, sizeof buf, f)) > 0)
-        if (bn_bytes_append(text, buf, got) != BN_OK)
-            rc = bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
-    fclose(f);
-    return rc;
+    if (o->file != NULL)
+        return bn_cli_read_input(o->file, text);
+    return make_text((size_t)(o->mb * 1e6), text) == BN_OK ? 0 : bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
 }
 
 int bn_bench_tokenizer(int argc, char **argv) {

@@ -32,6 +32,11 @@ int bn_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 struct cJSON;
 int bn_cli_print_json(struct cJSON *root);
 
+/* The bytes of FILE ('-' for stdin), appended to text. Returns 0, or 1 after printing the
+ * error. */
+typedef struct bn_bytes bn_bytes;
+int bn_cli_read_input(const char *file, bn_bytes *text);
+
 /* Whether argv[i] is -h or --help. */
 bool bn_cli_is_help(const char *arg);
 

@@ -200,8 +200,15 @@ static bn_status bench_head(const bench_opts *o, bn_isa isa, size_t working_set,
                 times[j - 1] = tmp;
             }
         double sec = times[reps / 2];
-        out[(*n_out)++] = (result){m == 1 ? "gemv" : "gemm", s->n, s->k, m, isa, "q8_0", 8.5,
-                                   sec * 1e3, 2.0 * (double)(s->n * s->k) * (double)m / sec * 1e-9,
+        out[(*n_out)++] = (result){m == 1 ? "gemv" : "gemm",
+                                   s->n,
+                                   s->k,
+                                   m,
+                                   isa,
+                                   "q8_0",
+                                   8.5,
+                                   sec * 1e3,
+                                   2.0 * (double)(s->n * s->k) * (double)m / sec * 1e-9,
                                    (double)bytes / sec * 1e-9};
     }
     bn_cpu_set_isa(saved);
@@ -226,7 +233,7 @@ static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
             double sec = time_op(&w, m, o->quick ? 0.1 : 0.4, pool);
             result *r = &out[(*n_out)++];
             *r = (result){m == 1 ? "gemv" : "gemm", shapes[s].n, shapes[s].k, m, isa,
-                          layout_name(isa), 2.0, sec * 1e3, 0, 0};
+                          layout_name(isa),         2.0,         sec * 1e3,   0, 0};
             r->gops = 2.0 * (double)(shapes[s].n * shapes[s].k) * (double)m / sec * 1e-9;
             r->gbs = (double)w.copies[0].bytes / sec * 1e-9;
         }
@@ -238,12 +245,12 @@ static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
 
 static void print_text(const bench_opts *o, double bw, const result *r, int n) {
     printf("threads %d, read bandwidth %.1f GB/s (streaming, measured now)\n\n", o->threads, bw);
-    printf("%-5s %6s %6s %4s %-7s %5s %10s %9s %8s %7s\n", "op", "N", "K", "M", "isa", "bits",
-           "ms", "GOP/s", "GB/s", "%bw");
+    printf("%-5s %6s %6s %4s %-7s %5s %10s %9s %8s %7s\n", "op", "N", "K", "M", "isa", "bits", "ms",
+           "GOP/s", "GB/s", "%bw");
     for (int i = 0; i < n; i++)
         printf("%-5s %6lld %6lld %4lld %-7s %5.2f %10.4f %9.1f %8.2f %6.1f%%\n", r[i].op,
-               (long long)r[i].n, (long long)r[i].k, (long long)r[i].m, bn_isa_name(r[i].isa), r[i].bits,
-               r[i].ms, r[i].gops, r[i].gbs, r[i].m == 1 ? 100.0 * r[i].gbs / bw : 0.0);
+               (long long)r[i].n, (long long)r[i].k, (long long)r[i].m, bn_isa_name(r[i].isa),
+               r[i].bits, r[i].ms, r[i].gops, r[i].gbs, r[i].m == 1 ? 100.0 * r[i].gbs / bw : 0.0);
 }
 
 static int print_json(const bench_opts *o, double bw, const result *r, int n) {
@@ -295,7 +302,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
             bn_isa isa;
             if (strcmp(name, "all") == 0) {
                 for (int p = 0; p < BN_ISA_COUNT; p++)
-                    o->isas[p] = bn_cpu_isa_supported((bn_isa)p) && bn_ternary_kernel_for((bn_isa)p);
+                    o->isas[p] =
+                        bn_cpu_isa_supported((bn_isa)p) && bn_ternary_kernel_for((bn_isa)p);
             } else if (strcmp(name, "best") == 0) {
                 o->isas[bn_cpu_isa()] = true;
             } else if (bn_isa_parse(name, &isa) == BN_OK && bn_cpu_isa_supported(isa)) {

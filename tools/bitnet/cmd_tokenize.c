@@ -34,32 +34,6 @@ static const char DETOKENIZE_USAGE[] =
     "  -m, --model MODEL  a GGUF file, a Hugging Face folder or a tokenizer.json\n"
     "  --skip-special     leave out special tokens (BOS, <|eot_id|>, ...)\n";
 
-static int read_all(FILE *f, const char *name, bn_bytes *out) {
-    char buf[65536];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-        if (bn_bytes_append(out, buf, got) != BN_OK)
-            return bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
-    if (ferror(f)) {
-        fprintf(stderr, "bitnet: error: %s: read failed: %s\n", name, strerror(errno));
-        return 1;
-    }
-    return 0;
-}
-
-static int read_input(const char *file, bn_bytes *text) {
-    if (strcmp(file, "-") == 0)
-        return read_all(stdin, "stdin", text);
-    FILE *f = fopen(file, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "bitnet: error: %s: cannot open: %s\n", file, strerror(errno));
-        return 1;
-    }
-    int rc = read_all(f, file, text);
-    fclose(f);
-    return rc;
-}
-
 /* A piece as a JSON string. Bytes that are not valid UTF-8 on their own (half of a character
  * split across tokens) become U+FFFD; NUL and other controls are escaped, not cut off. */
 static void print_json_piece(const char *p, size_t n) {
@@ -158,7 +132,7 @@ int bn_cmd_tokenize(int argc, char **argv) {
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     bn_bytes text = {0};
-    if (a.file != NULL && (rc = read_input(a.file, &text)) != 0)
+    if (a.file != NULL && (rc = bn_cli_read_input(a.file, &text)) != 0)
         return rc;
     if (a.text != NULL && bn_bytes_append(&text, a.text, strlen(a.text)) != BN_OK)
         return bn_cli_fail(BN_ERR_OUT_OF_MEMORY);

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "base/status.h"
+#include "text/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -28,8 +29,34 @@ static const command commands[] = {
     {"logits", bn_cmd_logits, "write a prompt's logits as a NumPy .npy file"},
     {"tokenize", bn_cmd_tokenize, "text -> token ids and pieces, with a model's tokenizer"},
     {"detokenize", bn_cmd_detokenize, "token ids -> text"},
-    {"bench", bn_cmd_bench, "benchmarks: kernels (GEMV/GEMM beside the read bandwidth)"},
+    {"bench", bn_cmd_bench, "benchmarks: kernels (GEMV/GEMM beside the read bandwidth), tokenizer"},
 };
+
+static int read_all(FILE *f, const char *name, bn_bytes *out) {
+    char buf[65536];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        if (bn_bytes_append(out, buf, got) != BN_OK)
+            return bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
+    if (ferror(f)) {
+        fprintf(stderr, "bitnet: error: %s: read failed: %s\n", name, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int bn_cli_read_input(const char *file, bn_bytes *text) {
+    if (strcmp(file, "-") == 0)
+        return read_all(stdin, "stdin", text);
+    FILE *f = fopen(file, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "bitnet: error: %s: cannot open: %s\n", file, strerror(errno));
+        return 1;
+    }
+    int rc = read_all(f, file, text);
+    fclose(f);
+    return rc;
+}
 
 static void print_help(FILE *out) {
     fprintf(out, "bitnet %s - 1.58-bit (ternary) neural networks\n\n", bn_version());
