@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include "text/chat.h"
+#include "tools/json_spec.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -14,13 +15,11 @@
 #define FIXTURE BN_SOURCE_DIR "/tests/fixtures/tokenizer/chat.json"
 
 static cJSON *load(void) {
-    FILE *f = fopen(FIXTURE, "rb");
-    if (f == NULL)
-        return NULL;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    return cJSON_ParseWithLength(buf, n);
+    size_t n = 0;
+    char *text = spec_read_file(FIXTURE, &n);
+    cJSON *root = text ? cJSON_ParseWithLength(text, n) : NULL;
+    free(text);
+    return root;
 }
 
 static void test_case(const cJSON *c, const char *bos, const cJSON *templates) {

@@ -13,6 +13,7 @@
 #include "test.h"
 
 #include "model/forward.h"
+#include "tools/json_spec.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -46,13 +47,11 @@ static float *read_npy(const char *path, size_t *count) {
 }
 
 static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    return cJSON_ParseWithLength(buf, n);
+    size_t n = 0;
+    char *text = spec_read_file(path, &n);
+    cJSON *root = text ? cJSON_ParseWithLength(text, n) : NULL;
+    free(text);
+    return root;
 }
 
 static int json_ids(const cJSON *arr, int32_t *ids, int cap) {

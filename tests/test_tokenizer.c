@@ -13,6 +13,7 @@
 #include "io/gguf.h"
 #include "text/tokenizer.h"
 #include "text/utf8.h"
+#include "tools/json_spec.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -22,38 +23,19 @@
 
 #define FIXTURES BN_SOURCE_DIR "/tests/fixtures/tokenizer"
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
 /* memcmp that accepts the NULL data of an empty buffer. */
 static bool same_bytes(const void *a, size_t an, const void *b, size_t bn) {
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
 }
 
-static size_t unhex(const char *hex, uint8_t *out) {
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
-    }
-    return n;
+/* A JSON array of ids as a malloc'd int32 array. */
+static int32_t *json_ids(const cJSON *arr, size_t *n) {
+    *n = (size_t)cJSON_GetArraySize(arr);
+    int32_t *ids = malloc((*n + 1) * sizeof *ids);
+    size_t k = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) ids[k++] = (int32_t)e->valuedouble;
+    return ids;
 }
 
 typedef struct fixture_string {
@@ -72,10 +54,8 @@ static void load_strings(const cJSON *arr) {
     cJSON_ArrayForEach(e, arr) {
         const char *in = cJSON_GetObjectItem(e, "input_hex")->valuestring;
         const char *tx = cJSON_GetObjectItem(e, "text_hex")->valuestring;
-        g_strings[i].input = malloc(strlen(in) / 2 + 1);
-        g_strings[i].text = malloc(strlen(tx) / 2 + 1);
-        g_strings[i].input_len = unhex(in, g_strings[i].input);
-        g_strings[i].text_len = unhex(tx, g_strings[i].text);
+        g_strings[i].input = spec_unhex(in, &g_strings[i].input_len);
+        g_strings[i].text = spec_unhex(tx, &g_strings[i].text_len);
         i++;
     }
 }
@@ -127,12 +107,9 @@ static void check_encode(const bn_tokenizer *t, const char *name, int i, unsigne
 
 static void check_decode(const bn_tokenizer *t, const char *name, int i, const cJSON *ids_json,
                          bool skip, const char *want_hex) {
-    size_t n = (size_t)cJSON_GetArraySize(ids_json), k = 0;
-    int32_t *ids = malloc((n + 1) * sizeof *ids);
-    const cJSON *e;
-    cJSON_ArrayForEach(e, ids_json) ids[k++] = (int32_t)e->valuedouble;
-    uint8_t *want = malloc(strlen(want_hex) / 2 + 1);
-    size_t want_len = unhex(want_hex, want);
+    size_t n, want_len = 0;
+    int32_t *ids = json_ids(ids_json, &n);
+    uint8_t *want = spec_unhex(want_hex, &want_len);
     bn_bytes got = {0};
     CHECK_OK(bn_tokenizer_decode(t, ids, n, skip, &got));
     CHECK(same_bytes(got.data, got.n, want, want_len),
@@ -297,14 +274,11 @@ static void test_decode_only(const cJSON *rows) {
             continue;
         for (int skip = 0; skip < 2; skip++) {
             const cJSON *ids_json = cJSON_GetObjectItem(r, "ids");
-            size_t n = (size_t)cJSON_GetArraySize(ids_json), k = 0;
-            int32_t *ids = malloc((n + 1) * sizeof *ids);
-            const cJSON *e;
-            cJSON_ArrayForEach(e, ids_json) ids[k++] = (int32_t)e->valuedouble;
+            size_t n, want_len = 0;
+            int32_t *ids = json_ids(ids_json, &n);
             const char *hex =
                 cJSON_GetObjectItem(r, skip ? "decoded_skip_hex" : "decoded_hex")->valuestring;
-            uint8_t *want = malloc(strlen(hex) / 2 + 1);
-            size_t want_len = unhex(hex, want);
+            uint8_t *want = spec_unhex(hex, &want_len);
             bn_bytes got = {0};
             CHECK_OK(bn_tokenizer_decode_text(t, ids, n, skip, &got));
             CHECK(same_bytes(got.data, got.n, want, want_len),
@@ -322,7 +296,7 @@ static void test_decode_only(const cJSON *rows) {
 /* Every malformed file fails to load with a message containing the expected phrase. */
 static void test_bad_files(void) {
     size_t len;
-    char *manifest = slurp(FIXTURES "/bad/MANIFEST.txt", &len);
+    char *manifest = spec_read_file(FIXTURES "/bad/MANIFEST.txt", &len);
     CHECK(manifest != NULL, "bad/MANIFEST.txt");
     int n = 0;
     for (char *line = manifest ? strtok(manifest, "\n") : NULL; line; line = strtok(NULL, "\n")) {
@@ -393,7 +367,7 @@ static void test_utf8_units(void) {
 
 int main(void) {
     size_t len;
-    char *json = slurp(FIXTURES "/cases.json", &len);
+    char *json = spec_read_file(FIXTURES "/cases.json", &len);
     if (json == NULL)
         return bn_test_skip("test_tokenizer", "no tests/fixtures/tokenizer/cases.json");
     cJSON *root = cJSON_ParseWithLength(json, len);
