@@ -14,8 +14,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Feed every regular file of dir to the harness; returns how many were fed. */
-static int replay_dir(const char *dir) {
+/* Feed every regular file of dir to the harness, or with inner set the file inner inside each
+ * folder of dir; returns how many were fed. */
+static int replay_dir(const char *dir, const char *inner) {
     DIR *d = opendir(dir);
     if (d == NULL)
         return 0;
@@ -25,7 +26,7 @@ static int replay_dir(const char *dir) {
         if (e->d_name[0] == '.')
             continue;
         char path[2048];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(path, sizeof path, inner ? "%s/%s/%s" : "%s/%s", dir, e->d_name, inner);
         FILE *f = fopen(path, "rb");
         if (f == NULL)
             continue; /* a folder (the HF cases) */
@@ -45,10 +46,10 @@ static int replay_dir(const char *dir) {
 static int replay_main(const char *name, const char *corpus) {
     char dir[2048];
     snprintf(dir, sizeof dir, "%s/tests/fuzz/%s", BN_SOURCE_DIR, corpus);
-    int seeds = replay_dir(dir);
+    int seeds = replay_dir(dir, NULL);
     CHECK(seeds > 0, "no seeds in %s", dir);
     snprintf(dir, sizeof dir, "%s/tests/fixtures/bad", BN_SOURCE_DIR);
-    int bad = replay_dir(dir);
+    int bad = replay_dir(dir, NULL);
     CHECK(bad >= 30, "only %d corrupted fixtures in %s", bad, dir);
     printf("%s: replayed %d seeds and %d corrupted files\n", name, seeds, bad);
     return bn_test_finish(name);

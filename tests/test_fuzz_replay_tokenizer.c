@@ -28,26 +28,7 @@ static bool replay_read(const char *path, uint8_t **buf, size_t *len) {
 static int replay_bad_tokenizers(void) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fixtures/tokenizer/bad", BN_SOURCE_DIR);
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1024 + 512];
-        snprintf(path, sizeof path, "%s/%s/tokenizer.json", dir, e->d_name);
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        if (replay_read(path, &buf, &len)) {
-            LLVMFuzzerTestOneInput(buf, len);
-            n++;
-        }
-        free(buf);
-    }
-    closedir(d);
-    return n;
+    return replay_dir(dir, "tokenizer.json");
 }
 
 /* One fixture folder as the harness input JSON 0x00 CONFIG 0x00 TEXT. */
