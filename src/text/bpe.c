@@ -114,7 +114,7 @@ static void push_pair(bn_encoder *e, size_t *n_heap, int32_t pos) {
         return;
     int32_t rank = bn_tok_pair(e->t, sym[pos].id, sym[next].id, &result);
     if (rank >= 0)
-        heap_push(e->heap, n_heap, (bn_bpe_merge){rank, pos, sym[pos].id, sym[next].id});
+        heap_push(e->heap, n_heap, (bn_bpe_merge){rank, pos, sym[pos].id, sym[next].id, result});
 }
 
 static void merge_all(bn_encoder *e, size_t n_sym) {
@@ -125,12 +125,11 @@ static void merge_all(bn_encoder *e, size_t n_sym) {
         push_pair(e, &n_heap, (int32_t)i);
     while (n_heap > 0) {
         bn_bpe_merge m = heap_pop(e->heap, &n_heap);
-        int32_t next = sym[m.pos].next, result;
+        int32_t next = sym[m.pos].next;
         /* stale: the left symbol was merged away or changed, or its right neighbour did */
         if (sym[m.pos].id != m.left || next < 0 || sym[next].id != m.right)
             continue;
-        bn_tok_pair(e->t, m.left, m.right, &result);
-        sym[m.pos].id = result;
+        sym[m.pos].id = m.result;
         sym[m.pos].next = sym[next].next;
         if (sym[next].next >= 0)
             sym[sym[next].next].prev = m.pos;

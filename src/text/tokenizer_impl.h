@@ -83,7 +83,7 @@ typedef struct bn_bpe_symbol {
 } bn_bpe_symbol;
 
 typedef struct bn_bpe_merge {
-    int32_t rank, pos, left, right;
+    int32_t rank, pos, left, right, result; /* result: the merged token, kept from the lookup */
 } bn_bpe_merge;
 
 typedef struct bn_encoder {
