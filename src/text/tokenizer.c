@@ -337,34 +337,34 @@ static bn_status pairs_from_merges(bn_tokenizer *t) {
 
 /* SentencePiece files without merges: every split of a piece into two pieces is a merge, and
  * pieces with higher scores merge first (what SentencePiece's BPE does). */
-static const float *g_scores; /* qsort has no context argument; set only under build */
-static int cmp_score(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    if (g_scores[x] != g_scores[y])
-        return g_scores[x] > g_scores[y] ? -1 : 1;
-    return x < y ? -1 : x > y;
+typedef struct scored {
+    float score;
+    int32_t id;
+} scored;
+
+static int cmp_scored(const void *a, const void *b) { /* higher score first, then lower id */
+    const scored *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 static bn_status pairs_from_scores(bn_tokenizer *t) {
     const bn_tokenizer_spec *s = t->spec;
-    int32_t *order = malloc((size_t)t->n * sizeof *order);
+    scored *order = malloc((size_t)t->n * sizeof *order);
     if (order == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "score order");
     uint64_t n_pairs = 0;
     int32_t n_order = 0;
     for (int32_t i = 0; i < t->n; i++)
         if (s->types[i] == BN_TOKEN_NORMAL && t->key_len[i] > 1) {
-            order[n_order++] = i;
+            order[n_order++] = (scored){s->scores[i], i};
             n_pairs += t->key_len[i];
         }
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&lock);
-    g_scores = s->scores;
-    qsort(order, (size_t)n_order, sizeof *order, cmp_score);
-    pthread_mutex_unlock(&lock);
+    qsort(order, (size_t)n_order, sizeof *order, cmp_scored);
     bn_status st = pairs_alloc(t, n_pairs);
     for (int32_t r = 0; r < n_order && st == BN_OK; r++) {
-        int32_t id = order[r];
+        int32_t id = order[r].id;
         const uint8_t *k = t->key[id];
         for (uint32_t cut = 1; cut < t->key_len[id]; cut++) {
             if ((k[cut] & 0xC0) == 0x80)
