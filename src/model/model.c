@@ -129,15 +129,12 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     float scale = 1.0f;
     bn_status st = d->unpack_ternary(t->data, t->size, rows, cols, codes, &scale);
     snprintf(name, sizeof name, "%s.scale", base);
-    const bn_gguf_tensor *s = bn_gguf_find_tensor(m->gguf, name);
-    if (st == BN_OK && s != NULL) {
-        float extra;
-        const bn_dtype_traits *sd = bn_dtype_get(s->dtype);
-        if (s->ne[0] != 1 || sd == NULL || sd->to_f32 == NULL || sd->is_quantized)
-            st = BN_ERROR(BN_ERR_SHAPE, "tensor '%s' must be one float", name);
-        else
-            sd->to_f32(s->data, &extra, 1), scale *= extra;
-    }
+    float *extra = NULL; /* the optional "<name>.scale": one float, checked like the norms */
+    if (st == BN_OK)
+        st = load_vector(m, name, 1, true, &extra);
+    if (st == BN_OK && extra != NULL)
+        scale *= *extra;
+    free(extra);
     if (st == BN_OK && !(scale > 0.0f))
         st = BN_ERROR(BN_ERR_RANGE, "layer '%s' has weight scale %g", base, (double)scale);
     if (st == BN_OK)

@@ -64,8 +64,11 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, run_
         if (bn_cli_is_help(o)) {
             fputs(usage, stdout);
             return -1;
-        } else if (!strcmp(o, "--all") || !strcmp(o, "--no-bos")) {
-            *(o[2] == 'a' ? &a->all : &a->no_bos) = true;
+        } else if (!strcmp(o, "--all")) {
+            a->all = true;
+            continue;
+        } else if (!strcmp(o, "--no-bos")) {
+            a->no_bos = true;
             continue;
         } else if (v == NULL) {
             return bn_cli_usage_error(cmd, "unknown option or missing value: %s", o);
