@@ -37,9 +37,7 @@ const char *bn_chat_format_name(bn_chat_format f) {
 /* Python's str.isspace, which Jinja's trim filter (str.strip) uses: Unicode White_Space plus
  * the four information separators 1C..1F. */
 static bool py_space(uint32_t c) {
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-           c == 0x202F || c == 0x205F || c == 0x3000;
+    return bn_utf8_is_white_space(c) || (c >= 0x1C && c <= 0x1F);
 }
 
 /* The character starting at s[at] (U+FFFD for a byte that starts none), its length in *len. */

@@ -10,20 +10,13 @@
 
 /* ---- added tokens ------------------------------------------------------------------------ */
 
-/* Unicode White_Space: what tokenizers' lstrip/rstrip remove next to an added token. */
-static bool is_space_cp(uint32_t c) {
-    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-           c == 0x205F || c == 0x3000;
-}
-
 /* A word character for single_word tokens: ASCII letters and digits, and any non-ASCII
  * character that is not white space (letters of other scripts). */
 static bool is_word_byte_at(const uint8_t *s, size_t n, size_t i) {
     if (s[i] < 0x80)
         return (unsigned)((s[i] | 0x20) - 'a') < 26u || (unsigned)(s[i] - '0') < 10u;
     size_t k = bn_utf8_valid_len(s + i, n - i);
-    return k > 0 && !is_space_cp(bn_utf8_decode(s + i, &k));
+    return k > 0 && !bn_utf8_is_white_space(bn_utf8_decode(s + i, &k));
 }
 
 static size_t space_before(const uint8_t *s, size_t from, size_t at) {
@@ -31,7 +24,8 @@ static size_t space_before(const uint8_t *s, size_t from, size_t at) {
         size_t j = at - 1, k;
         while (j > from && (s[j] & 0xC0) == 0x80)
             j--;
-        if (bn_utf8_valid_len(s + j, at - j) != at - j || !is_space_cp(bn_utf8_decode(s + j, &k)))
+        if (bn_utf8_valid_len(s + j, at - j) != at - j ||
+            !bn_utf8_is_white_space(bn_utf8_decode(s + j, &k)))
             break;
         at = j;
     }
@@ -41,7 +35,7 @@ static size_t space_before(const uint8_t *s, size_t from, size_t at) {
 static size_t space_after(const uint8_t *s, size_t n, size_t at) {
     while (at < n) {
         size_t k = bn_utf8_valid_len(s + at, n - at);
-        if (k == 0 || !is_space_cp(bn_utf8_decode(s + at, &k)))
+        if (k == 0 || !bn_utf8_is_white_space(bn_utf8_decode(s + at, &k)))
             break;
         at += k;
     }

@@ -104,6 +104,12 @@ size_t bn_utf8_incomplete_tail(const uint8_t *s, size_t n) {
     return 0;
 }
 
+bool bn_utf8_is_white_space(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+           c == 0x205F || c == 0x3000;
+}
+
 size_t bn_utf8_encode(uint32_t cp, uint8_t *out) {
     if (cp < 0x80) {
         out[0] = (uint8_t)cp;
