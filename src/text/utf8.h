@@ -28,7 +28,7 @@ size_t bn_utf8_sanitize(const uint8_t *src, size_t n, uint8_t *dst);
  * complete (0..3): what a streaming decoder holds back. */
 size_t bn_utf8_incomplete_tail(const uint8_t *s, size_t n);
 
-/* Unicode White_Space (what \\s means to Oniguruma, the regex engine of HF tokenizers). */
+/* Unicode White_Space (what \s means to Oniguruma, the regex engine of HF tokenizers). */
 bool bn_utf8_is_white_space(uint32_t cp);
 
 /* Encode code point cp (< 0x110000, not a surrogate) into out[4]; returns the length. */
