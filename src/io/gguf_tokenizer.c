@@ -30,15 +30,6 @@
 
 static const char *const prepend_names[] = {"none", "always", "if_missing", "first"};
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d != NULL) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 /* ---- reading ----------------------------------------------------------------------------- */
 
 static bn_status get_opt_bool(const bn_gguf *g, const char *key, bool *v) {
@@ -92,7 +83,7 @@ static bn_status read_tokens(bn_tokenizer_spec *s, const bn_gguf *g) {
                             (long long)type);
         if (str.len == 0 || memchr(str.data, '\0', str.len) != NULL)
             return BN_ERROR(BN_ERR_FORMAT, KEY_TOKENS "[%d] is empty or contains a NUL byte", i);
-        if ((s->tokens[i] = dup_n(str.data, str.len)) == NULL)
+        if ((s->tokens[i] = strndup(str.data, str.len)) == NULL)
             return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "GGUF vocabulary");
         s->types[i] = (int32_t)type;
         double score = 0;
@@ -116,7 +107,7 @@ static bn_status read_merges(bn_tokenizer_spec *s, const bn_gguf *g) {
     for (uint64_t i = 0; i < a->count; i++) {
         bn_gguf_str str;
         BN_TRY(bn_gguf_arr_get_str(a, i, &str));
-        if ((s->merges[i] = dup_n(str.data, str.len)) == NULL)
+        if ((s->merges[i] = strndup(str.data, str.len)) == NULL)
             return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "GGUF merges");
         s->n_merges = (int32_t)i + 1;
     }
@@ -143,7 +134,7 @@ static bn_status read_splits(bn_tokenizer_spec *s, const bn_gguf *g) {
         if (b < BN_SPLIT_ISOLATED || b > BN_SPLIT_CONTIGUOUS)
             return BN_ERROR(BN_ERR_FORMAT, KEY_BEHAVE "[%llu] = %lld", (unsigned long long)i,
                             (long long)b);
-        if ((s->splits[i].regex = dup_n(str.data, str.len)) == NULL)
+        if ((s->splits[i].regex = strndup(str.data, str.len)) == NULL)
             return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "GGUF split regex");
         s->splits[i].behavior = (bn_split_behavior)b;
         s->n_splits = (int)i + 1;

@@ -25,14 +25,6 @@ typedef struct hf_reader {
     const char *path; /* for messages */
 } hf_reader;
 
-static char *dup_string(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static const cJSON *item(const cJSON *o, const char *key) {
     return cJSON_GetObjectItemCaseSensitive(o, key);
 }
@@ -77,7 +69,7 @@ static bn_status count_tokens(hf_reader *r, const cJSON *vocab, const cJSON *add
 
 static bn_status set_token(hf_reader *r, int32_t id, const char *text, int32_t type) {
     bn_tokenizer_spec *s = r->s;
-    if ((s->tokens[id] = dup_string(text)) == NULL)
+    if ((s->tokens[id] = strdup(text)) == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: token strings", r->path);
     s->types[id] = type;
     return BN_OK;
@@ -157,7 +149,7 @@ static bn_status read_merges(hf_reader *r, const cJSON *merges) {
                                 "%s: merge %d '%s' is not two pieces split by one "
                                 "space",
                                 r->path, i, m->valuestring);
-            s->merges[i] = dup_string(m->valuestring);
+            s->merges[i] = strdup(m->valuestring);
         } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
                    cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
                    cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
@@ -282,7 +274,7 @@ static bn_status read_split(hf_reader *r, const cJSON *p) {
     const char *literal = str_item(item(p, "pattern"), "String");
     char *pattern = NULL;
     if (regex != NULL) {
-        pattern = dup_string(regex);
+        pattern = strdup(regex);
     } else if (literal != NULL && *literal != '\0') { /* a literal: quote it for PCRE2 */
         size_t len = strlen(literal) + 5;
         if ((pattern = malloc(len)) != NULL && strstr(literal, "\\E") == NULL)
@@ -476,7 +468,7 @@ static bn_status read_config(hf_reader *r, const char *text, size_t len, const c
     bn_status st = BN_OK;
     if (tmpl != NULL && !cJSON_IsString(tmpl) && !cJSON_IsNull(tmpl))
         st = BN_ERROR(BN_ERR_FORMAT, "%s: chat_template is not a string", path);
-    else if (cJSON_IsString(tmpl) && (s->chat_template = dup_string(tmpl->valuestring)) == NULL)
+    else if (cJSON_IsString(tmpl) && (s->chat_template = strdup(tmpl->valuestring)) == NULL)
         st = BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: chat_template", path);
     const char *bos = token_name(item(cfg, "bos_token"));
     const char *eos = token_name(item(cfg, "eos_token"));
