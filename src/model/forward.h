@@ -33,8 +33,9 @@ int bn_context_n_ctx(const bn_context *c);
  * would not fit the context or an id is outside the vocabulary. */
 bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *logits, bool all);
 
-/* The hidden state after each layer of the last evaluated batch, for tests: when set, eval
- * copies x[batch, dim] after layer l into trace[l][...] (layer -1 = embeddings at trace[0]). */
+/* Record hidden states, for tests: trace is [n_layers + 1][trace_rows][dim]; slot 0 receives
+ * the embeddings of each evaluated position, slot l + 1 the residual stream after layer l.
+ * Positions at or beyond trace_rows are not recorded. NULL stops recording. */
 void bn_context_trace(bn_context *c, float *trace, int trace_rows);
 
 #endif /* BN_MODEL_FORWARD_H */
