@@ -24,6 +24,9 @@
 #define REF BN_SOURCE_DIR "/tests/fixtures/tiny-reference"
 #define HF  BN_SOURCE_DIR "/tests/fixtures/tiny-bitnet-hf"
 
+/* Comparisons with transformers use its precision: an f32 KV cache. */
+static const bn_context_params exact = {.n_ctx = 0, .n_threads = 2, .kv_type = BN_DTYPE_F32};
+
 /* A float32 .npy file: data and element count (shape checked by the caller's counts). */
 static float *read_npy(const char *path, size_t *count) {
     FILE *f = fopen(path, "rb");
@@ -85,7 +88,7 @@ static void check_prompts(const bn_model *m, const cJSON *prompts, const float *
     int vocab = m->cfg.n_vocab, i = 0, close = 0;
     float *logits = malloc((size_t)vocab * sizeof(float));
     bn_context *c = NULL;
-    CHECK_OK(bn_context_create(&c, m, 0, 2));
+    CHECK_OK(bn_context_create(&c, m, &exact));
     const cJSON *p;
     cJSON_ArrayForEach(p, prompts) {
         int32_t ids[512];
@@ -120,7 +123,7 @@ static void check_long(const bn_model *m, const cJSON *ref) {
         return;
     float *got = malloc(count * sizeof(float));
     bn_context *c = NULL;
-    CHECK_OK(bn_context_create(&c, m, 0, 2));
+    CHECK_OK(bn_context_create(&c, m, &exact));
     CHECK_OK(bn_context_eval(c, ids, n, got, true));
     int same = 0;
     for (int t = 0; t < n; t++)
@@ -153,7 +156,7 @@ static void check_hidden(const bn_model *m, const cJSON *ref) {
     }
     float *trace = calloc(count, sizeof(float));
     bn_context *c = NULL;
-    CHECK_OK(bn_context_create(&c, m, 0, 2));
+    CHECK_OK(bn_context_create(&c, m, &exact));
     bn_context_trace(c, trace, n);
     CHECK_OK(bn_context_eval(c, ids, n, NULL, false));
     float *last = trace + (size_t)(slots - 1) * per; /* transformers' last slice is normed */
@@ -180,23 +183,26 @@ static void check_hidden(const bn_model *m, const cJSON *ref) {
     free(want);
 }
 
-/* Greedy decoding with the cache equals recomputing the whole sequence each step. */
-static void check_cache(const bn_model *m, const int32_t *prompt, int n) {
+/* Greedy decoding with the cache equals recomputing the whole sequence each step, to the bit:
+ * the batched prefill and the one-token decode run the same arithmetic. */
+static void check_cache(const bn_model *m, const int32_t *prompt, int n,
+                        const bn_context_params *p) {
     int vocab = m->cfg.n_vocab, steps = 16;
     float *logits = malloc((size_t)vocab * sizeof(float));
     int32_t seq[600];
     memcpy(seq, prompt, (size_t)n * sizeof *seq);
     bn_context *cached = NULL, *fresh = NULL;
-    CHECK_OK(bn_context_create(&cached, m, 0, 2));
-    CHECK_OK(bn_context_create(&fresh, m, 0, 2));
+    CHECK_OK(bn_context_create(&cached, m, p));
+    CHECK_OK(bn_context_create(&fresh, m, p));
     CHECK_OK(bn_context_eval(cached, seq, n, logits, false));
     for (int s = 0; s < steps; s++) {
         int32_t next = (int32_t)argmax(logits, (size_t)vocab);
         bn_context_reset(fresh);
         float *again = malloc((size_t)vocab * sizeof(float));
         CHECK_OK(bn_context_eval(fresh, seq, n + s, again, false));
-        CHECK((int32_t)argmax(again, (size_t)vocab) == next, "step %d: cached %d vs recomputed", s,
-              next);
+        CHECK(memcmp(again, logits, (size_t)vocab * sizeof(float)) == 0,
+              "step %d (kv %s): cached logits differ from recomputed ones", s,
+              bn_dtype_name(p->kv_type));
         free(again);
         seq[n + s] = next;
         CHECK_OK(bn_context_eval(cached, &next, 1, logits, false));
@@ -204,6 +210,35 @@ static void check_cache(const bn_model *m, const int32_t *prompt, int n) {
     bn_context_free(cached);
     bn_context_free(fresh);
     free(logits);
+}
+
+static void last_logits(const bn_model *m, const bn_context_params *p, const int32_t *ids, int n,
+                        float *out) {
+    bn_context *c = NULL;
+    CHECK_OK(bn_context_create(&c, m, p));
+    if (c != NULL)
+        CHECK_OK(bn_context_eval(c, ids, n, out, false));
+    bn_context_free(c);
+}
+
+/* The generation settings (f16 cache, q8_0 head) stay close to the exact ones: f16 keys and
+ * values and 8-bit head rows each cost a fraction of a percent. */
+static void check_q8_head(bn_model *m, const int32_t *ids, int n) {
+    size_t vocab = (size_t)m->cfg.n_vocab;
+    float *want = calloc(vocab, sizeof(float)), *got = calloc(vocab, sizeof(float));
+    last_logits(m, &exact, ids, n, want);
+    bn_context_params fast = exact;
+    fast.kv_type = BN_DTYPE_F16;
+    CHECK_OK(bn_model_set_head_type(m, BN_DTYPE_Q8_0));
+    CHECK(m->head_type == BN_DTYPE_Q8_0 && m->embed_type == BN_DTYPE_F32, "head q8_0, embed f32");
+    last_logits(m, &fast, ids, n, got);
+    double e = rel_l2(got, want, vocab);
+    CHECK(e < 2e-2 && e > 0.0, "q8_0 head + f16 cache: relative L2 %.3g", e);
+    CHECK(argmax(got, vocab) == argmax(want, vocab), "q8_0 head: argmax");
+    CHECK(bn_model_set_head_type(m, BN_DTYPE_F16) == BN_ERR_UNSUPPORTED, "q8_0 -> f16 refused");
+    printf("q8_0 head + f16 KV cache vs exact: relative L2 %.3g\n", e);
+    free(want);
+    free(got);
 }
 
 int main(void) {
@@ -225,7 +260,11 @@ int main(void) {
     check_hidden(m, ref);
     int32_t ids[512];
     int n = json_ids(cJSON_GetObjectItem(cJSON_GetArrayItem(prompts, 2), "ids"), ids, 512);
-    check_cache(m, ids, n);
+    check_cache(m, ids, n, &exact);
+    bn_context_params half = exact;
+    half.kv_type = BN_DTYPE_F16;
+    check_cache(m, ids, n, &half);
+    check_q8_head(m, ids, n);
     bn_model_free(m);
 
     CHECK_OK(bn_model_load(&m, BN_SOURCE_DIR "/tests/fixtures/tiny-bitnet-hf-bf16", bn_cpu_isa()));

@@ -52,3 +52,13 @@ void bn_mapped_file_close(bn_mapped_file *f) {
         munmap((void *)f->data, f->size);
     memset(f, 0, sizeof *f);
 }
+
+void bn_mapped_file_release(const bn_mapped_file *f, const void *p, size_t n) {
+    if (!f->owns_mapping || n == 0)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t ps = page > 0 ? (uintptr_t)page : 4096;
+    uintptr_t begin = ((uintptr_t)p + ps - 1) / ps * ps, end = ((uintptr_t)p + n) / ps * ps;
+    if (end > begin) /* advice only: a failure leaves the pages resident, nothing worse */
+        (void)madvise((void *)begin, end - begin, MADV_DONTNEED);
+}

@@ -29,4 +29,9 @@ void bn_mapped_file_from_memory(bn_mapped_file *f, const void *data, size_t size
 
 void bn_mapped_file_close(bn_mapped_file *f);
 
+/* Tell the kernel the pages wholly inside [p, p + n) of f are not needed any more (a tensor
+ * that was copied into another layout): they leave this process's resident set and are read
+ * again from the file if touched. Wrapped memory is left alone. */
+void bn_mapped_file_release(const bn_mapped_file *f, const void *p, size_t n);
+
 #endif /* BN_IO_MAPPED_FILE_H */

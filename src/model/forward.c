@@ -4,7 +4,9 @@
 #include "model/forward.h"
 
 #include "base/alloc.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/q8_gemm.h"
+#include "tensor/half.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,12 +18,16 @@ struct bn_context {
     const bn_model *m;
     bn_threadpool *pool;
     int n_ctx, n_past, kv_dim, max_in;
-    float *k_cache, *v_cache; /* [layers][n_ctx][kv_dim] */
+    bool kv_f16;
+    void *k_cache, *v_cache; /* [layers][n_ctx][kv_dim], f16 or f32 */
+    bn_attn_fn attend_head;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *xn;
     int8_t *xq;
     float *xs;
     int32_t *xsum;
     float *scores; /* [threads][n_ctx]: one row of attention scores per thread */
+    int8_t *head_q; /* the q8_0 head's activation codes [BATCH, dim] and scales */
+    float *head_d;
     float *trace;
     int trace_rows;
 };
@@ -35,9 +41,19 @@ static void *scratch(size_t n_floats, bool *ok) {
     return p;
 }
 
-bn_status bn_context_create(bn_context **out, const bn_model *m, int n_ctx, int n_threads) {
+bn_context_params bn_context_default_params(void) {
+    return (bn_context_params){.n_ctx = 0, .n_threads = 0, .kv_type = BN_DTYPE_F16};
+}
+
+bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_context_params *p) {
     *out = NULL;
     const bn_model_config *c = &m->cfg;
+    int n_ctx = p->n_ctx, n_threads = p->n_threads;
+    if (p->kv_type != BN_DTYPE_F16 && p->kv_type != BN_DTYPE_F32)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "KV cache type %s: want f16 or f32",
+                        bn_dtype_name(p->kv_type));
+    if (c->head_dim % 8 != 0)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "head size %d is not a multiple of 8", c->head_dim);
     if (n_ctx <= 0)
         n_ctx = c->ctx_max;
     if (n_ctx > c->ctx_max)
@@ -49,12 +65,15 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, int n_ctx, int 
     x->m = m;
     x->n_ctx = n_ctx;
     x->kv_dim = c->n_kv_heads * c->head_dim;
+    x->kv_f16 = p->kv_type == BN_DTYPE_F16;
+    x->attend_head = bn_attn_head_for(bn_cpu_isa());
     int widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
     x->max_in = (int)bn_ternary_padded_cols(widest, m->layers[0].wq.isa);
     size_t cache = (size_t)c->n_layers * (size_t)n_ctx * (size_t)x->kv_dim;
     bool ok = true;
-    x->k_cache = scratch(cache, &ok);
-    x->v_cache = scratch(cache, &ok);
+    size_t cache_floats = x->kv_f16 ? (cache + 1) / 2 : cache;
+    x->k_cache = scratch(cache_floats, &ok);
+    x->v_cache = scratch(cache_floats, &ok);
     x->x = scratch((size_t)BATCH * c->dim, &ok);
     x->xb = scratch((size_t)BATCH * widest, &ok);
     x->xn = scratch((size_t)BATCH * c->dim, &ok);
@@ -67,6 +86,8 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, int n_ctx, int 
     x->xq = scratch((size_t)BATCH * x->max_in / 4 + 16, &ok);
     x->xs = scratch(BATCH, &ok);
     x->xsum = scratch(BATCH, &ok);
+    x->head_q = scratch((size_t)BATCH * c->dim / 4 + 16, &ok);
+    x->head_d = scratch((size_t)BATCH * c->dim / 32 + 1, &ok);
     bn_status st = ok ? bn_threadpool_create(n_threads, &x->pool)
                       : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context of %d positions", n_ctx);
     if (st == BN_OK) {
@@ -87,7 +108,7 @@ void bn_context_free(bn_context *c) {
         return;
     bn_threadpool_destroy(c->pool);
     void *bufs[] = {c->k_cache, c->v_cache, c->x,   c->xb, c->xn, c->q,    c->k,     c->v,
-                    c->att,     c->hb,      c->hb2, c->xq, c->xs, c->xsum, c->scores};
+                    c->att,     c->hb,      c->hb2, c->xq, c->xs, c->xsum, c->scores, c->head_q, c->head_d};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         bn_aligned_free(bufs[i]);
     free(c);
@@ -144,45 +165,42 @@ typedef struct attn_job {
     int layer, m, pos0;
 } attn_job;
 
-/* One (token, head) pair: softmax(q k^T / sqrt(d)) v over positions 0..pos, in the order
- * transformers computes it (all scores, their maximum, exp, sum, divide, then the weighted sum):
- * a streamed softmax rounds differently, and every rounding difference can flip an int8 code
- * of the quantized attention output. */
+/* One (token, head) pair at a time: attention.h's kernel over positions 0..pos of the cache. */
 static void attend(void *ctx, size_t begin, size_t end, int thread_id) {
     const attn_job *j = ctx;
     bn_context *c = j->c;
     const bn_model_config *cfg = &c->m->cfg;
     int hd = cfg->head_dim, group = cfg->n_heads / cfg->n_kv_heads;
-    float scale = 1.0f / sqrtf((float)hd);
+    size_t esize = c->kv_f16 ? sizeof(uint16_t) : sizeof(float);
     size_t layer_off = (size_t)j->layer * c->n_ctx * c->kv_dim;
-    float *p = c->scores + (size_t)thread_id * c->n_ctx;
     for (size_t item = begin; item < end; item++) {
         int i = (int)(item / (size_t)cfg->n_heads), h = (int)(item % (size_t)cfg->n_heads);
-        int pos = j->pos0 + i, kvh = h / group;
-        const float *q = c->q + (size_t)i * cfg->dim + (size_t)h * hd;
-        const float *keys = c->k_cache + layer_off + (size_t)kvh * hd;
-        const float *vals = c->v_cache + layer_off + (size_t)kvh * hd;
-        float best = -INFINITY, sum = 0.0f;
-        for (int t = 0; t <= pos; t++) {
-            const float *k = keys + (size_t)t * c->kv_dim;
-            float s = 0.0f;
-            for (int d = 0; d < hd; d++)
-                s += q[d] * k[d];
-            p[t] = s * scale;
-            best = p[t] > best ? p[t] : best;
-        }
-        for (int t = 0; t <= pos; t++) {
-            p[t] = expf(p[t] - best);
-            sum += p[t];
-        }
-        float *out = c->att + (size_t)i * cfg->dim + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int t = 0; t <= pos; t++) {
-            const float *v = vals + (size_t)t * c->kv_dim;
-            float w = p[t] / sum;
-            for (int d = 0; d < hd; d++)
-                out[d] += w * v[d];
-        }
+        size_t off = (layer_off + (size_t)(h / group) * hd) * esize;
+        bn_attn_args a = {
+            .q = c->q + (size_t)i * cfg->dim + (size_t)h * hd,
+            .keys = (const uint8_t *)c->k_cache + off,
+            .values = (const uint8_t *)c->v_cache + off,
+            .stride = c->kv_dim,
+            .f16 = c->kv_f16,
+            .n = j->pos0 + i + 1,
+            .d = hd,
+            .scale = 1.0f / sqrtf((float)hd),
+            .scores = c->scores + (size_t)thread_id * c->n_ctx,
+            .out = c->att + (size_t)i * cfg->dim + (size_t)h * hd,
+        };
+        c->attend_head(&a);
+    }
+}
+
+/* Position pos's key and value rows into the cache of a layer, in the cache's type. */
+static void cache_store(bn_context *c, int layer, int pos, const float *k, const float *v) {
+    size_t at = ((size_t)layer * c->n_ctx + (size_t)pos) * c->kv_dim;
+    if (c->kv_f16) {
+        bn_f32_to_f16_row(k, (uint16_t *)c->k_cache + at, (size_t)c->kv_dim);
+        bn_f32_to_f16_row(v, (uint16_t *)c->v_cache + at, (size_t)c->kv_dim);
+    } else {
+        memcpy((float *)c->k_cache + at, k, (size_t)c->kv_dim * sizeof(float));
+        memcpy((float *)c->v_cache + at, v, (size_t)c->kv_dim * sizeof(float));
     }
 }
 
@@ -193,15 +211,12 @@ static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, in
     BN_TRY(product(c, &l->wq, m, c->q));
     BN_TRY(product(c, &l->wk, m, c->k));
     BN_TRY(product(c, &l->wv, m, c->v));
-    size_t layer_off = (size_t)layer * c->n_ctx * c->kv_dim;
     for (int i = 0; i < m; i++) {
         float *q = c->q + (size_t)i * cfg->dim, *k = c->k + (size_t)i * c->kv_dim;
         bn_ref_rope_neox(q, cfg->n_heads, cfg->head_dim, cfg->head_dim, pos0 + i, cfg->rope_theta);
         bn_ref_rope_neox(k, cfg->n_kv_heads, cfg->head_dim, cfg->head_dim, pos0 + i,
                          cfg->rope_theta);
-        size_t at = layer_off + (size_t)(pos0 + i) * c->kv_dim;
-        memcpy(c->k_cache + at, k, (size_t)c->kv_dim * sizeof(float));
-        memcpy(c->v_cache + at, c->v + (size_t)i * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+        cache_store(c, layer, pos0 + i, k, c->v + (size_t)i * c->kv_dim);
     }
     attn_job job = {c, layer, m, pos0};
     bn_parallel_for(c->pool, (size_t)m * cfg->n_heads, 0, attend, &job);
@@ -280,12 +295,20 @@ static void head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     }
 }
 
-static void head(bn_context *c, int first, int rows, float *logits) {
+/* A q8_0 head runs the Q8_0 kernels (the activations quantized per block of 32); a float head
+ * is dotted in float32, exactly. */
+static bn_status head(bn_context *c, int first, int rows, float *logits) {
     const bn_model_config *cfg = &c->m->cfg;
     rmsnorm_rows(c->xn, c->x + (size_t)first * cfg->dim, c->m->output_norm, rows, cfg->dim,
                  cfg->eps);
+    if (c->m->head_type == BN_DTYPE_Q8_0) {
+        bn_q8_quantize_acts(c->xn, rows, cfg->dim, c->head_q, c->head_d);
+        return bn_q8_gemm(c->m->head, cfg->n_vocab, cfg->dim, c->head_q, c->head_d, rows, logits,
+                          c->pool);
+    }
     head_job job = {c->m, c->xn, rows, logits};
     bn_parallel_for(c->pool, (size_t)cfg->n_vocab, 256, head_rows, &job);
+    return BN_OK;
 }
 
 /* ---- one batch, then the whole call ------------------------------------------------------ */
@@ -307,10 +330,8 @@ static bn_status eval_batch(bn_context *c, const int32_t *tokens, int m, float *
         BN_TRY(ffn_block(c, &md->layers[l], m));
         trace_rows(c, l + 1, m);
     }
-    if (logits != NULL && all)
-        head(c, 0, m, logits);
-    else if (logits != NULL)
-        head(c, m - 1, 1, logits);
+    if (logits != NULL)
+        BN_TRY(all ? head(c, 0, m, logits) : head(c, m - 1, 1, logits));
     c->n_past += m;
     return BN_OK;
 }

@@ -18,9 +18,15 @@
 
 typedef struct bn_context bn_context;
 
-/* n_ctx: positions the KV cache holds (<= the model's context length; 0 = that length).
- * n_threads: 0 = one per CPU. */
-bn_status bn_context_create(bn_context **out, const bn_model *m, int n_ctx, int n_threads);
+typedef struct bn_context_params {
+    int n_ctx;        /* positions the KV cache holds (<= the model's context; 0 = that length) */
+    int n_threads;    /* 0 = one per CPU */
+    bn_dtype kv_type; /* BN_DTYPE_F16 (default: half the bytes) or BN_DTYPE_F32 (exact) */
+} bn_context_params;
+
+bn_context_params bn_context_default_params(void);
+
+bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_context_params *p);
 void bn_context_free(bn_context *c);
 
 /* Forget the cache (a new sequence). */

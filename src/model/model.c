@@ -3,7 +3,9 @@
  */
 #include "model/model.h"
 
+#include "base/alloc.h"
 #include "model/convert.h"
+#include "tensor/formats.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,6 +142,9 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     if (st == BN_OK)
         st = bn_ternary_matrix_pack(out, codes, rows, cols, scale, isa);
     free(codes);
+    /* The runtime copy is all the forward pass reads: the file's pages would otherwise stay in
+     * the resident set beside it, doubling the weights' footprint. */
+    bn_mapped_file_release(&m->gguf->file, t->data, t->size);
     return st;
 }
 
@@ -247,6 +252,39 @@ bn_status bn_model_load(bn_model **out, const char *path, bn_isa isa) {
     return BN_OK;
 }
 
+bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
+    if (type == m->head_type)
+        return BN_OK;
+    if (type != BN_DTYPE_Q8_0)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "head type %s: the head can be re-encoded as q8_0 only",
+                        bn_dtype_name(type));
+    int dim = m->cfg.dim;
+    if (dim % 32 != 0)
+        return BN_ERROR(BN_ERR_SHAPE, "a q8_0 head needs a hidden size divisible by 32, not %d",
+                        dim);
+    const bn_dtype_traits *from = bn_dtype_get(m->head_type);
+    size_t in_row = (size_t)(dim / from->block_size) * from->block_bytes;
+    size_t out_row = (size_t)(dim / 32) * sizeof(bn_block_q8_0);
+    uint8_t *q = bn_aligned_alloc((size_t)m->cfg.n_vocab * out_row);
+    float *row = malloc((size_t)dim * sizeof(float));
+    if (q == NULL || row == NULL) {
+        bn_aligned_free(q);
+        free(row);
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "q8_0 head of %d rows", m->cfg.n_vocab);
+    }
+    for (int v = 0; v < m->cfg.n_vocab; v++) {
+        from->to_f32((const uint8_t *)m->head + (size_t)v * in_row, row, dim);
+        bn_q8_0_from_f32(row, q + (size_t)v * out_row, dim);
+    }
+    free(row);
+    if (m->head != m->embed) /* an untied float head is not read again */
+        bn_mapped_file_release(&m->gguf->file, m->head, (size_t)m->cfg.n_vocab * in_row);
+    bn_aligned_free(m->head_owned);
+    m->head = m->head_owned = q;
+    m->head_type = BN_DTYPE_Q8_0;
+    return BN_OK;
+}
+
 void bn_model_free(bn_model *m) {
     if (m == NULL)
         return;
@@ -262,6 +300,7 @@ void bn_model_free(bn_model *m) {
     }
     free(m->layers);
     free(m->output_norm);
+    bn_aligned_free(m->head_owned);
     bn_tokenizer_free(m->tok);
     bn_gguf_close(m->gguf);
     free(m);

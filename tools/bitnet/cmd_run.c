@@ -217,8 +217,16 @@ static int run_common(const char *cmd, const char *usage, int argc, char **argv,
         st = prompt_ids(m, &a, &ids);
     if (st == BN_OK && ids.n == 0)
         st = BN_ERROR(BN_ERR_INVALID_ARG, "the prompt has no tokens");
+    /* logits exists to compare with float references: f32 cache and the file's head. Generation
+     * takes the fast settings: f16 cache, q8_0 head. */
+    bn_context_params cp = bn_context_default_params();
+    cp.n_ctx = a.n_ctx;
+    cp.n_threads = a.threads;
+    cp.kv_type = logits ? BN_DTYPE_F32 : BN_DTYPE_F16;
+    if (st == BN_OK && !logits && m->head_type != BN_DTYPE_Q8_0 && m->cfg.dim % 32 == 0)
+        st = bn_model_set_head_type(m, BN_DTYPE_Q8_0);
     if (st == BN_OK)
-        st = bn_context_create(&c, m, a.n_ctx, a.threads);
+        st = bn_context_create(&c, m, &cp);
     if (st == BN_OK && (int)ids.n > bn_context_n_ctx(c))
         st = BN_ERROR(BN_ERR_RANGE,
                       "the prompt has %zu tokens, more than the context of %d "
