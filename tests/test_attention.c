@@ -1,0 +1,88 @@
+/*
+ * test_attention.c - the attention kernel (src/kernels/cpu/attention.h): the scalar reference
+ * against a plain double-precision softmax, and every SIMD variant against the reference, bit
+ * for bit, with f32 and f16 caches.
+ */
+#include "test.h"
+#include "test_rng.h"
+
+#include "kernels/cpu/attention.h"
+#include "tensor/half.h"
+
+#include <string.h>
+
+enum { MAX_N = 300, MAX_D = 128, STRIDE = 2 * MAX_D };
+
+static float uniform(void) {
+    return (float)((double)(rng_next() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* softmax(q k^T * scale) v in double, from the values the cache holds. */
+static void naive(const float *q, const float *k, const float *v, int n, int d, float scale,
+                  double *out) {
+    double s[MAX_N], mx = -1e300, sum = 0.0;
+    for (int t = 0; t < n; t++) {
+        s[t] = 0.0;
+        for (int i = 0; i < d; i++)
+            s[t] += (double)q[i] * k[t * STRIDE + i];
+        s[t] *= scale;
+        mx = s[t] > mx ? s[t] : mx;
+    }
+    for (int t = 0; t < n; t++)
+        sum += (s[t] = exp(s[t] - mx));
+    for (int i = 0; i < d; i++) {
+        out[i] = 0.0;
+        for (int t = 0; t < n; t++)
+            out[i] += s[t] / sum * v[t * STRIDE + i];
+    }
+}
+
+static void one_case(int n, int d, bool f16) {
+    static float q[MAX_D], k[MAX_N * STRIDE], v[MAX_N * STRIDE], scores[MAX_N];
+    static uint16_t kh[MAX_N * STRIDE], vh[MAX_N * STRIDE];
+    float ref[MAX_D], got[MAX_D];
+    double want[MAX_D];
+    for (int i = 0; i < d; i++)
+        q[i] = 3.0f * uniform();
+    for (int i = 0; i < n * STRIDE; i++) {
+        kh[i] = bn_f32_to_f16(uniform());
+        vh[i] = bn_f32_to_f16(uniform());
+        /* the f32 cache holds the same values, so both runs have one double answer */
+        k[i] = bn_f16_to_f32(kh[i]);
+        v[i] = bn_f16_to_f32(vh[i]);
+    }
+    float scale = 1.0f / sqrtf((float)d);
+    bn_attn_args a = {q,
+                      f16 ? (const void *)kh : k,
+                      f16 ? (const void *)vh : v,
+                      STRIDE,
+                      f16,
+                      n,
+                      d,
+                      scale,
+                      scores,
+                      ref};
+    bn_attn_head_scalar(&a);
+    naive(q, k, v, n, d, scale, want);
+    for (int i = 0; i < d; i++)
+        CHECK_NEAR(ref[i], want[i], 1e-5, "reference vs double");
+    for (int isa = BN_ISA_SCALAR + 1; isa < BN_ISA_COUNT; isa++) {
+        if (!bn_cpu_isa_supported((bn_isa)isa))
+            continue;
+        a.out = got;
+        bn_attn_head_for((bn_isa)isa)(&a);
+        CHECK(memcmp(got, ref, (size_t)d * sizeof(float)) == 0, "%s n=%d d=%d f16=%d: bits differ",
+              bn_isa_name((bn_isa)isa), n, d, f16);
+    }
+}
+
+int main(void) {
+    bn_test_rng_state = 0xa77e;
+    int sizes[] = {1, 2, 7, 64, 299};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int d = 8; d <= MAX_D; d *= 2) {
+            one_case(sizes[s], d, false);
+            one_case(sizes[s], d, true);
+        }
+    return bn_test_finish("test_attention");
+}
