@@ -285,6 +285,20 @@ bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
     return BN_OK;
 }
 
+size_t bn_model_bytes_per_token(const bn_model *m) {
+    const bn_model_config *c = &m->cfg;
+    const bn_dtype_traits *h = bn_dtype_get(m->head_type);
+    size_t bytes = (size_t)c->n_vocab * (size_t)(c->dim / h->block_size) * h->block_bytes;
+    for (int i = 0; i < c->n_layers; i++) {
+        const bn_layer *l = &m->layers[i];
+        const bn_ternary_matrix *w[] = {&l->wq,    &l->wk,  &l->wv,   &l->wo,
+                                        &l->wgate, &l->wup, &l->wdown};
+        for (size_t j = 0; j < sizeof w / sizeof w[0]; j++)
+            bytes += w[j]->bytes;
+    }
+    return bytes;
+}
+
 void bn_model_free(bn_model *m) {
     if (m == NULL)
         return;

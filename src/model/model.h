@@ -51,4 +51,8 @@ void bn_model_free(bn_model *m);
  * the current type is a no-op. */
 bn_status bn_model_set_head_type(bn_model *m, bn_dtype type);
 
+/* Weight bytes one generated token reads: every linear layer and the whole head (the KV cache
+ * and the norms come on top). */
+size_t bn_model_bytes_per_token(const bn_model *m);
+
 #endif /* BN_MODEL_MODEL_H */

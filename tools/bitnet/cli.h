@@ -19,6 +19,7 @@ int bn_cmd_tokenize(int argc, char **argv);
 int bn_cmd_run(int argc, char **argv);
 int bn_cmd_logits(int argc, char **argv);
 int bn_bench_tokenizer(int argc, char **argv); /* bitnet bench tokenizer */
+int bn_bench_model(int argc, char **argv);     /* bitnet bench model (argv[0] = "model") */
 int bn_cmd_detokenize(int argc, char **argv);
 
 /* Print "bitnet: error: <message>" (from bn_last_error) and return 1. */

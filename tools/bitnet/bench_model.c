@@ -1,0 +1,227 @@
+/*
+ * bench_model.c - `bitnet bench model`: prompt processing and generation speed of a model, the
+ * way llama-bench measures them, so the numbers compare with llama.cpp's and bitnet.cpp's:
+ *   ppN  N prompt tokens evaluated as one batch from an empty cache (logits of the last only)
+ *   tgN  N tokens generated one at a time from an empty cache (each with its logits)
+ * Token ids are random (speed does not depend on them); one warm-up run precedes the timed
+ * repetitions; tokens/s is reported as mean and standard deviation over repetitions.
+ */
+#include "cli.h"
+
+#include "base/cpu.h"
+#include "base/timer.h"
+#include "model/forward.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_TESTS = 16 };
+
+typedef struct bench_args {
+    const char *model;
+    int pp[MAX_TESTS], n_pp, tg[MAX_TESTS], n_tg;
+    int reps, threads;
+    bool json;
+    bn_dtype kv_type, head_type;
+} bench_args;
+
+typedef struct bench_result {
+    char test[32];
+    double mean, sd;
+} bench_result;
+
+static const char USAGE[] =
+    "usage: bitnet bench model -m MODEL [-p 128,512] [-n 128] [-r REPS] [-t THREADS]\n"
+    "                          [--kv-type f16|f32] [--head-type q8_0|file] [--json]\n"
+    "\n"
+    "Prompt processing (ppN: N tokens as one batch) and generation (tgN: N tokens one by one),\n"
+    "each from an empty cache, in tokens/s: mean +- sd over REPS runs (default 5) after a\n"
+    "warm-up. -p 0 or -n 0 skips that kind. Defaults: -p 512 -n 128, f16 KV cache, q8_0 head\n"
+    "(the generation settings of `bitnet run`). Also prints the weight bytes each generated\n"
+    "token reads and the read rate they imply.\n";
+
+/* "128,512" -> {128, 512}; each 0..65536 (0 = none). */
+static bool parse_list(const char *s, int *out, int *n) {
+    *n = 0;
+    while (*s != '\0' && *n < MAX_TESTS) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno != 0 || v < 0 || v > 65536 || (*end != ',' && *end != '\0'))
+            return false;
+        if (v > 0)
+            out[(*n)++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return *s == '\0';
+}
+
+static int parse(int argc, char **argv, bench_args *a) {
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bn_cli_opt t = bn_cli_threads_option("bench model", argc, argv, &i, &a->threads);
+        if (t == BN_CLI_BAD)
+            return 2;
+        if (t == BN_CLI_TAKEN)
+            continue;
+        if (bn_cli_is_help(o)) {
+            fputs(USAGE, stdout);
+            return -1;
+        }
+        if (strcmp(o, "--json") == 0) {
+            a->json = true;
+            continue;
+        }
+        if (v == NULL)
+            return bn_cli_usage_error("bench model", "unknown option or missing value: '%s'", o);
+        i++;
+        bool ok = true;
+        if (strcmp(o, "-m") == 0 || strcmp(o, "--model") == 0)
+            a->model = v;
+        else if (strcmp(o, "-p") == 0)
+            ok = parse_list(v, a->pp, &a->n_pp);
+        else if (strcmp(o, "-n") == 0)
+            ok = parse_list(v, a->tg, &a->n_tg);
+        else if (strcmp(o, "-r") == 0 || strcmp(o, "--reps") == 0)
+            ok = (a->reps = atoi(v)) >= 1 && a->reps <= 1000;
+        else if (strcmp(o, "--kv-type") == 0)
+            ok = bn_dtype_from_name(v, &a->kv_type) == BN_OK &&
+                 (a->kv_type == BN_DTYPE_F16 || a->kv_type == BN_DTYPE_F32);
+        else if (strcmp(o, "--head-type") == 0) {
+            ok = strcmp(v, "file") == 0 || strcmp(v, "q8_0") == 0;
+            a->head_type = strcmp(v, "q8_0") == 0 ? BN_DTYPE_Q8_0 : BN_DTYPE_COUNT;
+        } else
+            return bn_cli_usage_error("bench model", "unknown option '%s'", o);
+        if (!ok)
+            return bn_cli_usage_error("bench model", "bad value '%s' for %s", v, o);
+    }
+    if (a->model == NULL)
+        return bn_cli_usage_error("bench model", "-m MODEL is required");
+    return 0;
+}
+
+/* One timed run of a test: seconds. */
+static bn_status run_once(bn_context *c, const int32_t *ids, int n, bool gen, float *logits,
+                          double *secs) {
+    bn_context_reset(c);
+    double t0 = bn_time_s();
+    if (gen)
+        for (int i = 0; i < n; i++)
+            BN_TRY(bn_context_eval(c, &ids[i], 1, logits, false));
+    else
+        BN_TRY(bn_context_eval(c, ids, n, logits, false));
+    *secs = bn_time_s() - t0;
+    return BN_OK;
+}
+
+static bn_status run_test(bn_context *c, const int32_t *ids, int n, bool gen, int reps,
+                          float *logits, bench_result *r) {
+    snprintf(r->test, sizeof r->test, "%s%d", gen ? "tg" : "pp", n);
+    if (n > bn_context_n_ctx(c))
+        return BN_ERROR(BN_ERR_RANGE, "%s needs %d positions; the model's context is %d", r->test,
+                        n, bn_context_n_ctx(c));
+    double secs, sum = 0.0, sq = 0.0;
+    BN_TRY(run_once(c, ids, n, gen, logits, &secs)); /* warm-up */
+    for (int i = 0; i < reps; i++) {
+        BN_TRY(run_once(c, ids, n, gen, logits, &secs));
+        double tps = n / secs;
+        sum += tps;
+        sq += tps * tps;
+    }
+    r->mean = sum / reps;
+    r->sd = reps > 1 ? sqrt(fmax(0.0, (sq - sum * sum / reps) / (reps - 1))) : 0.0;
+    return BN_OK;
+}
+
+static int report(const bench_args *a, const bn_model *m, int threads, const bench_result *r,
+                  int n) {
+    double weights = (double)bn_model_bytes_per_token(m);
+    if (a->json) {
+        cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray();
+        cJSON_AddStringToObject(root, "model", m->name[0] ? m->name : a->model);
+        cJSON_AddNumberToObject(root, "threads", threads);
+        cJSON_AddStringToObject(root, "isa", bn_isa_name(bn_cpu_isa()));
+        cJSON_AddNumberToObject(root, "weight_bytes_per_token", weights);
+        for (int i = 0; i < n; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "test", r[i].test);
+            cJSON_AddNumberToObject(e, "tokens_per_s", r[i].mean);
+            cJSON_AddNumberToObject(e, "sd", r[i].sd);
+            cJSON_AddItemToArray(list, e);
+        }
+        cJSON_AddItemToObject(root, "results", list);
+        return bn_cli_print_json(root);
+    }
+    printf("model %s, %d threads, %s, head %s, %.1f MB of weights read per generated token\n",
+           m->name[0] ? m->name : a->model, threads, bn_isa_name(bn_cpu_isa()),
+           bn_dtype_name(m->head_type), weights / 1e6);
+    printf("%-8s %14s\n", "test", "tokens/s");
+    for (int i = 0; i < n; i++) {
+        printf("%-8s %8.2f ± %-6.2f", r[i].test, r[i].mean, r[i].sd);
+        if (r[i].test[0] == 't')
+            printf("  (weights alone: %.1f GB/s)", weights * r[i].mean / 1e9);
+        printf("\n");
+    }
+    return 0;
+}
+
+static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n, int *threads) {
+    if (a->head_type == BN_DTYPE_Q8_0 && m->cfg.dim % 32 == 0)
+        BN_TRY(bn_model_set_head_type(m, BN_DTYPE_Q8_0));
+    bn_context_params p = bn_context_default_params();
+    p.n_threads = a->threads;
+    p.kv_type = a->kv_type;
+    bn_context *c = NULL;
+    BN_TRY(bn_context_create(&c, m, &p));
+    *threads = a->threads;
+    int longest = 1;
+    for (int i = 0; i < a->n_pp; i++)
+        longest = a->pp[i] > longest ? a->pp[i] : longest;
+    for (int i = 0; i < a->n_tg; i++)
+        longest = a->tg[i] > longest ? a->tg[i] : longest;
+    int32_t *ids = malloc((size_t)longest * sizeof *ids);
+    float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
+    bn_status st = ids && logits ? BN_OK : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "bench buffers");
+    uint32_t seed = 12345;
+    for (int i = 0; st == BN_OK && i < longest; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        ids[i] = (int32_t)((seed >> 8) % (uint32_t)m->cfg.n_vocab);
+    }
+    *n = 0;
+    for (int i = 0; st == BN_OK && i < a->n_pp; i++)
+        st = run_test(c, ids, a->pp[i], false, a->reps, logits, &r[(*n)++]);
+    for (int i = 0; st == BN_OK && i < a->n_tg; i++)
+        st = run_test(c, ids, a->tg[i], true, a->reps, logits, &r[(*n)++]);
+    free(ids);
+    free(logits);
+    bn_context_free(c);
+    return st;
+}
+
+int bn_bench_model(int argc, char **argv) {
+    bench_args a = {.pp = {512},
+                    .n_pp = 1,
+                    .tg = {128},
+                    .n_tg = 1,
+                    .reps = 5,
+                    .threads = bn_cpu_count(),
+                    .kv_type = BN_DTYPE_F16,
+                    .head_type = BN_DTYPE_Q8_0};
+    int rc = parse(argc, argv, &a);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    bn_model *m = NULL;
+    bn_status st = bn_model_load(&m, a.model, bn_cpu_isa());
+    bench_result r[2 * MAX_TESTS];
+    int n = 0, threads = 0;
+    if (st == BN_OK)
+        st = bench(&a, m, r, &n, &threads);
+    if (st == BN_OK)
+        rc = report(&a, m, threads, r, n);
+    bn_model_free(m);
+    return st == BN_OK ? rc : bn_cli_fail(st);
+}
