@@ -13,6 +13,7 @@
  */
 #include "test.h"
 
+#include "model/convert.h"
 #include "model/forward.h"
 #include "tools/json_spec.h"
 
@@ -20,9 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define REF BN_SOURCE_DIR "/tests/fixtures/tiny-reference"
 #define HF  BN_SOURCE_DIR "/tests/fixtures/tiny-bitnet-hf"
+
+enum { MAX_PROMPTS = 16 };
 
 /* Comparisons with transformers use its precision: an f32 KV cache. */
 static const bn_context_params exact = {.n_ctx = 0, .n_threads = 2, .kv_type = BN_DTYPE_F32};
@@ -82,10 +86,20 @@ static size_t argmax(const float *x, size_t n) {
     return best;
 }
 
-/* Last-position logits of each prompt, from a fresh context, against want[prompt][vocab]. */
+/* Two kinds of reference (scripts/make_tiny_reference.py, make_tiny_reference_f64.py):
+ * transformers in float32, and the same model computed in float64, the exact answer of the
+ * quantized network. An int8 activation code whose value lands within float32 rounding of a .5
+ * boundary can flip in one float32 implementation and not in another, and each flip moves the
+ * logits of its position and every later one. Transformers' float32 run flips on prompt 4
+ * (1.2e-2 from exact) and at 5 of the 213 long-prompt positions; ours agrees with the exact
+ * logits to ~3e-7 and at all 213. So we are held tightly to the exact answer, and to
+ * transformers no farther than transformers itself is from exact (plus 1e-3). */
+
+/* Last-position logits of each prompt, from a fresh context, against want[prompt][vocab],
+ * each within tol[prompt] relative L2 and with the same argmax. */
 static void check_prompts(const bn_model *m, const cJSON *prompts, const float *want, size_t count,
-                          const char *what) {
-    int vocab = m->cfg.n_vocab, i = 0, close = 0;
+                          const double *tol, const char *what) {
+    int vocab = m->cfg.n_vocab, i = 0;
     float *logits = malloc((size_t)vocab * sizeof(float));
     bn_context *c = NULL;
     CHECK_OK(bn_context_create(&c, m, &exact));
@@ -94,46 +108,64 @@ static void check_prompts(const bn_model *m, const cJSON *prompts, const float *
         int32_t ids[512];
         int n = json_ids(cJSON_GetObjectItem(p, "ids"), ids, 512);
         CHECK((size_t)(i + 1) * vocab <= count, "%s: reference has prompt %d", what, i);
-        if ((size_t)(i + 1) * vocab > count)
+        if ((size_t)(i + 1) * vocab > count || i >= MAX_PROMPTS)
             break;
         bn_context_reset(c);
         CHECK_OK(bn_context_eval(c, ids, n, logits, false));
         const float *w = want + (size_t)i * vocab;
         double err = rel_l2(logits, w, (size_t)vocab);
-        close += err <= 1e-3;
-        CHECK(err <= 2e-2, "%s prompt %d (%d tokens): relative L2 %.3g", what, i, n, err);
+        CHECK(err <= tol[i], "%s prompt %d (%d tokens): relative L2 %.3g > %.3g", what, i, n, err,
+              tol[i]);
         printf("%s prompt %d (%d tokens): relative L2 %.3g\n", what, i, n, err);
         CHECK(argmax(logits, (size_t)vocab) == argmax(w, (size_t)vocab), "%s prompt %d: argmax",
               what, i);
         i++;
     }
-    CHECK(close >= i - 1, "%s: %d of %d prompts within 1e-3", what, close, i);
     bn_context_free(c);
     free(logits);
 }
 
+static int top1_agree(const float *a, const float *b, int n, int vocab) {
+    int same = 0;
+    for (int t = 0; t < n; t++)
+        same += argmax(a + (size_t)t * vocab, vocab) == argmax(b + (size_t)t * vocab, vocab);
+    return same;
+}
+
+/* Every position of the ~200-token prompt: top-1 against the exact logits at >= 98% (the
+ * issue's bar; we reach 100%), and against transformers' at least as often as transformers
+ * agrees with the exact ones. */
 static void check_long(const bn_model *m, const cJSON *ref) {
     const cJSON *lng = cJSON_GetObjectItem(ref, "long");
     int32_t ids[1024];
     int n = json_ids(cJSON_GetObjectItem(lng, "ids"), ids, 1024), vocab = m->cfg.n_vocab;
-    size_t count = 0;
-    float *want = read_npy(REF "/all_logits.npy", &count);
-    CHECK(want != NULL && count == (size_t)n * vocab, "all_logits.npy is [%d, %d]", n, vocab);
-    if (want == NULL || count != (size_t)n * vocab)
-        return;
-    float *got = malloc(count * sizeof(float));
+    size_t count = 0, count64 = 0;
+    float *tf = read_npy(REF "/all_logits.npy", &count);
+    float *exact64 = read_npy(REF "/all_logits_f64.npy", &count64);
+    bool ok = tf != NULL && exact64 != NULL && count == (size_t)n * vocab && count64 == count;
+    CHECK(ok, "all_logits.npy and all_logits_f64.npy are [%d, %d]", n, vocab);
+    float *got = ok ? malloc(count * sizeof(float)) : NULL;
     bn_context *c = NULL;
-    CHECK_OK(bn_context_create(&c, m, &exact));
-    CHECK_OK(bn_context_eval(c, ids, n, got, true));
-    int same = 0;
-    for (int t = 0; t < n; t++)
-        same += argmax(got + (size_t)t * vocab, vocab) == argmax(want + (size_t)t * vocab, vocab);
-    CHECK(same >= 0.97 * n, "long prompt: top-1 agrees at %d of %d positions", same, n);
-    printf("long prompt: %d tokens, top-1 agrees at %d, relative L2 %.3g\n", n, same,
-           rel_l2(got, want, count));
+    if (ok)
+        CHECK_OK(bn_context_create(&c, m, &exact));
+    if (c != NULL && got != NULL) {
+        CHECK_OK(bn_context_eval(c, ids, n, got, true));
+        int vs_exact = top1_agree(got, exact64, n, vocab), vs_tf = top1_agree(got, tf, n, vocab);
+        int tf_exact = top1_agree(tf, exact64, n, vocab);
+        CHECK(vs_exact >= 0.98 * n, "long prompt: top-1 agrees with exact at %d of %d", vs_exact,
+              n);
+        CHECK(vs_tf >= tf_exact,
+              "long prompt: top-1 agrees with transformers at %d of %d, "
+              "transformers with exact at %d",
+              vs_tf, n, tf_exact);
+        printf("long prompt: %d tokens, top-1 agrees with exact at %d (relative L2 %.3g), with "
+               "transformers at %d (%.3g); transformers with exact at %d\n",
+               n, vs_exact, rel_l2(got, exact64, count), vs_tf, rel_l2(got, tf, count), tf_exact);
+    }
     bn_context_free(c);
     free(got);
-    free(want);
+    free(tf);
+    free(exact64);
 }
 
 /* The hidden states of prompt `index` (hidden.npy): embeddings, the residual stream after layer
@@ -241,6 +273,43 @@ static void check_q8_head(bn_model *m, const int32_t *ids, int n) {
     free(got);
 }
 
+/* The same ternary values and scales give the same logits, bit for bit, whatever file they come
+ * from: the HF folder or our GGUF in each ternary type. (The bf16 master folder quantizes to
+ * the same codes but its scales are its own float means, not the packed folder's bf16 ones:
+ * it is held to transformers' run of it instead, below.) */
+static void check_same_logits(const bn_model *a, const char *path, const int32_t *ids, int n,
+                              const char *what) {
+    bn_model *b = NULL;
+    CHECK_OK(bn_model_load(&b, path, bn_cpu_isa()));
+    if (b == NULL)
+        return;
+    size_t vocab = (size_t)a->cfg.n_vocab;
+    float *la = calloc(vocab, sizeof(float)), *lb = calloc(vocab, sizeof(float));
+    last_logits(a, &exact, ids, n, la);
+    last_logits(b, &exact, ids, n, lb);
+    CHECK(memcmp(la, lb, vocab * sizeof(float)) == 0, "%s: logits differ from the HF folder's",
+          what);
+    free(la);
+    free(lb);
+    bn_model_free(b);
+}
+
+static void check_sources(const bn_model *m, const int32_t *ids, int n) {
+    const bn_dtype types[] = {BN_DTYPE_TQ1_0, BN_DTYPE_TQ2_0, BN_DTYPE_I2_S};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char path[] = "/tmp/bitnet-test-forward-XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0, "temporary file");
+        if (fd < 0)
+            return;
+        close(fd);
+        bn_convert_options opt = {.type = types[i], .embed_type = BN_DTYPE_F32};
+        CHECK_OK(bn_convert_hf_to_gguf(HF, path, &opt, NULL));
+        check_same_logits(m, path, ids, n, bn_dtype_name(types[i]));
+        unlink(path);
+    }
+}
+
 int main(void) {
     cJSON *ref = read_json(REF "/prompts.json");
     if (ref == NULL)
@@ -250,12 +319,22 @@ int main(void) {
     if (m == NULL)
         return bn_test_finish("test_forward");
     const cJSON *prompts = cJSON_GetObjectItem(ref, "prompts");
-    size_t count = 0;
+    size_t count = 0, count64 = 0;
     float *want = read_npy(REF "/last_logits.npy", &count);
-    CHECK(want != NULL, "last_logits.npy");
-    if (want != NULL)
-        check_prompts(m, prompts, want, count, "packed HF folder");
+    float *want64 = read_npy(REF "/last_logits_f64.npy", &count64);
+    CHECK(want != NULL && want64 != NULL && count == count64, "last_logits(_f64).npy");
+    double tol_exact[MAX_PROMPTS], tol_tf[MAX_PROMPTS];
+    for (int i = 0; want != NULL && want64 != NULL && i < MAX_PROMPTS; i++) {
+        size_t at = (size_t)i * m->cfg.n_vocab;
+        tol_exact[i] = 1e-5;
+        tol_tf[i] = at < count ? rel_l2(want + at, want64 + at, (size_t)m->cfg.n_vocab) + 1e-3 : 0;
+    }
+    if (want != NULL && want64 != NULL) {
+        check_prompts(m, prompts, want64, count64, tol_exact, "packed HF folder vs exact");
+        check_prompts(m, prompts, want, count, tol_tf, "packed HF folder vs transformers");
+    }
     free(want);
+    free(want64);
     check_long(m, ref);
     check_hidden(m, ref);
     int32_t ids[512];
@@ -264,13 +343,14 @@ int main(void) {
     bn_context_params half = exact;
     half.kv_type = BN_DTYPE_F16;
     check_cache(m, ids, n, &half);
+    check_sources(m, ids, n);
     check_q8_head(m, ids, n);
     bn_model_free(m);
 
     CHECK_OK(bn_model_load(&m, BN_SOURCE_DIR "/tests/fixtures/tiny-bitnet-hf-bf16", bn_cpu_isa()));
     want = read_npy(REF "/bf16_last_logits.npy", &count);
     if (m != NULL && want != NULL)
-        check_prompts(m, prompts, want, count, "bf16 master folder");
+        check_prompts(m, prompts, want, count, tol_tf, "bf16 master folder vs transformers");
     free(want);
     bn_model_free(m);
     cJSON_Delete(ref);
