@@ -60,8 +60,8 @@ static void detect_x86(bn_cpu_features *f) {
     bool cpu_f16c = (c >> 29) & 1;
 
     unsigned long long xcr0 = osxsave ? read_xcr0() : 0;
-    bool os_ymm = (xcr0 & 0x6) == 0x6;    /* SSE + AVX state */
-    bool os_zmm = (xcr0 & 0xe6) == 0xe6;  /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    bool os_ymm = (xcr0 & 0x6) == 0x6;   /* SSE + AVX state */
+    bool os_zmm = (xcr0 & 0xe6) == 0xe6; /* + opmask, ZMM_Hi256, Hi16_ZMM */
 
     f->avx = cpu_avx && os_ymm;
     f->fma = cpu_fma && os_ymm;
@@ -160,8 +160,7 @@ static void choose_isa_from_env(void) {
     if (!features_support(&features, want)) {
         bn_log(BN_LOG_WARN, "BITNET_CPU=%s: this CPU cannot run it; using %s", env,
                isa_names[best]);
-        snprintf(isa_reason, sizeof isa_reason, "BITNET_CPU=%s unsupported, best available",
-                 env);
+        snprintf(isa_reason, sizeof isa_reason, "BITNET_CPU=%s unsupported, best available", env);
         return;
     }
     isa_in_force = want;
@@ -227,6 +226,16 @@ bn_status bn_isa_parse(const char *name, bn_isa *out) {
             return BN_OK;
         }
     }
-    return BN_ERROR(BN_ERR_INVALID_ARG, "unknown kernel path '%s' (want scalar, avx2, avx512 or neon)",
-                    name);
+    return BN_ERROR(BN_ERR_INVALID_ARG,
+                    "unknown kernel path '%s' (want scalar, avx2, avx512 or neon)", name);
+}
+
+size_t bn_resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    int got = f != NULL ? fscanf(f, "%lu %lu", &size, &resident) : 0;
+    if (f != NULL)
+        fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return got == 2 && page > 0 ? (size_t)resident * (size_t)page : 0;
 }

@@ -48,6 +48,9 @@ bn_status bn_cpu_set_isa(bn_isa isa);
 /* Whether this machine can run a path. */
 bool bn_cpu_isa_supported(bn_isa isa);
 
+/* This process's resident set in bytes (Linux /proc/self/statm), or 0 where unknown. */
+size_t bn_resident_bytes(void);
+
 /* "scalar", "avx2", "avx512", "neon". */
 const char *bn_isa_name(bn_isa isa);
 

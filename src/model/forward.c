@@ -126,6 +126,11 @@ int bn_context_n_ctx(const bn_context *c) {
     return c->n_ctx;
 }
 
+size_t bn_context_kv_bytes(const bn_context *c) {
+    size_t esize = c->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    return 2 * (size_t)c->m->cfg.n_layers * (size_t)c->n_ctx * (size_t)c->kv_dim * esize;
+}
+
 void bn_context_trace(bn_context *c, float *trace, int trace_rows) {
     c->trace = trace;
     c->trace_rows = trace_rows;

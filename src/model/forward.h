@@ -33,6 +33,7 @@ void bn_context_free(bn_context *c);
 void bn_context_reset(bn_context *c);
 int bn_context_n_past(const bn_context *c);
 int bn_context_n_ctx(const bn_context *c);
+size_t bn_context_kv_bytes(const bn_context *c); /* the KV cache, keys and values */
 
 /* Evaluate tokens[0..n) after what the cache holds. logits receives [n_vocab] for the last
  * token, or [n, n_vocab] with all = true; NULL skips the head. BN_ERR_RANGE when the tokens

@@ -277,8 +277,9 @@ bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
         bn_q8_0_from_f32(row, q + (size_t)v * out_row, dim);
     }
     free(row);
-    if (m->head != m->embed) /* an untied float head is not read again */
-        bn_mapped_file_release(&m->gguf->file, m->head, (size_t)m->cfg.n_vocab * in_row);
+    /* The float rows were read once; a tied table is still the embeddings, but those fault back
+     * in a row at a time, so neither needs to stay resident. */
+    bn_mapped_file_release(&m->gguf->file, m->head, (size_t)m->cfg.n_vocab * in_row);
     bn_aligned_free(m->head_owned);
     m->head = m->head_owned = q;
     m->head_type = BN_DTYPE_Q8_0;

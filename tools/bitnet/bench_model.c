@@ -137,8 +137,12 @@ static bn_status run_test(bn_context *c, const int32_t *ids, int n, bool gen, in
     return BN_OK;
 }
 
-static int report(const bench_args *a, const bn_model *m, int threads, const bench_result *r,
-                  int n) {
+typedef struct memory_use {
+    size_t resident, weights, kv; /* after load and context creation */
+} memory_use;
+
+static int report(const bench_args *a, const bn_model *m, int threads, const bench_result *r, int n,
+                  const memory_use *mem) {
     double weights = (double)bn_model_bytes_per_token(m);
     if (a->json) {
         cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray();
@@ -146,6 +150,8 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
         cJSON_AddNumberToObject(root, "threads", threads);
         cJSON_AddStringToObject(root, "isa", bn_isa_name(bn_cpu_isa()));
         cJSON_AddNumberToObject(root, "weight_bytes_per_token", weights);
+        cJSON_AddNumberToObject(root, "resident_bytes", (double)mem->resident);
+        cJSON_AddNumberToObject(root, "kv_bytes", (double)mem->kv);
         for (int i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "test", r[i].test);
@@ -159,6 +165,9 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
     printf("model %s, %d threads, %s, head %s, %.1f MB of weights read per generated token\n",
            m->name[0] ? m->name : a->model, threads, bn_isa_name(bn_cpu_isa()),
            bn_dtype_name(m->head_type), weights / 1e6);
+    printf("resident after load: %.1f MiB = weights %.1f + KV cache %.1f + %.1f other\n",
+           mem->resident / 1048576.0, mem->weights / 1048576.0, mem->kv / 1048576.0,
+           ((double)mem->resident - (double)mem->weights - (double)mem->kv) / 1048576.0);
     printf("%-8s %14s\n", "test", "tokens/s");
     for (int i = 0; i < n; i++) {
         printf("%-8s %8.2f ± %-6.2f", r[i].test, r[i].mean, r[i].sd);
@@ -169,20 +178,22 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
     return 0;
 }
 
-static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n, int *threads) {
+static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n, memory_use *mem) {
     if (a->head_type == BN_DTYPE_Q8_0 && m->cfg.dim % 32 == 0)
         BN_TRY(bn_model_set_head_type(m, BN_DTYPE_Q8_0));
-    bn_context_params p = bn_context_default_params();
-    p.n_threads = a->threads;
-    p.kv_type = a->kv_type;
-    bn_context *c = NULL;
-    BN_TRY(bn_context_create(&c, m, &p));
-    *threads = a->threads;
     int longest = 1;
     for (int i = 0; i < a->n_pp; i++)
         longest = a->pp[i] > longest ? a->pp[i] : longest;
     for (int i = 0; i < a->n_tg; i++)
         longest = a->tg[i] > longest ? a->tg[i] : longest;
+    /* As llama-bench does: a cache as long as the longest test, not the model's whole context. */
+    bn_context_params p = bn_context_default_params();
+    p.n_threads = a->threads;
+    p.kv_type = a->kv_type;
+    p.n_ctx = longest < m->cfg.ctx_max ? longest : m->cfg.ctx_max;
+    bn_context *c = NULL;
+    BN_TRY(bn_context_create(&c, m, &p));
+    *mem = (memory_use){bn_resident_bytes(), bn_model_bytes_per_token(m), bn_context_kv_bytes(c)};
     int32_t *ids = malloc((size_t)longest * sizeof *ids);
     float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
     bn_status st = ids && logits ? BN_OK : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "bench buffers");
@@ -217,11 +228,12 @@ int bn_bench_model(int argc, char **argv) {
     bn_model *m = NULL;
     bn_status st = bn_model_load(&m, a.model, bn_cpu_isa());
     bench_result r[2 * MAX_TESTS];
-    int n = 0, threads = 0;
+    int n = 0;
+    memory_use mem;
     if (st == BN_OK)
-        st = bench(&a, m, r, &n, &threads);
+        st = bench(&a, m, r, &n, &mem);
     if (st == BN_OK)
-        rc = report(&a, m, threads, r, n);
+        rc = report(&a, m, a.threads, r, n, &mem);
     bn_model_free(m);
     return st == BN_OK ? rc : bn_cli_fail(st);
 }
