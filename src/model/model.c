@@ -59,7 +59,10 @@ static bn_status read_config(bn_model *m) {
         return BN_ERROR(BN_ERR_SHAPE, "embedding_length %d, heads %d, kv heads %d do not divide",
                         c->dim, c->n_heads, c->n_kv_heads);
     c->head_dim = c->dim / c->n_heads;
-    c->act = BN_ACT_SILU; /* llama.cpp's default when the key is absent */
+    /* Without the key: llama.cpp's `bitnet` defaults to SiLU (1bitLLM-style models); the two
+     * bitnet.cpp names exist only for the 2B-4T GGUFs (bitnet2b_2501, bitnet2b), which are
+     * ReLU^2 and carry no key. */
+    c->act = strcmp(arch, "bitnet") == 0 ? BN_ACT_SILU : BN_ACT_RELU2;
     char key[128];
     snprintf(key, sizeof key, "%s.hidden_activation", arch);
     if (bn_gguf_find(g, key) != NULL) {
