@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Under AddressSanitizer, cached blocks are poisoned so a use after bn_pool_free is still caught,
  * even though the pool keeps the memory. */
@@ -87,6 +88,21 @@ void *bn_aligned_alloc(size_t size) {
         return NULL;
     }
     return p;
+}
+
+void *bn_pages_alloc(size_t size) {
+    void *p =
+        mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        BN_ERROR(BN_ERR_OUT_OF_MEMORY, "cannot map %zu bytes", size);
+        return NULL;
+    }
+    return p;
+}
+
+void bn_pages_free(void *p, size_t size) {
+    if (p != NULL)
+        munmap(p, size ? size : 1);
 }
 
 void bn_aligned_free(void *p) {

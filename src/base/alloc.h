@@ -20,6 +20,12 @@
 void *bn_aligned_alloc(size_t size);
 void bn_aligned_free(void *p);
 
+/* Zeroed pages straight from the OS, for big short-lived buffers (a layer being repacked):
+ * freeing them returns the memory at once, where malloc keeps freed blocks in per-thread
+ * arenas that stay resident. NULL (with bn_last_error set) on failure; free with the size. */
+void *bn_pages_alloc(size_t size);
+void bn_pages_free(void *p, size_t size);
+
 /* Test hook (SQLite style): make the n-th next aligned allocation fail, counting from 1;
  * 0 disables. Lets tests walk every out-of-memory path. Process-wide. */
 void bn_alloc_fail_after(uint64_t n);

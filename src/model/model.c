@@ -4,6 +4,7 @@
 #include "model/model.h"
 
 #include "base/alloc.h"
+#include "base/threadpool.h"
 #include "model/convert.h"
 #include "tensor/formats.h"
 
@@ -11,6 +12,9 @@
 #include <unistd.h>
 
 #include <stdio.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,7 +132,8 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
                         "tensor '%s' is %s; want a ternary type (tq1_0, tq2_0, "
                         "i2_s)",
                         name, bn_dtype_name(t->dtype));
-    int8_t *codes = malloc((size_t)(rows * cols));
+    size_t n_codes = (size_t)(rows * cols);
+    int8_t *codes = bn_pages_alloc(n_codes);
     if (codes == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s", name);
     float scale = 1.0f;
@@ -144,7 +149,7 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
         st = BN_ERROR(BN_ERR_RANGE, "layer '%s' has weight scale %g", base, (double)scale);
     if (st == BN_OK)
         st = bn_ternary_matrix_pack(out, codes, rows, cols, scale, isa);
-    free(codes);
+    bn_pages_free(codes, n_codes);
     /* The runtime copy is all the forward pass reads: the file's pages would otherwise stay in
      * the resident set beside it, doubling the weights' footprint. */
     bn_mapped_file_release(&m->gguf->file, t->data, t->size);
@@ -173,6 +178,42 @@ static bn_status load_layer(bn_model *m, int i, bn_isa isa) {
     BN_TRY(LIN("ffn_down", c->dim, c->ffn_dim, &l->wdown));
 #undef LIN
     return BN_OK;
+}
+
+/* Layers are independent: each thread repacks whole layers. A worker's error message lives in
+ * its own thread, so it is copied out, and the lowest failing layer's error is raised again
+ * here, whatever the scheduling. */
+typedef struct layers_job {
+    bn_model *m;
+    bn_isa isa;
+    bn_status *status;             /* [n_layers] */
+    char (*message)[BN_ERROR_MAX]; /* [n_layers] */
+} layers_job;
+
+static void load_layer_range(void *ctx, size_t begin, size_t end, int thread_id) {
+    (void)thread_id;
+    layers_job *j = ctx;
+    for (size_t i = begin; i < end; i++)
+        if ((j->status[i] = load_layer(j->m, (int)i, j->isa)) != BN_OK)
+            snprintf(j->message[i], BN_ERROR_MAX, "%s", bn_last_error());
+}
+
+static bn_status load_layers(bn_model *m, bn_isa isa) {
+    int n = m->cfg.n_layers;
+    layers_job j = {m, isa, calloc((size_t)n, sizeof *j.status),
+                    calloc((size_t)n, sizeof *j.message)};
+    bn_threadpool *pool = NULL;
+    bn_status st = j.status && j.message ? bn_threadpool_create(0, &pool)
+                                         : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "layer loading");
+    if (st == BN_OK)
+        bn_parallel_for(pool, (size_t)n, 1, load_layer_range, &j);
+    for (int i = 0; st == BN_OK && i < n; i++)
+        if (j.status[i] != BN_OK)
+            st = BN_ERROR(j.status[i], "%s", j.message[i]);
+    bn_threadpool_destroy(pool);
+    free(j.status);
+    free(j.message);
+    return st;
 }
 
 static bn_status float_table(const bn_model *m, const char *name, const void **data,
@@ -205,11 +246,12 @@ static bn_status load(bn_model *m, const char *path, bn_isa isa) {
     BN_TRY(load_vector(m, "output_norm.weight", m->cfg.dim, false, &m->output_norm));
     if ((m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers)) == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "layers");
-    for (int i = 0; i < m->cfg.n_layers; i++)
-        BN_TRY(load_layer(m, i, isa));
+    BN_TRY(load_layers(m, isa));
     bn_tokenizer_spec *spec;
     BN_TRY(bn_tokenizer_spec_load_gguf(&spec, m->gguf));
     BN_TRY(bn_tokenizer_create(&m->tok, spec));
+    /* The tokenizer copied what it needs from the header (a 128k vocabulary is megabytes). */
+    bn_mapped_file_release(&m->gguf->file, m->gguf->file.data, m->gguf->data_offset);
     if (bn_tokenizer_n_vocab(m->tok) > m->cfg.n_vocab)
         return BN_ERROR(BN_ERR_SHAPE, "the tokenizer has %d tokens, the embeddings %d rows",
                         bn_tokenizer_n_vocab(m->tok), m->cfg.n_vocab);
@@ -251,8 +293,31 @@ bn_status bn_model_load(bn_model **out, const char *path, bn_isa isa) {
         bn_model_free(m);
         return st;
     }
+#if defined(__GLIBC__)
+    /* The repacking's big temporaries were freed into per-thread arenas, which glibc keeps
+     * mapped: give them back, so the resident set is the model, not its loading. */
+    malloc_trim(0);
+#endif
     *out = m;
     return BN_OK;
+}
+
+typedef struct head_job {
+    const void *from;
+    uint8_t *to;
+    const bn_dtype_traits *type;
+    int dim;
+    size_t in_row, out_row;
+} head_job;
+
+static void encode_head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
+    (void)thread_id;
+    const head_job *j = ctx;
+    float row[8192]; /* bn_context_eval's bound on the hidden size */
+    for (size_t v = begin; v < end; v++) {
+        j->type->to_f32((const uint8_t *)j->from + v * j->in_row, row, j->dim);
+        bn_q8_0_from_f32(row, j->to + v * j->out_row, j->dim);
+    }
 }
 
 bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
@@ -262,24 +327,26 @@ bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
         return BN_ERROR(BN_ERR_UNSUPPORTED, "head type %s: the head can be re-encoded as q8_0 only",
                         bn_dtype_name(type));
     int dim = m->cfg.dim;
-    if (dim % 32 != 0)
-        return BN_ERROR(BN_ERR_SHAPE, "a q8_0 head needs a hidden size divisible by 32, not %d",
+    if (dim % 32 != 0 || dim > 8192)
+        return BN_ERROR(BN_ERR_SHAPE,
+                        "a q8_0 head needs a hidden size divisible by 32 and at "
+                        "most 8192, not %d",
                         dim);
     const bn_dtype_traits *from = bn_dtype_get(m->head_type);
     size_t in_row = (size_t)(dim / from->block_size) * from->block_bytes;
     size_t out_row = (size_t)(dim / 32) * sizeof(bn_block_q8_0);
     uint8_t *q = bn_aligned_alloc((size_t)m->cfg.n_vocab * out_row);
-    float *row = malloc((size_t)dim * sizeof(float));
-    if (q == NULL || row == NULL) {
-        bn_aligned_free(q);
-        free(row);
+    if (q == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "q8_0 head of %d rows", m->cfg.n_vocab);
+    head_job j = {m->head, q, from, dim, in_row, out_row};
+    bn_threadpool *pool = NULL;
+    bn_status st = bn_threadpool_create(0, &pool);
+    if (st != BN_OK) {
+        bn_aligned_free(q);
+        return st;
     }
-    for (int v = 0; v < m->cfg.n_vocab; v++) {
-        from->to_f32((const uint8_t *)m->head + (size_t)v * in_row, row, dim);
-        bn_q8_0_from_f32(row, q + (size_t)v * out_row, dim);
-    }
-    free(row);
+    bn_parallel_for(pool, (size_t)m->cfg.n_vocab, 1024, encode_head_rows, &j);
+    bn_threadpool_destroy(pool);
     /* The float rows were read once; a tied table is still the embeddings, but those fault back
      * in a row at a time, so neither needs to stay resident. */
     bn_mapped_file_release(&m->gguf->file, m->head, (size_t)m->cfg.n_vocab * in_row);

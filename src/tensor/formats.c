@@ -596,15 +596,23 @@ static bn_status i2v_pack(int v, const char *name, const int8_t *t, int64_t rows
     BN_TRY(check_values(name, t, rows, cols));
     uint8_t *out = dst;
     memset(out, 0x55, want); /* every code 1: the padding multiplies to nothing */
-    int64_t row_bytes = i2v_row_bytes(v, cols);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t k = 0; k < cols; k++) {
+    int64_t row_bytes = i2v_row_bytes(v, cols), whole = cols / (4 * v);
+    for (int64_t r = 0; r < rows; r++) {
+        const int8_t *in = t + r * cols;
+        uint8_t *o = out + r * row_bytes;
+        /* whole blocks: value i * v + j of a block sits in bits 2i of its byte j */
+        for (int64_t b = 0; b < whole; b++, in += 4 * v, o += v)
+            for (int j = 0; j < v; j++)
+                o[j] = (uint8_t)((in[j] + 1) | (in[v + j] + 1) << 2 | (in[2 * v + j] + 1) << 4 |
+                                 (in[3 * v + j] + 1) << 6);
+        for (int64_t k = whole * 4 * v; k < cols; k++) { /* the padded tail */
             int64_t byte;
             int shift;
             i2v_locate(v, k, &byte, &shift);
-            uint8_t *b = out + r * row_bytes + byte;
-            *b = (uint8_t)((*b & ~(3u << shift)) | ((unsigned)(t[r * cols + k] + 1) << shift));
+            uint8_t *p = out + r * row_bytes + byte;
+            *p = (uint8_t)((*p & ~(3u << shift)) | ((unsigned)(t[r * cols + k] + 1) << shift));
         }
+    }
     return BN_OK;
 }
 
@@ -615,19 +623,24 @@ static bn_status i2v_unpack(int v, const char *name, const void *src, size_t src
     BN_TRY(check_bytes(name, "source", rows, cols, src_bytes, want));
     const uint8_t *in = src;
     int64_t row_bytes = i2v_row_bytes(v, cols);
-    for (int64_t r = 0; r < rows; r++)
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *row = in + r * row_bytes;
+        int8_t *o = t + r * cols;
+        uint8_t bad = 0; /* a pair of set bits somewhere: code 3 */
         for (int64_t k = 0; k < cols; k++) {
-            int64_t byte;
-            int shift;
-            i2v_locate(v, k, &byte, &shift);
-            int code = (in[r * row_bytes + byte] >> shift) & 3;
-            if (code == 3)
+            int64_t blk = k / (4 * v), rem = k % (4 * v);
+            uint8_t byte = row[blk * v + rem % v];
+            int code = (byte >> (2 * (rem / v))) & 3;
+            bad |= code == 3;
+            o[k] = (int8_t)(code - 1);
+        }
+        for (int64_t k = 0; bad && k < cols; k++)
+            if (o[k] == 2)
                 return BN_ERROR(BN_ERR_FORMAT,
                                 "%s: code 3 at [%lld, %lld]; codes 0, 1, 2 are "
                                 "-1, 0, +1",
                                 name, (long long)r, (long long)k);
-            t[r * cols + k] = (int8_t)(code - 1);
-        }
+    }
     *scale = NAN;
     return BN_OK;
 }
