@@ -169,6 +169,12 @@ static void test_llama3_158(void) {
           "eos list (%d)", c.n_eos);
     CHECK(c.num_kv_heads == 8 && c.head_dim == 128 && c.intermediate_size == 14336, "shape");
     CHECK(c.max_position_embeddings == 131072, "max_pos");
+    CHECK(!c.attention_bias && !c.mlp_bias && c.input_bits == 8, "absent biases / input_bits");
+    CHECK_OK(parse(&c,
+                   "{\"model_type\": \"llama\", \"attention_bias\": true, \"mlp_bias\": false,"
+                   " \"quantization_config\": {\"quant_method\": \"bitnet\"}}",
+                   NULL));
+    CHECK(c.attention_bias && !c.mlp_bias, "biases recorded (the converter refuses them)");
 }
 
 static void test_falcon3(void) {
@@ -206,6 +212,7 @@ static void test_1bitllm(void) {
     CHECK(c.tie_word_embeddings, "tie true as the file says");
     CHECK(c.bos_ids[0] == 1 && c.eos_ids[0] == 2 && c.pad_id == 32000, "ids");
     CHECK(strcmp(c.torch_dtype, "float16") == 0, "dtype");
+    CHECK(c.input_bits == 8 && !c.attention_bias && !c.mlp_bias, "input_bits / biases");
 
     /* Without model_type the class still decides; defaults are LlamaConfig's (silu, tie false). */
     CHECK_OK(parse(&c, "{\"architectures\": [\"BitnetForCausalLM\"]}", NULL));
@@ -324,10 +331,17 @@ static const bad_case k_bad[] = {
      "rope_scaling.factor is missing"},
     {"{\"model_type\": \"bitnet\", \"rope_scaling\": 8}", BN_ERR_FORMAT, "rope_scaling is a"},
     {"{\"model_type\": \"bitnet\", \"head_dim\": \"128\"}", BN_ERR_FORMAT, "head_dim is a str"},
+    {"{\"model_type\": \"bitnet\", \"attention_bias\": 0}", BN_ERR_FORMAT,
+     "attention_bias is a number"},
+    {"{\"model_type\": \"bitnet\", \"mlp_bias\": \"no\"}", BN_ERR_FORMAT, "mlp_bias is a string"},
+    {"{\"architectures\": [\"BitnetForCausalLM\"], \"input_bits\": 8.5}", BN_ERR_FORMAT,
+     "input_bits is 8.5"},
     /* out of range */
     {"{\"model_type\": \"bitnet\", \"hidden_size\": 0}", BN_ERR_RANGE, "hidden_size is 0"},
     {"{\"model_type\": \"bitnet\", \"hidden_size\": -2560}", BN_ERR_RANGE, "hidden_size is -2560"},
     {"{\"model_type\": \"bitnet\", \"hidden_size\": 1e12}", BN_ERR_RANGE, "hidden_size"},
+    {"{\"architectures\": [\"BitnetForCausalLM\"], \"input_bits\": 0}", BN_ERR_RANGE,
+     "input_bits is 0"},
     {"{\"model_type\": \"bitnet\", \"vocab_size\": 0}", BN_ERR_RANGE, "vocab_size"},
     {"{\"model_type\": \"bitnet\", \"num_hidden_layers\": -1}", BN_ERR_RANGE, "num_hidden_layers"},
     {"{\"model_type\": \"bitnet\", \"intermediate_size\": 0}", BN_ERR_RANGE, "intermediate_size"},
@@ -381,6 +395,16 @@ static const bad_case k_bad[] = {
     {"{\"model_type\": \"bitnet\", \"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": "
      "2}}",
      BN_ERR_UNSUPPORTED, "rope_scaling.rope_type 'longrope'"},
+    /* architectures[0] must be the family's causal-LM class */
+    {"{\"model_type\": \"llama\", \"architectures\": [\"LlamaForSequenceClassification\"],"
+     " \"quantization_config\": {\"quant_method\": \"bitnet\"}}",
+     BN_ERR_UNSUPPORTED, "architectures[0] 'LlamaForSequenceClassification'"},
+    {"{\"model_type\": \"bitnet\", \"architectures\": [\"LlamaForCausalLM\"]}", BN_ERR_UNSUPPORTED,
+     "architectures[0] 'LlamaForCausalLM' is not supported with model_type "
+     "'bitnet'"},
+    {"{\"model_type\": \"llama\", \"architectures\": [\"MistralForCausalLM\"],"
+     " \"quantization_config\": {\"quant_method\": \"bitnet\"}}",
+     BN_ERR_UNSUPPORTED, "want LlamaForCausalLM"},
     /* missing */
     {"{}", BN_ERR_NOT_FOUND, "model_type"},
     {"{\"architectures\": [\"GPT2LMHeadModel\"]}", BN_ERR_NOT_FOUND, "model_type"},

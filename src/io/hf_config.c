@@ -450,7 +450,23 @@ static bn_status hf_model_type(const hf_obj *o, bn_hf_config *c) {
     return BN_OK;
 }
 
-static bn_status hf_family(const hf_obj *o, bn_hf_config *c) {
+/* architectures[0], when given, must be the causal-LM class of the family: another class (a
+ * sequence classifier, a different architecture under the same model_type) would put another
+ * graph or head on the same weights. */
+static bn_status hf_check_architecture(const hf_obj *o, const bn_hf_config *c) {
+    static const char *const want[] = {[BN_HF_BITNET] = "BitNetForCausalLM",
+                                       [BN_HF_LLAMA_BITNET] = "LlamaForCausalLM",
+                                       [BN_HF_1BITLLM] = "BitnetForCausalLM"};
+    if (c->architecture[0] == '\0' || strcmp(c->architecture, want[c->family]) == 0)
+        return BN_OK;
+    return BN_ERROR(BN_ERR_UNSUPPORTED,
+                    "%s: architectures[0] '%s' is not supported with model_type '%s' (want %s; "
+                    "the ternary classes are BitNetForCausalLM, LlamaForCausalLM with "
+                    "quant_method bitnet, and 1bitLLM's BitnetForCausalLM)",
+                    o->file, c->architecture, c->model_type, want[c->family]);
+}
+
+static bn_status hf_family_of(const hf_obj *o, bn_hf_config *c) {
     /* 1bitLLM's class is recognised by name alone: its config.json says model_type "llama". */
     if (strcmp(c->architecture, "BitnetForCausalLM") == 0) {
         c->family = BN_HF_1BITLLM;
@@ -478,6 +494,11 @@ static bn_status hf_family(const hf_obj *o, bn_hf_config *c) {
                     "%s: model_type '%s' is not supported (want bitnet, llama with "
                     "quant_method bitnet, or architectures BitnetForCausalLM)",
                     o->file, c->model_type);
+}
+
+static bn_status hf_family(const hf_obj *o, bn_hf_config *c) {
+    BN_TRY(hf_family_of(o, c));
+    return hf_check_architecture(o, c);
 }
 
 /* ---- shapes, activation, RoPE, the rest ---------------------------------------------------------
@@ -617,6 +638,32 @@ static bn_status hf_rope(const hf_obj *o, const hf_defaults *d, bn_hf_config *c)
     return have_params ? hf_rope_scaling(&p, c) : BN_OK;
 }
 
+/* A boolean key that only some config classes have: false when absent, without a log line. */
+static bn_status hf_flag(const hf_obj *o, const char *key, bool *out) {
+    const cJSON *v;
+    BN_TRY(hf_find(o, key, &v));
+    *out = false;
+    if (v == NULL || cJSON_IsNull(v))
+        return BN_OK;
+    if (!cJSON_IsBool(v))
+        return hf_type_error(o, key, v, "true or false");
+    *out = cJSON_IsTrue(v);
+    return BN_OK;
+}
+
+/* Biases, and 1bitLLM's input_bits (its activation_quant takes the int range from it). */
+static bn_status hf_extras(const hf_obj *o, bn_hf_config *c) {
+    BN_TRY(hf_flag(o, "attention_bias", &c->attention_bias));
+    BN_TRY(hf_flag(o, "mlp_bias", &c->mlp_bias));
+    const cJSON *v;
+    BN_TRY(hf_find(o, "input_bits", &v));
+    c->input_bits = 8;
+    if (v == NULL)
+        return BN_OK;
+    BN_TRY(hf_int(o, "input_bits", v, &c->input_bits));
+    return hf_check_size(o, "input_bits", c->input_bits);
+}
+
 /* torch_dtype (newer transformers write it as dtype); "" when absent or null. */
 static bn_status hf_dtype(const hf_obj *o, bn_hf_config *c) {
     const char *key = "torch_dtype";
@@ -647,6 +694,7 @@ static bn_status hf_config_object(const hf_obj *o, bn_hf_config *c) {
     BN_TRY(hf_positive(o, "rms_norm_eps", d->eps, d->cls, &c->rms_norm_eps));
     BN_TRY(hf_bool(o, "tie_word_embeddings", d->tie, d->cls, &c->tie_word_embeddings));
     BN_TRY(hf_tokens(o, d, c));
+    BN_TRY(hf_extras(o, c));
     return hf_dtype(o, c);
 }
 

@@ -57,7 +57,10 @@ typedef struct bn_hf_config {
     double rope_scaling_factor; /* 1 when absent */
     bn_hf_act hidden_act;
     bool tie_word_embeddings;
-    bool has_sub_norms; /* attn_sub_norm / ffn_sub_norm present in the graph */
+    bool has_sub_norms;  /* attn_sub_norm / ffn_sub_norm present in the graph */
+    bool attention_bias; /* q/k/v/o carry biases (LlamaConfig.attention_bias; false if absent) */
+    bool mlp_bias;       /* gate/up/down carry biases (LlamaConfig.mlp_bias; false if absent) */
+    int64_t input_bits;  /* 1bitLLM's activation bits (input_bits); 8 when absent */
     int64_t bos_ids[BN_HF_MAX_IDS];
     int n_bos;
     int64_t eos_ids[BN_HF_MAX_IDS]; /* config eos plus generation_config eos, deduplicated */
@@ -75,7 +78,9 @@ typedef struct bn_hf_config {
 
 /* Parse config.json in dir (and generation_config.json when present). Errors name the file and
  * the key (BN_ERR_FORMAT for bad JSON or wrong types, BN_ERR_UNSUPPORTED for an unknown
- * model_type / activation / linear class, BN_ERR_RANGE for values out of range). */
+ * model_type / architectures[0] / activation / linear class, BN_ERR_RANGE for values out of
+ * range). Keys that parse but describe a graph the engine lacks (rope scaling, biases,
+ * use_rms_norm) are recorded here and refused by the converter (model/convert.h). */
 bn_status bn_hf_config_load(bn_hf_config *cfg, const char *dir);
 
 /* A whole JSON file of an HF folder (config, tokenizer) into *out, NUL-terminated; the caller

@@ -2,8 +2,9 @@
  * convert.c - Hugging Face BitNet folder -> GGUF. See convert.h for the conventions.
  *
  * The work is planned first (every output tensor's name, type, shape and size, checked against
- * the config), so every error about missing tensors or impossible shapes comes before a byte is
- * written; then the tensors are converted and streamed one at a time.
+ * the config), so every error about missing or left-over tensors, wrong dtypes or impossible
+ * shapes comes before a byte is written; then the tensors are converted and streamed one at a
+ * time.
  */
 #include "model/convert.h"
 
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum kind { KIND_EMBED, KIND_HEAD, KIND_NORM, KIND_LINEAR, KIND_SCALE } kind;
 
@@ -39,7 +41,8 @@ typedef struct converter {
     bn_hf_config cfg;
     bn_safetensors *st;
     bn_tokenizer *tok; /* built, so a broken tokenizer.json fails before any tensor work */
-    bool packed;       /* offline-quantized uint8 weights */
+    bool packed;       /* uint8 [out/4, in] weights + weight_scale */
+    bool *used;        /* [st->n_tensors]: the tensors the plan reads */
     planned *plan;
     int64_t n_plan;
     float last_gamma; /* scale of the linear just written, for its .scale tensor */
@@ -71,7 +74,24 @@ static bn_status find_src(converter *c, const char *name, const bn_st_tensor **o
     *out = bn_st_find(c->st, name);
     if (*out == NULL)
         return BN_ERROR(BN_ERR_NOT_FOUND, "%s: tensor '%s' is missing", c->dir, name);
+    c->used[*out - c->st->tensors] = true;
     return BN_OK;
+}
+
+static bool is_float(bn_st_dtype t) {
+    return t == BN_ST_F32 || t == BN_ST_F16 || t == BN_ST_BF16;
+}
+
+/* what: the role, for the message ("a norm", "latent weights", ...). */
+static bn_status expect_float(converter *c, const bn_st_tensor *t, const char *what) {
+    if (is_float(t->dtype))
+        return BN_OK;
+    return BN_ERROR(BN_ERR_DTYPE, "%s: tensor '%s' is %s; %s must be F32, F16 or BF16", c->dir,
+                    t->name, bn_st_dtype_name(t->dtype), what);
+}
+
+static bn_dtype dtype_of(bn_st_dtype t) {
+    return t == BN_ST_F32 ? BN_DTYPE_F32 : t == BN_ST_F16 ? BN_DTYPE_F16 : BN_DTYPE_BF16;
 }
 
 static bn_status expect_shape(converter *c, const bn_st_tensor *t, int64_t d0, int64_t d1) {
@@ -110,7 +130,10 @@ static bn_status plan_float(converter *c, kind k, const char *hf, const char *gg
     planned p = {.kind = k, .type = type, .rows = rows, .cols = cols};
     snprintf(p.name, sizeof p.name, "%s", gguf);
     BN_TRY(find_src(c, hf, &p.src));
+    BN_TRY(expect_float(c, p.src, k == KIND_NORM ? "a norm" : "an embedding or head"));
     BN_TRY(expect_shape(c, p.src, k == KIND_NORM ? cols : rows, k == KIND_NORM ? -1 : cols));
+    if (k == KIND_HEAD && c->opt->head_as_source)
+        p.type = type = dtype_of(p.src->dtype); /* the unquantized lm_head, as trained */
     if (type == BN_DTYPE_Q8_0 && cols % 32 != 0)
         return BN_ERROR(BN_ERR_SHAPE,
                         "%s [%lld, %lld]: q8_0 needs rows of whole 32-value blocks; "
@@ -128,16 +151,18 @@ static bn_status plan_linear(converter *c, int layer, const char *hf_mod, const 
     BN_TRY(find_src(c, hf, &p.src));
     if (c->packed) {
         if (p.src->dtype != BN_ST_U8)
-            return BN_ERROR(BN_ERR_DTYPE,
-                            "%s: '%s' is %s, but an offline-quantized checkpoint "
-                            "stores packed U8 weights",
-                            c->dir, hf, bn_st_dtype_name(p.src->dtype));
+            return BN_ERROR(
+                BN_ERR_DTYPE, "%s: tensor '%s' is %s, but a %s checkpoint stores packed U8 weights",
+                c->dir, hf, bn_st_dtype_name(p.src->dtype),
+                c->cfg.linear_class == BN_HF_LINEAR_BITLINEAR ? "linear_class bitlinear"
+                                                              : "quantization_mode offline");
         if (rows % 4 != 0)
             return BN_ERROR(BN_ERR_SHAPE, "%s: '%s' has %lld output rows, not a multiple of 4",
                             c->dir, hf, (long long)rows);
         BN_TRY(expect_shape(c, p.src, rows / 4, cols));
         snprintf(hf, sizeof hf, "model.layers.%d.%s.weight_scale", layer, hf_mod);
         BN_TRY(find_src(c, hf, &p.src_scale));
+        BN_TRY(expect_float(c, p.src_scale, "a weight_scale"));
         int64_t numel = 1;
         for (int d = 0; d < p.src_scale->n_dims; d++)
             numel *= p.src_scale->shape[d];
@@ -146,6 +171,7 @@ static bn_status plan_linear(converter *c, int layer, const char *hf_mod, const 
                             "%s: '%s' has %lld values; a per-tensor weight_scale has 1", c->dir, hf,
                             (long long)numel);
     } else {
+        BN_TRY(expect_float(c, p.src, "latent weights (no packed quantization_config)"));
         BN_TRY(expect_shape(c, p.src, rows, cols));
     }
     BN_TRY(bn_convert_check_linear_shape(c->opt->type, rows, cols, p.name));
@@ -199,10 +225,119 @@ static bn_status make_plan(converter *c) {
         BN_TRY(plan_layer(c, i));
     BN_TRY(plan_float(c, KIND_NORM, "model.norm.weight", "output_norm.weight", 1, g->hidden_size,
                       BN_DTYPE_F32));
-    if (!g->tie_word_embeddings)
+    if (!g->tie_word_embeddings) /* never quantized: transformers keeps lm_head an nn.Linear */
         BN_TRY(plan_float(c, KIND_HEAD, "lm_head.weight", "output.weight", g->vocab_size,
-                          g->hidden_size, c->opt->embed_type));
+                          g->hidden_size, c->opt->head_type));
     return BN_OK;
+}
+
+/* ---- what the plan does not read, and what the config asks that the engine lacks -------- */
+
+/* A tied checkpoint may still carry lm_head.weight; transformers ties it to the embeddings
+ * after loading, so a copy that differs is not what runs there either. */
+static void check_tied_head(converter *c, const bn_st_tensor *t) {
+    const bn_st_tensor *e = bn_st_find(c->st, "model.embed_tokens.weight");
+    bool same = e != NULL && e->dtype == t->dtype && e->size == t->size &&
+                memcmp(e->data, t->data, t->size) == 0;
+    if (!same)
+        bn_log(BN_LOG_WARN,
+               "%s: tie_word_embeddings is true, so the head is the embeddings, as in "
+               "transformers; tensor 'lm_head.weight', which differs from them, is ignored",
+               c->dir);
+}
+
+/* Every tensor must be read by the plan: a left-over one is a part of the model this graph
+ * lacks (a bias, BitLinear's own RMSNorm weight, a layer beyond num_hidden_layers), and
+ * running without it would be running another model. */
+static bn_status check_unused(converter *c) {
+    static const char inv_freq[] = ".rotary_emb.inv_freq";
+    for (int64_t i = 0; i < c->st->n_tensors; i++) {
+        const bn_st_tensor *t = &c->st->tensors[i];
+        size_t n = strlen(t->name), k = sizeof inv_freq - 1;
+        if (c->used[i] || (n > k && strcmp(t->name + n - k, inv_freq) == 0))
+            continue; /* older checkpoints saved RoPE's buffer; rope_theta gives it */
+        if (strcmp(t->name, "lm_head.weight") == 0 && c->cfg.tie_word_embeddings) {
+            check_tied_head(c, t);
+            continue;
+        }
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' is not part of a %s model as config.json describes "
+                        "it; refusing to ignore it",
+                        c->dir, t->name, bn_hf_family_name(c->cfg.family));
+    }
+    return BN_OK;
+}
+
+/* modules_to_not_convert may keep linear layers of the blocks in float, which the engine cannot
+ * run; only the head (which stays float anyway) may be listed. transformers' matching changed
+ * between versions (substring, then prefix/regex/suffix), so any other entry is refused. */
+static bn_status check_not_converted(const converter *c) {
+    for (int i = 0; i < c->cfg.n_modules_not_convert; i++) {
+        const char *m = c->cfg.modules_not_convert[i];
+        if (strcmp(m, "lm_head") == 0 || strcmp(m, "lm_head.weight") == 0)
+            continue;
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s/config.json: quantization_config.modules_to_not_convert[%d] '%s' "
+                        "could keep linear layers in float, which this engine does not run "
+                        "(only lm_head may be listed)",
+                        c->dir, i, m);
+    }
+    return BN_OK;
+}
+
+/* Graph features the config asks for that the engine does not implement: refused by name
+ * rather than silently run without. */
+static bn_status check_config(const converter *c) {
+    const bn_hf_config *g = &c->cfg;
+    const char *dir = c->dir;
+    if (g->rope_scaling_type[0] != '\0' && strcmp(g->rope_scaling_type, "default") != 0)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s/config.json: rope_scaling type '%s' (factor %g) is not supported: "
+                        "the engine has plain RoPE with rope_theta only",
+                        dir, g->rope_scaling_type, g->rope_scaling_factor);
+    if (g->use_rms_norm)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s/config.json: quantization_config.use_rms_norm is true: transformers "
+                        "then runs an RMSNorm with its own weight inside every BitLinear, which "
+                        "this engine does not have",
+                        dir);
+    if (g->attention_bias || g->mlp_bias)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s/config.json: %s is true: the engine's linear layers have no bias", dir,
+                        g->attention_bias ? "attention_bias" : "mlp_bias");
+    if (g->input_bits != 8)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s/config.json: input_bits is %lld: the engine quantizes activations to "
+                        "8 bits only",
+                        dir, (long long)g->input_bits);
+    if (g->num_heads * g->head_dim != g->hidden_size)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s/config.json: num_attention_heads %lld x head_dim %lld != hidden_size "
+                        "%lld: the engine needs the attention width to equal the hidden size",
+                        dir, (long long)g->num_heads, (long long)g->head_dim,
+                        (long long)g->hidden_size);
+    return check_not_converted(c);
+}
+
+/* The tokenizer comes from tokenizer.json only. 1bitLLM's repos use a SentencePiece
+ * tokenizer.model (their tokenization_bitnet.py is LLaMA's slow tokenizer); HF1BitLLM's ship
+ * no tokenizer (their model card loads meta-llama/Meta-Llama-3-8B-Instruct's). */
+static bn_status check_tokenizer_file(const converter *c) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", c->dir);
+    if (access(path, F_OK) == 0)
+        return BN_OK;
+    snprintf(path, sizeof path, "%s/tokenizer.model", c->dir);
+    if (access(path, F_OK) == 0)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s: there is a tokenizer.model (SentencePiece) but no tokenizer.json, and "
+                        "only tokenizer.json is read; write one with transformers: "
+                        "AutoTokenizer.from_pretrained(dir).save_pretrained(dir)",
+                        c->dir);
+    return BN_ERROR(BN_ERR_NOT_FOUND,
+                    "%s: no tokenizer.json (checkpoints that use their base model's tokenizer, "
+                    "such as HF1BitLLM's, need that tokenizer.json copied in)",
+                    c->dir);
 }
 
 /* ---- metadata -------------------------------------------------------------------------- */
@@ -419,24 +554,39 @@ static bn_status write_all(converter *c, bn_gguf_writer *w) {
     return BN_OK;
 }
 
+static bool is_table_type(bn_dtype t) {
+    return t == BN_DTYPE_Q8_0 || t == BN_DTYPE_F16 || t == BN_DTYPE_BF16 || t == BN_DTYPE_F32;
+}
+
 static bn_status check_options(const bn_convert_options *opt) {
-    bn_dtype e = opt->embed_type;
     BN_TRY(bn_convert_check_linear_type(opt->type));
-    if (e != BN_DTYPE_Q8_0 && e != BN_DTYPE_F16 && e != BN_DTYPE_BF16 && e != BN_DTYPE_F32)
+    if (!is_table_type(opt->embed_type))
         return BN_ERROR(BN_ERR_INVALID_ARG,
                         "--embed-type %s: embeddings can be q8_0, f16, bf16 "
                         "or f32",
-                        bn_dtype_name(e));
+                        bn_dtype_name(opt->embed_type));
+    if (!opt->head_as_source && !is_table_type(opt->head_type))
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "--head-type %s: the head can be source, q8_0, f16, bf16 or f32",
+                        bn_dtype_name(opt->head_type));
     return BN_OK;
 }
 
 static bn_status run(converter *c, const char *out_path) {
     BN_TRY(check_options(c->opt));
     BN_TRY(bn_hf_config_load(&c->cfg, c->dir));
-    c->packed = c->cfg.quantized && c->cfg.quant_mode == BN_HF_QUANT_OFFLINE;
+    BN_TRY(check_config(c));
+    /* transformers builds the packed BitLinear for linear_class bitlinear whatever
+     * quantization_mode says; only autobitlinear reads the mode. */
+    c->packed = c->cfg.quantized && (c->cfg.linear_class == BN_HF_LINEAR_BITLINEAR ||
+                                     c->cfg.quant_mode == BN_HF_QUANT_OFFLINE);
+    BN_TRY(check_tokenizer_file(c));
     BN_TRY(bn_tokenizer_load(&c->tok, c->dir));
     BN_TRY(bn_st_open_dir(&c->st, c->dir));
+    if ((c->used = calloc((size_t)c->st->n_tensors + 1, sizeof *c->used)) == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "convert: %lld tensors", (long long)c->st->n_tensors);
     BN_TRY(make_plan(c));
+    BN_TRY(check_unused(c));
     if (c->report != NULL) {
         c->report->n = 0;
         c->report->tensors = calloc((size_t)c->n_plan, sizeof *c->report->tensors);
@@ -459,6 +609,7 @@ bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
     bn_status st = run(&c, out_path);
     bn_st_close(c.st);
     bn_tokenizer_free(c.tok);
+    free(c.used);
     free(c.plan);
     if (st != BN_OK && report != NULL)
         bn_convert_report_free(report);

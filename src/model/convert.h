@@ -4,8 +4,20 @@
  * Reads any of the checkpoints hf_config.h describes: packed autobitlinear/bitlinear weights
  * (unpacked, scale convention resolved here), float master weights (absmean-ternarized on the
  * way, exactly as transformers' online quantization does) and 1bitLLM latent weights. Writes the
- * linear layers in the asked type, embeddings/head in the embedding type, norms in f32, and the
- * tokenizer in tokenizer.ggml.*. One tensor is in memory at a time.
+ * linear layers in the asked type, embeddings in the embedding type, an untied head in its own
+ * type, norms in f32, and the tokenizer in tokenizer.ggml.*. One tensor is in memory at a time.
+ *
+ * The variants map onto one graph (architecture "bitnet", see docs/ARCHITECTURE.md):
+ *   2B-4T (BitNetForCausalLM)      relu2 FFN, attn_sub_norm / ffn_sub_norm, weight_scale = gamma
+ *   LLaMA + quant_method bitnet    silu FFN, no sub-norms, bitlinear weight_scale = 1/gamma,
+ *   (HF1BitLLM, Falcon3-1.58bit)   float lm_head kept unquantized (output.weight)
+ *   1bitLLM BitnetForCausalLM      silu FFN, sub-norms from inner_attn_ln / ffn_layernorm,
+ *                                  fp16 latent weights ternarized here
+ * Everything is checked before the first byte is written: every tensor the graph needs exists
+ * with its shape and dtype, no tensor is left over (a bias, BitLinear's own RMSNorm weights, a
+ * layer too many), and config features the engine lacks (rope scaling, biases, use_rms_norm,
+ * float linears in modules_to_not_convert, input_bits != 8) are refused, each error naming the
+ * tensor or key.
  *
  * Ternary GGUF types keep the exact float32 per-tensor scale: TQ1_0/TQ2_0 blocks hold d = 1 and
  * a 1-element f32 `<name>.scale` tensor beside each weight carries gamma (llama.cpp's bitnet
@@ -23,7 +35,9 @@ typedef void (*bn_progress_fn)(void *ctx, int64_t done, int64_t total, const cha
 
 typedef struct bn_convert_options {
     bn_dtype type;       /* linear layers: tq1_0, tq2_0, i2_s, f16, bf16, f32 */
-    bn_dtype embed_type; /* embeddings and untied head: q8_0, f16, bf16, f32 */
+    bn_dtype embed_type; /* embeddings (and so a tied head): q8_0, f16, bf16, f32 */
+    bn_dtype head_type;  /* untied head (lm_head): q8_0, f16, bf16, f32 ... */
+    bool head_as_source; /* ... or, when set, the checkpoint's own f32/f16/bf16, unchanged */
     bool report;         /* measure each tensor's error against the source */
     bn_progress_fn progress;
     void *progress_ctx;

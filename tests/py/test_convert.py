@@ -10,6 +10,9 @@
 - --report --json numbers equal numpy's.
 - Bad input: unknown types, shapes the type cannot hold, missing tensors, mismatched scales:
   a clear error and no output file.
+- The other Hugging Face variants (tests/fixtures/variant-*, scripts/make_variant_fixtures.py):
+  LLaMA bitlinear (no sub-norms, silu, bf16 lm_head kept as output.weight bit for bit), BitNet
+  bitlinear, 1bitLLM (fp16 latent weights, inner_attn_ln / ffn_layernorm as the sub-norms).
 
 usage: test_convert.py BITNET WORKDIR
 """
@@ -77,7 +80,7 @@ def source_ternary(src, cfg, layer, mod):
         ws = np.float32(src[base + ".weight_scale"].reshape(-1)[0])
         cls = cfg["quantization_config"].get("linear_class", "bitlinear")
         return unpack_hf2(w), (ws if cls == "autobitlinear" else np.float32(1) / ws)
-    return online_quant(w)
+    return online_quant(np.asarray(w, np.float32))
 
 
 def decode_i2s(raw, rows, cols):
@@ -345,8 +348,60 @@ def main():
         results.append((f"bad input: {label}", e))
 
     results += quantize_tests(bitnet, work, packed)
+    results += variant_tests(bitnet, work)
 
     return report(results)
+
+
+def check_variant(errs, out, src_dir):
+    cfg = json.load(open(os.path.join(src_dir, "config.json")))
+    src = read_safetensors(os.path.join(src_dir, "model.safetensors"))
+    r = GGUFReader(out)
+    tensors = {t.name: t for t in r.tensors}
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    for k, v in (("bitnet.hidden_activation", cfg["hidden_act"]), ("bitnet.rope.dimension_count", head_dim)):
+        if r.fields[k].contents() != v:
+            errs.append(f"key {k} = {r.fields[k].contents()}, want {v}")
+    arch = cfg["architectures"][0]
+    sub = {"BitNetForCausalLM": ("self_attn.attn_sub_norm", "mlp.ffn_sub_norm"),
+           "BitnetForCausalLM": ("self_attn.inner_attn_ln", "mlp.ffn_layernorm")}.get(arch)
+    h, f = cfg["hidden_size"], cfg["intermediate_size"]
+    kv = cfg["num_key_value_heads"] * head_dim
+    shapes = {"self_attn.q_proj": (h, h), "self_attn.k_proj": (kv, h), "self_attn.v_proj": (kv, h),
+              "self_attn.o_proj": (h, h), "mlp.gate_proj": (f, h), "mlp.up_proj": (f, h), "mlp.down_proj": (h, f)}
+    for layer in range(cfg["num_hidden_layers"]):
+        for g, hf in zip(("attn_sub_norm", "ffn_sub_norm"), sub or (None, None)):
+            t = tensors.get(f"blk.{layer}.{g}.weight")
+            want = None if hf is None else src[f"model.layers.{layer}.{hf}.weight"].astype(np.float32)
+            if (t is None) != (want is None) or (t is not None and not np.array_equal(np.asarray(t.data), want)):
+                errs.append(f"blk.{layer}.{g}.weight: {'missing' if t is None else 'present or different'}")
+        for mod, g in LINEARS.items():
+            t_src, s_src = source_ternary(src, cfg, layer, mod)
+            t_out, s_out = gguf_ternary(r, f"blk.{layer}.{g}.weight", "tq2_0", *shapes[mod])
+            if not np.array_equal(t_src, t_out) or s_src != s_out:
+                errs.append(f"blk.{layer}.{g}: {np.sum(t_src != t_out)} codes differ, scale {s_out!r} want {s_src!r}")
+    head = tensors.get("output.weight")
+    if cfg["tie_word_embeddings"]:
+        if head is not None:
+            errs.append("tied model has output.weight")
+    elif head is None or head.tensor_type != Q.BF16:
+        errs.append(f"output.weight: {head.tensor_type.name if head else 'missing'}, want BF16 as the source")
+    else:
+        bits = np.asarray(head.data).reshape(-1).view(np.uint16).astype(np.uint32) << 16
+        if not np.array_equal(bits.view(np.float32), src["lm_head.weight"].reshape(-1)):
+            errs.append("output.weight differs from lm_head.weight")
+
+
+def variant_tests(bitnet, work):
+    results = []
+    for name in ("variant-llama-bitlinear", "variant-bitnet-bitlinear", "variant-1bitllm"):
+        out = os.path.join(work, name + ".gguf")
+        p = run(bitnet, "convert", os.path.join(FIX, name), out)
+        errs = [] if p.returncode == 0 else [f"exit {p.returncode}: {p.stderr.strip()}"]
+        if not errs:
+            check_variant(errs, out, os.path.join(FIX, name))
+        results.append((f"convert {name} -> tq2_0", errs))
+    return results
 
 
 def quantize_tests(bitnet, work, packed):
