@@ -172,8 +172,11 @@ static bn_status alloc_buffers(synth *y) {
             values = n > values ? n : values;
             bytes = y->plan[i].nbytes > bytes ? y->plan[i].nbytes : bytes;
         }
-    size_t chunk =
-        (size_t)y->shape->ffn_dim > CHUNK_VALUES ? (size_t)y->shape->ffn_dim : CHUNK_VALUES;
+    size_t chunk = CHUNK_VALUES; /* and at least one row of a table, and the longest norm */
+    if ((size_t)y->shape->dim > chunk)
+        chunk = (size_t)y->shape->dim;
+    if ((size_t)y->shape->ffn_dim > chunk)
+        chunk = (size_t)y->shape->ffn_dim;
     y->codes = bn_aligned_alloc(values);
     y->packed = bn_aligned_alloc(bytes);
     y->chunk = bn_aligned_alloc(chunk * sizeof *y->chunk);
