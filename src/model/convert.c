@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "io/gguf.h"
 #include "io/hf_config.h"
+#include "model/hparams.h"
 #include "text/tokenizer.h"
 #include "io/safetensors.h"
 #include "quant/ternary.h"
@@ -342,56 +343,25 @@ static bn_status check_tokenizer_file(const converter *c) {
 
 /* ---- metadata -------------------------------------------------------------------------- */
 
-static uint32_t file_type(bn_dtype t) {
-    switch (t) { /* llama.cpp's LLAMA_FTYPE_MOSTLY_*; bitnet.cpp's I2_S is 40 */
-    case BN_DTYPE_F32:
-        return 0;
-    case BN_DTYPE_F16:
-        return 1;
-    case BN_DTYPE_BF16:
-        return 32;
-    case BN_DTYPE_TQ1_0:
-        return 36;
-    case BN_DTYPE_TQ2_0:
-        return 37;
-    case BN_DTYPE_I2_S:
-        return 40;
-    default:
-        return 0;
-    }
-}
-
-static bn_status write_hparams(converter *c, bn_gguf_writer *w, const char *arch) {
+static bn_status write_hparams(converter *c, bn_gguf_writer *w) {
     const bn_hf_config *g = &c->cfg;
-    char key[128];
     const char *base = strrchr(c->dir, '/');
-    BN_TRY(bn_gguf_writer_set_str(w, "general.architecture", arch));
-    BN_TRY(bn_gguf_writer_set_str(w, "general.name", base && base[1] ? base + 1 : c->dir));
-    BN_TRY(bn_gguf_writer_set_u32(w, "general.file_type", file_type(c->opt->type)));
-    BN_TRY(bn_gguf_writer_set_u32(w, "general.quantization_version", 2));
-    struct {
-        const char *suffix;
-        int64_t value;
-    } ints[] = {
-        {"vocab_size", g->vocab_size},
-        {"context_length", g->max_position_embeddings},
-        {"embedding_length", g->hidden_size},
-        {"block_count", g->num_layers},
-        {"feed_forward_length", g->intermediate_size},
-        {"rope.dimension_count", g->head_dim},
-        {"attention.head_count", g->num_heads},
-        {"attention.head_count_kv", g->num_kv_heads},
+    bn_hparams h = {
+        .name = base && base[1] ? base + 1 : c->dir,
+        .linear_type = c->opt->type,
+        .vocab_size = g->vocab_size,
+        .context_length = g->max_position_embeddings,
+        .embedding_length = g->hidden_size,
+        .block_count = g->num_layers,
+        .feed_forward_length = g->intermediate_size,
+        .head_dim = g->head_dim,
+        .head_count = g->num_heads,
+        .head_count_kv = g->num_kv_heads,
+        .rms_eps = (float)g->rms_norm_eps,
+        .rope_theta = (float)g->rope_theta,
+        .activation = bn_hf_act_name(g->hidden_act),
     };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        snprintf(key, sizeof key, "%s.%s", arch, ints[i].suffix);
-        BN_TRY(bn_gguf_writer_set_u32(w, key, (uint32_t)ints[i].value));
-    }
-    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
-    BN_TRY(bn_gguf_writer_set_f32(w, key, (float)g->rms_norm_eps));
-    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
-    BN_TRY(bn_gguf_writer_set_f32(w, key, (float)g->rope_theta));
-    snprintf(key, sizeof key, "%s.hidden_activation", arch);
-    return bn_gguf_writer_set_str(w, key, bn_hf_act_name(g->hidden_act));
+    return bn_hparams_write_gguf(&h, w);
 }
 
 /* The model's config.json has the last word on bos/eos (generation_config adds eos ids). */
@@ -524,8 +494,7 @@ static bn_status convert_one(converter *c, const planned *p, uint8_t *out) {
 }
 
 static bn_status write_all(converter *c, bn_gguf_writer *w) {
-    const char *arch = c->opt->type == BN_DTYPE_I2_S ? "bitnet-b1.58" : "bitnet";
-    BN_TRY(write_hparams(c, w, arch));
+    BN_TRY(write_hparams(c, w));
     BN_TRY(write_tokenizer(c, w));
     for (int64_t i = 0; i < c->n_plan; i++) {
         const planned *p = &c->plan[i];

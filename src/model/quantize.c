@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 #include "io/gguf.h"
+#include "model/hparams.h"
 #include "quant/ternary.h"
 
 #include <math.h>
@@ -248,8 +249,7 @@ static bn_status copy_metadata(requant *q, bn_gguf_writer *w, const char *arch) 
 
 static bn_status write_all(requant *q, bn_gguf_writer *w) {
     bool bitnet = strncmp(q->in->architecture, "bitnet", 6) == 0;
-    const char *arch =
-        !bitnet ? q->in->architecture : (q->opt->type == BN_DTYPE_I2_S ? "bitnet-b1.58" : "bitnet");
+    const char *arch = bitnet ? bn_hparams_arch(q->opt->type) : q->in->architecture;
     BN_TRY(copy_metadata(q, w, arch));
     for (int64_t i = 0; i < q->n_outs; i++) {
         const out_tensor *o = &q->outs[i];

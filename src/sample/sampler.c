@@ -9,6 +9,7 @@
 #include "sample/sampler.h"
 
 #include "base/alloc.h"
+#include "base/rng.h"
 #include "base/status.h"
 
 #include <float.h>
@@ -26,7 +27,7 @@ typedef struct cand {
 struct bn_sampler {
     bn_sampler_params params;
     int32_t n_vocab;
-    uint64_t rng[4]; /* xoshiro256** state */
+    bn_rng rng;
 
     /* history */
     int32_t *ring;     /* [ring_cap] the window, oldest at ring_head once full */
@@ -96,44 +97,6 @@ bn_status bn_sampler_params_check(const bn_sampler_params *p) {
     return BN_OK;
 }
 
-/* ---- random numbers ------------------------------------------------------------------------ */
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-/* xoshiro256** wants a state that is not all zero; splitmix64 spreads any seed (0 included)
- * over the four words, as its authors recommend. */
-static void rng_seed(uint64_t state[4], uint64_t seed) {
-    for (int i = 0; i < 4; i++)
-        state[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(uint64_t s[4]) {
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* 24 bits fill a float's mantissa exactly, so every value k / 2^24 is representable and the
- * result is strictly below 1. The top bits are xoshiro's best. */
-static float rng_uniform(uint64_t s[4]) {
-    return (float)(rng_next(s) >> 40) * (1.0f / 16777216.0f);
-}
-
 /* ---- create / free / history --------------------------------------------------------------- */
 
 void bn_sampler_free(bn_sampler *s) {
@@ -189,7 +152,7 @@ void bn_sampler_reset(bn_sampler *s) {
     s->ring_len = 0;
     s->ring_head = 0;
     s->n_cands = 0;
-    rng_seed(s->rng, s->params.seed);
+    bn_rng_seed(&s->rng, s->params.seed);
 }
 
 static void history_add(bn_sampler *s, int32_t t) {
@@ -433,7 +396,7 @@ int32_t bn_sampler_sample(bn_sampler *s, float *logits) {
     if (p->temperature <= 0.0f)
         return bn_argmax(logits, s->n_vocab);
 
-    float u = rng_uniform(s->rng); /* drawn first, so every call consumes exactly one */
+    float u = bn_rng_uniform(&s->rng); /* drawn first, so every call consumes exactly one */
     int32_t m;
     double z = 0.0;
     if (p->top_k > 0 && p->top_k < s->n_vocab)

@@ -27,11 +27,11 @@ static void tq2_0_read_codes(const bn_block_tq2_0 *b, uint8_t *codes) {
 }
 
 static void tq2_0_write_codes(const uint8_t *codes, uint16_t d, bn_block_tq2_0 *b) {
-    memset(b->qs, 0, sizeof b->qs);
     for (int j = 0; j < 2; j++)
-        for (int l = 0; l < 4; l++)
-            for (int m = 0; m < 32; m++)
-                b->qs[j * 32 + m] |= (uint8_t)(codes[j * 128 + l * 32 + m] << (2 * l));
+        for (int m = 0; m < 32; m++) { /* one byte at a time, which vectorizes */
+            const uint8_t *c = codes + j * 128 + m;
+            b->qs[j * 32 + m] = (uint8_t)(c[0] | c[32] << 2 | c[64] << 4 | c[96] << 6);
+        }
     b->d = d;
 }
 
@@ -267,7 +267,10 @@ static bn_status check_bytes(const char *name, const char *which, int64_t rows, 
 }
 
 static bn_status check_values(const char *name, const int8_t *t, int64_t rows, int64_t cols) {
+    unsigned bad = 0; /* a branch-free pass first: this runs over billions of values */
     for (int64_t i = 0; i < rows * cols; i++)
+        bad |= (uint8_t)(t[i] + 1) > 2;
+    for (int64_t i = 0; bad && i < rows * cols; i++)
         if (t[i] < -1 || t[i] > 1)
             return BN_ERROR(BN_ERR_RANGE,
                             "%s: value %d at index %lld ([%lld, %lld]) is not ternary (-1, 0, 1)",
@@ -471,10 +474,15 @@ bn_status bn_i2_s_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, floa
     BN_TRY(check_values("i2_s", t, rows, cols));
     BN_TRY(check_scale("i2_s", scale));
     uint8_t *q = dst;
-    memset(q, 0, dst_bytes); /* the codes are OR-ed in, and the padding is written as zeros */
+    /* byte b of a group holds its values b, b+32, b+64, b+96: whole bytes, which vectorizes */
     int64_t n = rows * cols;
-    for (int64_t i = 0; i < n; i++)
-        q[i2_s_byte(i)] |= (uint8_t)((t[i] + 1) << i2_s_shift(i));
+    for (int64_t g = 0; g < n / BN_QK_I2_S; g++)
+        for (int b = 0; b < 32; b++) {
+            const int8_t *v = t + g * BN_QK_I2_S + b;
+            q[g * 32 + b] =
+                (uint8_t)((v[0] + 1) << 6 | (v[32] + 1) << 4 | (v[64] + 1) << 2 | (v[96] + 1));
+        }
+    memset(q + n / 4, 0, BN_I2_S_TAIL_BYTES); /* the padding is written as zeros */
     memcpy(q + n / 4, &scale, sizeof scale);
     return BN_OK;
 }

@@ -14,6 +14,7 @@ int bn_cmd_selftest(int argc, char **argv);
 int bn_cmd_info(int argc, char **argv);
 int bn_cmd_convert(int argc, char **argv);
 int bn_cmd_quantize(int argc, char **argv);
+int bn_cmd_synth(int argc, char **argv);
 int bn_cmd_bench(int argc, char **argv);
 int bn_cmd_tokenize(int argc, char **argv);
 int bn_cmd_run(int argc, char **argv);

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"info", bn_cmd_info, "architecture, tokenizer and tensor table of a GGUF file or HF folder"},
     {"convert", bn_cmd_convert, "Hugging Face BitNet folder -> GGUF (tq2_0, tq1_0, i2_s, ...)"},
     {"quantize", bn_cmd_quantize, "re-encode the linear layers of a GGUF in another type"},
+    {"synth", bn_cmd_synth, "a GGUF model with random weights and a real shape, for benchmarks"},
     {"run", bn_cmd_run, "generate text from a prompt (streams to stdout)"},
     {"logits", bn_cmd_logits, "write a prompt's logits as a NumPy .npy file"},
     {"tokenize", bn_cmd_tokenize, "text -> token ids and pieces, with a model's tokenizer"},
