@@ -176,7 +176,10 @@ static void check_model(const char *path, bn_dtype type, float *logits) {
     bn_tokens ids = {0};
     CHECK_OK(bn_tokenizer_encode(m->tok, prompt, strlen(prompt), BN_TOK_ADD_SPECIAL, &ids));
     bn_context *ctx = NULL;
-    CHECK_OK(bn_context_create(&ctx, m, 64, 1));
+    bn_context_params cp = bn_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_threads = 1;
+    CHECK_OK(bn_context_create(&ctx, m, &cp));
     if (ctx != NULL && ids.n > 0) {
         CHECK_OK(bn_context_eval(ctx, ids.ids, (int)ids.n, logits, false));
         bool finite;

@@ -79,7 +79,9 @@ static int json_ids(const cJSON *arr, int32_t *ids, int cap) {
 /* Last-position logits of tokens[0..n) from a fresh context; logits has n_vocab floats. */
 static bool eval_last(const bn_model *m, const int32_t *ids, int n, float *logits) {
     bn_context *c = NULL;
-    bn_status st = bn_context_create(&c, m, 64, 2);
+    /* f32 cache: compared with a float reference */
+    bn_context_params cp = {.n_ctx = 64, .n_threads = 2, .kv_type = BN_DTYPE_F32};
+    bn_status st = bn_context_create(&c, m, &cp);
     if (st == BN_OK)
         st = bn_context_eval(c, ids, n, logits, false);
     CHECK(st == BN_OK, "eval: %s", bn_last_error());
