@@ -262,7 +262,7 @@ static void check_q8_head(bn_model *m, const int32_t *ids, int n) {
     bn_context_params fast = exact;
     fast.kv_type = BN_DTYPE_F16;
     CHECK_OK(bn_model_set_head_type(m, BN_DTYPE_Q8_0));
-    CHECK(m->head_type == BN_DTYPE_Q8_0 && m->embed_type == BN_DTYPE_F32, "head q8_0, embed f32");
+    CHECK(m->head_type == BN_DTYPE_Q8_0 && m->embed_type == BN_DTYPE_BF16, "head q8_0, embed bf16");
     last_logits(m, &fast, ids, n, got);
     double e = rel_l2(got, want, vocab);
     CHECK(e < 2e-2 && e > 0.0, "q8_0 head + f16 cache: relative L2 %.3g", e);

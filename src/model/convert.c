@@ -133,8 +133,8 @@ static bn_status plan_float(converter *c, kind k, const char *hf, const char *gg
     BN_TRY(find_src(c, hf, &p.src));
     BN_TRY(expect_float(c, p.src, k == KIND_NORM ? "a norm" : "an embedding or head"));
     BN_TRY(expect_shape(c, p.src, k == KIND_NORM ? cols : rows, k == KIND_NORM ? -1 : cols));
-    if (k == KIND_HEAD && c->opt->head_as_source)
-        p.type = type = dtype_of(p.src->dtype); /* the unquantized lm_head, as trained */
+    if ((k == KIND_HEAD && c->opt->head_as_source) || (k == KIND_EMBED && c->opt->embed_as_source))
+        p.type = type = dtype_of(p.src->dtype); /* the float table, as trained */
     if (type == BN_DTYPE_Q8_0 && cols % 32 != 0)
         return BN_ERROR(BN_ERR_SHAPE,
                         "%s [%lld, %lld]: q8_0 needs rows of whole 32-value blocks; "

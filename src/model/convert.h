@@ -34,11 +34,12 @@
 typedef void (*bn_progress_fn)(void *ctx, int64_t done, int64_t total, const char *name);
 
 typedef struct bn_convert_options {
-    bn_dtype type;       /* linear layers: tq1_0, tq2_0, i2_s, f16, bf16, f32 */
-    bn_dtype embed_type; /* embeddings (and so a tied head): q8_0, f16, bf16, f32 */
-    bn_dtype head_type;  /* untied head (lm_head): q8_0, f16, bf16, f32 ... */
-    bool head_as_source; /* ... or, when set, the checkpoint's own f32/f16/bf16, unchanged */
-    bool report;         /* measure each tensor's error against the source */
+    bn_dtype type;        /* linear layers: tq1_0, tq2_0, i2_s, f16, bf16, f32 */
+    bn_dtype embed_type;  /* embeddings (and so a tied head): q8_0, f16, bf16, f32 */
+    bn_dtype head_type;   /* untied head (lm_head): q8_0, f16, bf16, f32 ... */
+    bool head_as_source;  /* ... or, when set, the checkpoint's own f32/f16/bf16, unchanged */
+    bool embed_as_source; /* embeddings likewise in the checkpoint's own float type */
+    bool report;          /* measure each tensor's error against the source */
     bn_progress_fn progress;
     void *progress_ctx;
 } bn_convert_options;

@@ -259,7 +259,7 @@ static bn_status load(bn_model *m, const char *path, bn_isa isa) {
 }
 
 /* A Hugging Face folder is converted once into a temporary GGUF (ternary layers exactly, in
- * TQ2_0 with their float scale; embeddings in f32, exact from bf16), mapped, and unlinked: one
+ * TQ2_0 with their float scale; float tables in their own type), mapped, and unlinked: one
  * loader for every source. */
 static bn_status load_hf(bn_model *m, const char *dir, bn_isa isa) {
     const char *tmp = getenv("TMPDIR");
@@ -269,7 +269,12 @@ static bn_status load_hf(bn_model *m, const char *dir, bn_isa isa) {
     if (fd < 0)
         return BN_ERROR(BN_ERR_IO, "%s: cannot make a temporary file for the conversion", path);
     close(fd);
-    bn_convert_options opt = {.type = BN_DTYPE_TQ2_0, .embed_type = BN_DTYPE_F32};
+    /* Float tables stay in the checkpoint's type (exact, and half the bytes of f32 for bf16) */
+    bn_convert_options opt = {.type = BN_DTYPE_TQ2_0,
+                              .embed_type = BN_DTYPE_F32,
+                              .head_type = BN_DTYPE_F32,
+                              .head_as_source = true,
+                              .embed_as_source = true};
     bn_status st = bn_convert_hf_to_gguf(dir, path, &opt, NULL);
     if (st == BN_ERR_SHAPE) { /* TQ2_0 needs rows of 256: I2_S takes what it does not */
         opt.type = BN_DTYPE_I2_S;
