@@ -18,6 +18,7 @@ int bn_cmd_bench(int argc, char **argv);
 int bn_cmd_tokenize(int argc, char **argv);
 int bn_cmd_run(int argc, char **argv);
 int bn_cmd_logits(int argc, char **argv);
+int bn_cmd_perplexity(int argc, char **argv);
 int bn_bench_tokenizer(int argc, char **argv); /* bitnet bench tokenizer */
 int bn_cmd_detokenize(int argc, char **argv);
 
