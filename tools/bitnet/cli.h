@@ -17,6 +17,7 @@ int bn_cmd_quantize(int argc, char **argv);
 int bn_cmd_bench(int argc, char **argv);
 int bn_cmd_tokenize(int argc, char **argv);
 int bn_cmd_run(int argc, char **argv);
+int bn_cmd_chat(int argc, char **argv);
 int bn_cmd_logits(int argc, char **argv);
 int bn_cmd_perplexity(int argc, char **argv);
 int bn_bench_tokenizer(int argc, char **argv); /* bitnet bench tokenizer */

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"convert", bn_cmd_convert, "Hugging Face BitNet folder -> GGUF (tq2_0, tq1_0, i2_s, ...)"},
     {"quantize", bn_cmd_quantize, "re-encode the linear layers of a GGUF in another type"},
     {"run", bn_cmd_run, "generate text from a prompt (streams to stdout)"},
+    {"chat", bn_cmd_chat, "talk with a chat model: lines of stdin in, replies out"},
     {"logits", bn_cmd_logits, "write a prompt's logits as a NumPy .npy file"},
     {"perplexity", bn_cmd_perplexity, "perplexity over a text file, in windows (as llama.cpp)"},
     {"tokenize", bn_cmd_tokenize, "text -> token ids and pieces, with a model's tokenizer"},
