@@ -118,7 +118,8 @@ static bn_status plan(const ppl_args *a, const bn_model *m, size_t n_tokens, int
         return BN_ERROR(BN_ERR_RANGE,
                         "%s has %zu tokens; perplexity with windows of %d tokens (-c) needs at "
                         "least %d (2 x %d): give a longer text or a smaller -c",
-                        a->file, n_tokens, *n_ctx, 2 * *n_ctx, *n_ctx);
+                        strcmp(a->file, "-") ? a->file : "stdin", n_tokens, *n_ctx, 2 * *n_ctx,
+                        *n_ctx);
     *n_windows = (int)(n_tokens / (size_t)*n_ctx);
     if (a->chunks > 0 && a->chunks < *n_windows)
         *n_windows = a->chunks;

@@ -10,7 +10,7 @@
 #include "base/timer.h"
 #include "text/stop.h"
 
-/* Print text[0..n) and keep a copy in the reply. */
+/* Print text and keep a copy in the reply. */
 static bn_status emit(const bn_gen *g, const bn_bytes *text) {
     if (text->n == 0)
         return BN_OK;
