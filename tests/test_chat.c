@@ -65,6 +65,14 @@ int main(void) {
           "unknown names are refused with the choices");
     CHECK(bn_chat_detect("{{ messages }}") == BN_CHAT_UNKNOWN, "unknown template");
     CHECK(bn_chat_detect(NULL) == BN_CHAT_UNKNOWN, "no template");
+    /* A stray continuation byte after a space is U+FFFD to Jinja (Python), not space: trim keeps
+     * both (it used to drop them, seeing only the space before). */
+    bn_bytes out = {0};
+    bn_chat_message stray = {"user", " a\r\x97"};
+    CHECK_OK(bn_chat_render(BN_CHAT_BITNET, &stray, 1, false, NULL, &out));
+    CHECK(out.n == 19 && memcmp(out.data, "User: a\r\x97<|eot_id|>", 19) == 0,
+          "trim keeps a stray byte: [%.*s]", (int)out.n, out.data ? out.data : "");
+    bn_bytes_free(&out);
     cJSON_Delete(root);
     return bn_test_finish("test_chat");
 }

@@ -25,7 +25,7 @@ struct bn_context {
     int8_t *xq;
     float *xs;
     int32_t *xsum;
-    float *scores; /* [threads][n_ctx]: one row of attention scores per thread */
+    float *scores;  /* [threads][n_ctx]: one row of attention scores per thread */
     int8_t *head_q; /* the q8_0 head's activation codes [BATCH, dim] and scales */
     float *head_d;
     float *trace;
@@ -107,8 +107,9 @@ void bn_context_free(bn_context *c) {
     if (c == NULL)
         return;
     bn_threadpool_destroy(c->pool);
-    void *bufs[] = {c->k_cache, c->v_cache, c->x,   c->xb, c->xn, c->q,    c->k,     c->v,
-                    c->att,     c->hb,      c->hb2, c->xq, c->xs, c->xsum, c->scores, c->head_q, c->head_d};
+    void *bufs[] = {c->k_cache, c->v_cache, c->x,      c->xb,     c->xn,    c->q,
+                    c->k,       c->v,       c->att,    c->hb,     c->hb2,   c->xq,
+                    c->xs,      c->xsum,    c->scores, c->head_q, c->head_d};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         bn_aligned_free(bufs[i]);
     free(c);
@@ -116,6 +117,13 @@ void bn_context_free(bn_context *c) {
 
 void bn_context_reset(bn_context *c) {
     c->n_past = 0;
+}
+
+bn_status bn_context_truncate(bn_context *c, int n) {
+    if (n < 0 || n > c->n_past)
+        return BN_ERROR(BN_ERR_RANGE, "truncate to %d positions: the cache holds %d", n, c->n_past);
+    c->n_past = n; /* positions from n on are written again before any query reads them */
+    return BN_OK;
 }
 
 int bn_context_n_past(const bn_context *c) {

@@ -31,6 +31,10 @@ void bn_context_free(bn_context *c);
 
 /* Forget the cache (a new sequence). */
 void bn_context_reset(bn_context *c);
+
+/* Keep only the first n positions (n <= n_past): the next eval continues from position n, as
+ * when a conversation is re-tokenized and differs from what was cached after its prefix. */
+bn_status bn_context_truncate(bn_context *c, int n);
 int bn_context_n_past(const bn_context *c);
 int bn_context_n_ctx(const bn_context *c);
 size_t bn_context_kv_bytes(const bn_context *c); /* the KV cache, keys and values */

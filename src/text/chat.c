@@ -59,7 +59,9 @@ static bn_status append_trimmed(bn_bytes *out, const char *text) {
         size_t j = end - 1;
         while (j > start && (s[j] & 0xC0) == 0x80)
             j--;
-        if (!py_space(char_at(s, end, j, &k)))
+        /* Bytes after the character at j are stray continuation bytes: each is a U+FFFD to
+         * Python, which is not space, so trimming stops there. */
+        if (!py_space(char_at(s, end, j, &k)) || j + k != end)
             break;
         end = j;
     }

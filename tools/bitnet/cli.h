@@ -18,7 +18,9 @@ int bn_cmd_synth(int argc, char **argv);
 int bn_cmd_bench(int argc, char **argv);
 int bn_cmd_tokenize(int argc, char **argv);
 int bn_cmd_run(int argc, char **argv);
+int bn_cmd_chat(int argc, char **argv);
 int bn_cmd_logits(int argc, char **argv);
+int bn_cmd_perplexity(int argc, char **argv);
 int bn_bench_tokenizer(int argc, char **argv); /* bitnet bench tokenizer */
 int bn_bench_model(int argc, char **argv);     /* bitnet bench model (argv[0] = "model") */
 int bn_cmd_detokenize(int argc, char **argv);

@@ -369,7 +369,8 @@ int bn_cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "tokenizer") == 0)
         return bn_bench_tokenizer(argc, argv);
     if (argc >= 2 && bn_cli_is_help(argv[1])) {
-        printf("usage: bitnet bench model|kernels|tokenizer [options]   (bitnet bench <name> --help)\n");
+        printf("usage: bitnet bench model|kernels|tokenizer [options]   (bitnet bench <name> "
+               "--help)\n");
         return 0;
     }
     return bn_cli_usage_error("bench", "want a benchmark: model, kernels, tokenizer");

@@ -2,12 +2,14 @@
  * cmd_run.c - `bitnet run` (generate text) and `bitnet logits` (write logits as .npy).
  */
 #include "cli.h"
+#include "engine_args.h"
+#include "generate.h"
+#include "sampling_args.h"
 
 #include "base/cpu.h"
 #include "base/timer.h"
 #include "io/npy.h"
 #include "model/forward.h"
-#include "sample/sampler.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,53 +18,70 @@
 
 typedef struct run_args {
     const char *model, *prompt, *ids, *out;
-    int n_predict, n_ctx, threads;
+    int n_ctx, threads;
     bool all, no_bos;
-    bn_sampler_params sp;
+    bn_cli_sampling gen; /* run only */
+    bn_cli_engine engine;
 } run_args;
 
 static const char RUN_USAGE[] =
-    "usage: bitnet run -m MODEL -p TEXT [-n N] [-c CTX] [-t THREADS] [--temp T] [--top-k K]\n"
-    "                  [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
-    "                  [--frequency-penalty F] [--presence-penalty P] [--seed S] [--no-bos]\n"
+    "usage: bitnet run -m MODEL (-p TEXT | --ids 1,2,3) [-n N] [-c CTX] [-t THREADS] [--no-bos]\n"
+    "                  [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
+    "                  [--repeat-last-n N] [--frequency-penalty F] [--presence-penalty P]\n"
+    "                  [--seed S] [--stop TEXT]...\n"
     "\n"
-    "Generate up to N tokens (default 128) after TEXT and stream them to stdout; stops at the\n"
-    "model's end-of-generation tokens. Timing goes to stderr. --temp 0 is greedy.\n"
-    "MODEL is a GGUF file or a Hugging Face BitNet folder.\n";
+    "Generate up to N tokens (default 128) after TEXT and stream them to stdout. Generation\n"
+    "stops at the model's end-of-generation tokens, at a --stop string, after N tokens, or when\n"
+    "the context (-c, default the model's) is full. -n 0 evaluates the prompt and generates\n"
+    "nothing (a prompt-speed measurement); -n -1 generates until the context is full.\n"
+    "stderr gets the load time, then prompt and generation speed in tokens per second.\n"
+    "\n"
+    "options:\n"
+    "  -m, --model MODEL       a GGUF file or a Hugging Face BitNet folder\n"
+    "  -p, --prompt TEXT       the prompt; special tokens written in it (<|eot_id|>) are those\n"
+    "                          tokens, and BOS goes first\n"
+    "  --ids 1,2,3             the prompt as token ids, used as given\n"
+    "  --no-bos                no BOS in front of TEXT\n"
+    "  -c, --ctx CTX           context length in tokens (default: the model's)\n"
+    "  -t, --threads N         threads (default: one per CPU)\n";
 
 static const char LOGITS_USAGE[] =
     "usage: bitnet logits -m MODEL (-p TEXT | --ids 1,2,3) [--all] --out FILE.npy [-t THREADS]\n"
     "\n"
     "Write float32 logits as a NumPy .npy file: shape [vocab] for the last position, [T, vocab]\n"
-    "with --all. -p TEXT is tokenized with BOS, as transformers does by default.\n";
+    "with --all. -p TEXT is tokenized with BOS, as transformers does by default. The defaults\n"
+    "are the exact ones (f32 KV cache, the file's head), for comparison with float references.\n"
+    "\n"
+    "options:\n";
 
-static bool parse_float(const char *s, float *out) {
-    char *end;
-    errno = 0;
-    *out = strtof(s, &end);
-    return end != s && *end == '\0' && errno == 0;
-}
-
-static bool parse_int(const char *s, int *out) {
+static bool parse_ctx(const char *s, int *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     *out = (int)v;
-    return end != s && *end == '\0' && errno == 0 && v >= -1 && v <= 1 << 30;
+    return end != s && *end == '\0' && errno == 0 && v >= 1 && v <= 1 << 30;
 }
 
 /* Options shared by run and logits; returns 0, or an exit code (-1: help printed). */
-static int parse(const char *cmd, const char *usage, int argc, char **argv, run_args *a) {
+static int parse(const char *cmd, const char *usage, int argc, char **argv, run_args *a,
+                 bool logits) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
         bn_cli_opt t = bn_cli_threads_option(cmd, argc, argv, &i, &a->threads);
+        if (t == BN_CLI_NOT_MINE)
+            t = bn_cli_engine_option(cmd, argc, argv, &i, &a->engine);
+        if (t == BN_CLI_NOT_MINE && !logits)
+            t = bn_cli_sampling_option(cmd, argc, argv, &i, &a->gen);
         if (t == BN_CLI_BAD)
             return 2;
         if (t == BN_CLI_TAKEN)
             continue;
         if (bn_cli_is_help(o)) {
             fputs(usage, stdout);
+            fputs(BN_CLI_ENGINE_HELP, stdout);
+            if (!logits)
+                fputs(BN_CLI_SAMPLING_HELP, stdout);
             return -1;
         } else if (!strcmp(o, "--all")) {
             a->all = true;
@@ -80,30 +99,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, run_
             a->ids = v;
         } else if (!strcmp(o, "--out")) {
             a->out = v;
-        } else if (!strcmp(o, "-n") || !strcmp(o, "--n-predict")) {
-            ok = parse_int(v, &a->n_predict) && a->n_predict >= 0;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
-            ok = parse_int(v, &a->n_ctx) && a->n_ctx >= 1;
-        } else if (!strcmp(o, "--temp")) {
-            ok = parse_float(v, &a->sp.temperature);
-        } else if (!strcmp(o, "--top-k")) {
-            ok = parse_int(v, &a->sp.top_k);
-        } else if (!strcmp(o, "--top-p")) {
-            ok = parse_float(v, &a->sp.top_p);
-        } else if (!strcmp(o, "--min-p")) {
-            ok = parse_float(v, &a->sp.min_p);
-        } else if (!strcmp(o, "--repeat-penalty")) {
-            ok = parse_float(v, &a->sp.repeat_penalty);
-        } else if (!strcmp(o, "--repeat-last-n")) {
-            ok = parse_int(v, &a->sp.repeat_last_n);
-        } else if (!strcmp(o, "--frequency-penalty")) {
-            ok = parse_float(v, &a->sp.frequency_penalty);
-        } else if (!strcmp(o, "--presence-penalty")) {
-            ok = parse_float(v, &a->sp.presence_penalty);
-        } else if (!strcmp(o, "--seed")) {
-            char *end;
-            a->sp.seed = strtoull(v, &end, 10);
-            ok = end != v && *end == '\0';
+            ok = parse_ctx(v, &a->n_ctx);
         } else {
             return bn_cli_usage_error(cmd, "unknown option: %s", o);
         }
@@ -153,80 +150,51 @@ static bn_status do_logits(const run_args *a, bn_model *m, bn_context *c, const 
 static bn_status generate(const run_args *a, bn_model *m, bn_context *c, const bn_tokens *ids) {
     bn_sampler *s = NULL;
     float *logits = malloc((size_t)m->cfg.n_vocab * sizeof(float));
-    bn_bytes text = {0};
-    bn_detokenizer d;
-    bn_detokenizer_init(&d, m->tok, true);
-    bn_status st = logits ? bn_sampler_create(&s, m->cfg.n_vocab, &a->sp)
+    bn_status st = logits ? bn_sampler_create(&s, m->cfg.n_vocab, &a->gen.params)
                           : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "logits");
     double t0 = bn_time_s();
     if (st == BN_OK)
         st = bn_context_eval(c, ids->ids, (int)ids->n, logits, false);
     double t1 = bn_time_s();
-    int made = 0;
     for (size_t i = 0; st == BN_OK && i < ids->n; i++)
         bn_sampler_accept(s, ids->ids[i]);
-    while (st == BN_OK && made < a->n_predict) {
-        int32_t tok = bn_sampler_sample(s, logits);
-        bn_sampler_accept(s, tok);
-        made++;
-        if (bn_tokenizer_is_eog(m->tok, tok))
-            break;
-        text.n = 0;
-        st = bn_detokenizer_push(&d, tok, &text);
-        if (st == BN_OK && text.n > 0) {
-            fwrite(text.data, 1, text.n, stdout);
-            fflush(stdout);
-        }
-        if (st == BN_OK && made < a->n_predict) {
-            if (bn_context_n_past(c) >= bn_context_n_ctx(c))
-                break; /* the context is full: stop, as documented */
-            st = bn_context_eval(c, &tok, 1, logits, false);
-        }
+    bn_gen g = {.m = m, .c = c, .s = s, .opt = &a->gen, .out = stdout};
+    bn_gen_result r = {0};
+    if (st == BN_OK)
+        st = bn_cli_generate(&g, logits, &r);
+    if (st == BN_OK && a->gen.n_predict != 0)
+        printf("\n");
+    if (st == BN_OK) {
+        fprintf(stderr, "prompt: %zu tokens, %.2f tokens/s; generation: %d tokens, %.2f tokens/s",
+                ids->n, (double)ids->n / (t1 - t0), r.n_sampled,
+                r.n_evaluated > 0 ? r.n_evaluated / r.seconds : 0.0);
+        fprintf(stderr, "; stopped by %s\n", bn_gen_end_str(r.end));
     }
-    text.n = 0;
-    if (st == BN_OK && bn_detokenizer_flush(&d, &text) == BN_OK)
-        fwrite(text.data, 1, text.n, stdout);
-    double t2 = bn_time_s();
-    printf("\n");
-    fprintf(stderr, "prompt: %zu tokens, %.2f tokens/s; generation: %d tokens, %.2f tokens/s\n",
-            ids->n, (double)ids->n / (t1 - t0), made, made > 1 ? (made - 1) / (t2 - t1) : 0.0);
-    bn_bytes_free(&text);
     bn_sampler_free(s);
     free(logits);
     return st;
 }
 
 static int run_common(const char *cmd, const char *usage, int argc, char **argv, bool logits) {
-    run_args a = {.n_predict = 128, .sp = bn_sampler_default_params()};
-    int rc = parse(cmd, usage, argc, argv, &a);
+    run_args a = {.gen = bn_cli_sampling_defaults(128), .engine = bn_cli_engine_defaults(logits)};
+    int rc = parse(cmd, usage, argc, argv, &a, logits);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     if ((a.prompt == NULL) == (a.ids == NULL))
         return bn_cli_usage_error(cmd, "give either -p TEXT or --ids 1,2,3");
     if (logits && a.out == NULL)
         return bn_cli_usage_error(cmd, "--out FILE.npy is required");
-    bn_status st = bn_sampler_params_check(&a.sp);
-    if (st != BN_OK)
-        return bn_cli_fail(st);
     bn_model *m = NULL;
     bn_context *c = NULL;
     bn_tokens ids = {0};
     double t0 = bn_time_s();
-    st = bn_model_load(&m, a.model, bn_cpu_isa());
+    bn_status st = bn_model_load(&m, a.model, bn_cpu_isa());
     if (st == BN_OK)
         st = prompt_ids(m, &a, &ids);
     if (st == BN_OK && ids.n == 0)
         st = BN_ERROR(BN_ERR_INVALID_ARG, "the prompt has no tokens");
-    /* logits exists to compare with float references: f32 cache and the file's head. Generation
-     * takes the fast settings: f16 cache, q8_0 head. */
-    bn_context_params cp = bn_context_default_params();
-    cp.n_ctx = a.n_ctx;
-    cp.n_threads = a.threads;
-    cp.kv_type = logits ? BN_DTYPE_F32 : BN_DTYPE_F16;
-    if (st == BN_OK && !logits && m->head_type != BN_DTYPE_Q8_0 && m->cfg.dim % 32 == 0)
-        st = bn_model_set_head_type(m, BN_DTYPE_Q8_0);
     if (st == BN_OK)
-        st = bn_context_create(&c, m, &cp);
+        st = bn_cli_engine_context(&a.engine, m, a.n_ctx, a.threads, &c);
     if (st == BN_OK && (int)ids.n > bn_context_n_ctx(c))
         st = BN_ERROR(BN_ERR_RANGE,
                       "the prompt has %zu tokens, more than the context of %d "

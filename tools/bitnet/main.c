@@ -27,7 +27,9 @@ static const command commands[] = {
     {"quantize", bn_cmd_quantize, "re-encode the linear layers of a GGUF in another type"},
     {"synth", bn_cmd_synth, "a GGUF model with random weights and a real shape, for benchmarks"},
     {"run", bn_cmd_run, "generate text from a prompt (streams to stdout)"},
+    {"chat", bn_cmd_chat, "talk with a chat model: lines of stdin in, replies out"},
     {"logits", bn_cmd_logits, "write a prompt's logits as a NumPy .npy file"},
+    {"perplexity", bn_cmd_perplexity, "perplexity over a text file, in windows (as llama.cpp)"},
     {"tokenize", bn_cmd_tokenize, "text -> token ids and pieces, with a model's tokenizer"},
     {"detokenize", bn_cmd_detokenize, "token ids -> text"},
     {"bench", bn_cmd_bench, "benchmarks: kernels (GEMV/GEMM beside the read bandwidth), tokenizer"},
@@ -65,7 +67,7 @@ static void print_help(FILE *out) {
             "usage: bitnet <command> [options]    (bitnet <command> --help for its options)\n\n");
     fprintf(out, "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\noptions:\n  --version  print the version\n  --help     print this help\n");
     fprintf(out, "\nenvironment:\n"
                  "  BITNET_LOG=error|warn|info|debug   log level on stderr (default warn)\n"

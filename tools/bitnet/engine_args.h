@@ -1,0 +1,32 @@
+/*
+ * engine_args.h - the precision options every command that runs a model shares:
+ *   --kv-type f16|f32     the KV cache (f16 halves its bytes; f32 is exact)
+ *   --head-type q8_0|file the output head (q8_0 re-encodes a float head once at load, which
+ *                         halves what each generated token reads from an f16 head)
+ * Generation and benchmarks default to f16 and q8_0; `bitnet logits`, whose purpose is to be
+ * compared with float references, defaults to f32 and the file's head.
+ */
+#ifndef BN_CLI_ENGINE_ARGS_H
+#define BN_CLI_ENGINE_ARGS_H
+
+#include "cli.h"
+#include "model/forward.h"
+
+typedef struct bn_cli_engine {
+    bn_dtype kv_type; /* BN_DTYPE_F16 or BN_DTYPE_F32 */
+    bool head_q8;     /* re-encode a float head as q8_0 */
+} bn_cli_engine;
+
+extern const char BN_CLI_ENGINE_HELP[];
+
+bn_cli_engine bn_cli_engine_defaults(bool exact);
+
+/* --kv-type / --head-type: BN_CLI_TAKEN, BN_CLI_BAD (usage error printed) or BN_CLI_NOT_MINE. */
+bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, bn_cli_engine *e);
+
+/* Apply the head choice to m and create a context of n_ctx positions (0 = the model's) on
+ * threads threads (0 = all). */
+bn_status bn_cli_engine_context(const bn_cli_engine *e, bn_model *m, int n_ctx, int threads,
+                                bn_context **out);
+
+#endif /* BN_CLI_ENGINE_ARGS_H */
