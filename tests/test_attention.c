@@ -1,12 +1,13 @@
 /*
  * test_attention.c - the attention kernel (src/kernels/cpu/attention.h): the scalar reference
  * against a plain double-precision softmax, and every SIMD variant against the reference, bit
- * for bit, with f32 and f16 caches.
+ * for bit, with f32 and f16 caches; and the float dot product (dot.h) likewise, tails included.
  */
 #include "test.h"
 #include "test_rng.h"
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/dot.h"
 #include "tensor/half.h"
 
 #include <string.h>
@@ -76,6 +77,24 @@ static void one_case(int n, int d, bool f16) {
     }
 }
 
+static void dot_case(int n) {
+    static float a[4100], b[4100];
+    double want = 0.0;
+    for (int i = 0; i < n; i++) {
+        a[i] = uniform();
+        b[i] = uniform();
+        want += (double)a[i] * b[i];
+    }
+    float ref = bn_dot_f32_scalar(a, b, n);
+    CHECK_NEAR(ref, want, 1e-5 * (1 + sqrt((double)n)), "dot reference vs double");
+    for (int isa = BN_ISA_SCALAR + 1; isa < BN_ISA_COUNT; isa++)
+        if (bn_cpu_isa_supported((bn_isa)isa)) {
+            float got = bn_dot_f32_for((bn_isa)isa)(a, b, n);
+            CHECK(memcmp(&got, &ref, sizeof got) == 0, "dot %s n=%d: %.9g vs %.9g",
+                  bn_isa_name((bn_isa)isa), n, got, ref);
+        }
+}
+
 int main(void) {
     bn_test_rng_state = 0xa77e;
     int sizes[] = {1, 2, 7, 64, 299};
@@ -84,5 +103,8 @@ int main(void) {
             one_case(sizes[s], d, false);
             one_case(sizes[s], d, true);
         }
+    int lengths[] = {0, 1, 7, 8, 9, 31, 256, 2560, 4099};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++)
+        dot_case(lengths[i]);
     return bn_test_finish("test_attention");
 }

@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/dot.h"
 #include "kernels/cpu/q8_gemm.h"
 #include "tensor/half.h"
 
@@ -295,16 +296,12 @@ static void head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     int dim = m->cfg.dim;
     const bn_dtype_traits *d = bn_dtype_get(m->head_type);
     size_t rb = row_bytes(m->head_type, dim);
+    bn_dot_fn dot = bn_dot_f32_for(bn_cpu_isa());
     float w[8192];
     for (size_t v = begin; v < end; v++) {
         d->to_f32((const uint8_t *)m->head + v * rb, w, dim);
-        for (int r = 0; r < j->rows; r++) {
-            const float *x = j->xn + (size_t)r * dim;
-            float s = 0.0f;
-            for (int i = 0; i < dim; i++)
-                s += w[i] * x[i];
-            j->logits[(size_t)r * m->cfg.n_vocab + v] = s;
-        }
+        for (int r = 0; r < j->rows; r++)
+            j->logits[(size_t)r * m->cfg.n_vocab + v] = dot(w, j->xn + (size_t)r * dim, dim);
     }
 }
 
