@@ -229,9 +229,43 @@ static bn_status float_table(const bn_model *m, const char *name, const void **d
     return BN_OK;
 }
 
+/* Whether a tensor name is one a BitNet model of n_layers layers reads. */
+static bool known_tensor(const char *name, int n_layers) {
+    static const char *const top[] = {"token_embd.weight", "output.weight", "output_norm.weight"};
+    static const char *const per_layer[] = {
+        "attn_norm.weight", "ffn_norm.weight", "attn_sub_norm.weight", "ffn_sub_norm.weight",
+        "attn_q.weight",    "attn_k.weight",   "attn_v.weight",        "attn_output.weight",
+        "ffn_gate.weight",  "ffn_up.weight",   "ffn_down.weight",      "attn_q.scale",
+        "attn_k.scale",     "attn_v.scale",    "attn_output.scale",    "ffn_gate.scale",
+        "ffn_up.scale",     "ffn_down.scale"};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        if (strcmp(name, top[i]) == 0)
+            return true;
+    int layer, used = 0;
+    if (sscanf(name, "blk.%d.%n", &layer, &used) != 1 || used == 0 || layer < 0 ||
+        layer >= n_layers)
+        return false;
+    for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++)
+        if (strcmp(name + used, per_layer[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A tensor the model does not read means the file is not what its header says (another
+ * architecture, more layers than block_count): refused rather than silently ignored. */
+static bn_status check_no_extra(const bn_model *m) {
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
+        if (!known_tensor(m->gguf->tensors[i].name, m->cfg.n_layers))
+            return BN_ERROR(BN_ERR_FORMAT,
+                            "tensor '%s' is not part of a %d-layer BitNet model (%s)",
+                            m->gguf->tensors[i].name, m->cfg.n_layers, m->gguf->architecture);
+    return BN_OK;
+}
+
 static bn_status load(bn_model *m, const char *path, bn_isa isa) {
     BN_TRY(bn_gguf_open(&m->gguf, path));
     BN_TRY(read_config(m));
+    BN_TRY(check_no_extra(m));
     const bn_gguf_tensor *e = bn_gguf_find_tensor(m->gguf, "token_embd.weight");
     if (e == NULL)
         return BN_ERROR(BN_ERR_NOT_FOUND, "tensor 'token_embd.weight' is missing");

@@ -1,0 +1,152 @@
+/*
+ * test_model_load.c - bn_model_load refuses a damaged model file with an error that names what
+ * is wrong: a tensor with the wrong shape, a missing one, one the model does not use, a linear
+ * layer in a float type, a block_count that does not match the tensors, another architecture,
+ * a truncated file. Each case is a copy of a synthetic tiny model (bn_synth_write) with one
+ * edit, written through the GGUF writer.
+ */
+#include "test.h"
+
+#include "model/model.h"
+#include "model/synth.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One edit of the copy: the tensor `name` gets a new type and shape (type < 0: unchanged;
+ * n_dims 0: removed), or the key `key` a new u32 / string value. A new shape with a new byte
+ * count gets zeros for data. */
+typedef struct edit {
+    const char *name;
+    int type, n_dims;
+    uint64_t ne[2];
+    const char *key;
+    uint32_t u32;
+    const char *str;
+} edit;
+
+static bn_status copy_kv(bn_gguf_writer *w, const bn_gguf_kv *kv, const edit *e) {
+    if (e->key != NULL && strcmp(kv->key, e->key) == 0)
+        return e->str != NULL ? bn_gguf_writer_set_str(w, kv->key, e->str)
+                              : bn_gguf_writer_set_u32(w, kv->key, e->u32);
+    return bn_gguf_writer_set(w, kv->key, &kv->value);
+}
+
+static size_t tensor_bytes(int type, int n_dims, const uint64_t *ne) {
+    bn_dtype d;
+    if (bn_dtype_from_gguf(type, &d) != BN_OK)
+        return 0;
+    const bn_dtype_traits *t = bn_dtype_get(d);
+    uint64_t n = 1;
+    for (int i = 0; i < n_dims; i++)
+        n *= ne[i];
+    return (size_t)(n / (uint64_t)t->block_size * t->block_bytes);
+}
+
+static bn_status write_copy(const bn_gguf *g, const char *out, const edit *e) {
+    bn_gguf_writer *w = NULL;
+    BN_TRY(bn_gguf_writer_create(&w, out, 0));
+    bn_status st = BN_OK;
+    for (uint64_t i = 0; st == BN_OK && i < g->n_kv; i++)
+        st = copy_kv(w, &g->kv[i], e);
+    size_t *sizes = calloc(g->n_tensors, sizeof *sizes);
+    for (uint64_t i = 0; st == BN_OK && i < g->n_tensors; i++) {
+        const bn_gguf_tensor *t = &g->tensors[i];
+        int type = (int)t->ggml_type, n_dims = t->n_dims;
+        uint64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
+        if (e->name != NULL && strcmp(t->name, e->name) == 0) {
+            if (e->n_dims == 0)
+                continue;
+            type = e->type >= 0 ? e->type : type;
+            n_dims = e->n_dims;
+            memcpy(ne, e->ne, sizeof e->ne);
+        }
+        sizes[i] = tensor_bytes(type, n_dims, ne);
+        st = bn_gguf_writer_add_tensor(w, t->name, (uint32_t)type, n_dims, ne, sizes[i]);
+    }
+    if (st == BN_OK)
+        st = bn_gguf_writer_begin_data(w);
+    for (uint64_t i = 0; st == BN_OK && i < g->n_tensors; i++) {
+        const bn_gguf_tensor *t = &g->tensors[i];
+        if (e->name != NULL && strcmp(t->name, e->name) == 0 && e->n_dims == 0)
+            continue;
+        void *zeros = sizes[i] == t->size ? NULL : calloc(1, sizes[i] + 1);
+        st = bn_gguf_writer_write(w, zeros ? zeros : t->data, sizes[i]);
+        free(zeros);
+    }
+    free(sizes);
+    if (st != BN_OK) {
+        bn_gguf_writer_abort(w);
+        return st;
+    }
+    return bn_gguf_writer_finish(w);
+}
+
+/* Load a copy with one edit: want status `code` and a message containing `says`. */
+static void refused(const bn_gguf *g, const char *what, const edit *e, bn_status code,
+                    const char *says) {
+    char path[] = "/tmp/bitnet-test-model-load-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK_OK(write_copy(g, path, e));
+    bn_model *m = NULL;
+    bn_status st = bn_model_load(&m, path, bn_cpu_isa());
+    CHECK(st == code && m == NULL, "%s: status %s, want %s", what, bn_status_str(st),
+          bn_status_str(code));
+    CHECK(strstr(bn_last_error(), says) != NULL, "%s: message '%s' does not say '%s'", what,
+          bn_last_error(), says);
+    printf("%-28s -> %s\n", what, bn_last_error());
+    bn_model_free(m);
+    unlink(path);
+}
+
+int main(void) {
+    char good[] = "/tmp/bitnet-test-model-good-XXXXXX";
+    int fd = mkstemp(good);
+    close(fd);
+    CHECK_OK(bn_synth_write(good, "tiny", BN_DTYPE_TQ2_0, 7));
+    bn_model *m = NULL;
+    CHECK_OK(bn_model_load(&m, good, bn_cpu_isa())); /* the unedited copy is fine */
+    int dim = m ? m->cfg.dim : 0, ffn = m ? m->cfg.ffn_dim : 0;
+    bn_model_free(m);
+    bn_gguf *g = NULL;
+    CHECK_OK(bn_gguf_open(&g, good));
+    if (g == NULL || dim == 0)
+        return bn_test_finish("test_model_load");
+
+    /* ffn_up [dim -> ffn] written as [ffn -> dim]: the same bytes, the wrong shape */
+    edit shape = {.name = "blk.1.ffn_up.weight",
+                  .type = -1,
+                  .n_dims = 2,
+                  .ne = {(uint64_t)ffn, (uint64_t)dim}};
+    refused(g, "wrong shape", &shape, BN_ERR_SHAPE, "blk.1.ffn_up.weight");
+    edit missing = {.name = "blk.0.ffn_down.weight", .n_dims = 0};
+    refused(g, "missing tensor", &missing, BN_ERR_NOT_FOUND, "blk.0.ffn_down.weight");
+    edit f16_linear = {.name = "blk.0.attn_q.weight",
+                       .type = 1 /* F16 */,
+                       .n_dims = 2,
+                       .ne = {(uint64_t)dim, (uint64_t)dim}};
+    refused(g, "linear layer in f16", &f16_linear, BN_ERR_DTYPE, "want a ternary type");
+    edit fewer = {.key = "bitnet.block_count", .u32 = 1};
+    refused(g, "block_count 1 of 2 layers", &fewer, BN_ERR_FORMAT, "blk.1.");
+    edit more = {.key = "bitnet.block_count", .u32 = 3};
+    refused(g, "block_count 3 of 2 layers", &more, BN_ERR_NOT_FOUND, "blk.2.");
+    edit arch = {.key = "general.architecture", .str = "llama"};
+    refused(g, "another architecture", &arch, BN_ERR_UNSUPPORTED, "llama");
+    edit bad_shape_kv = {.key = "bitnet.attention.head_count", .u32 = 3};
+    refused(g, "heads do not divide", &bad_shape_kv, BN_ERR_SHAPE, "heads 3");
+    bn_gguf_close(g);
+
+    /* the file cut short, in the middle of the tensor data */
+    FILE *f = fopen(good, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    CHECK(truncate(good, size / 2) == 0, "truncate");
+    bn_status st = bn_model_load(&m, good, bn_cpu_isa());
+    CHECK(st != BN_OK && m == NULL, "a truncated file loads");
+    printf("%-28s -> %s\n", "truncated file", bn_last_error());
+    unlink(good);
+    return bn_test_finish("test_model_load");
+}
