@@ -27,6 +27,7 @@ struct bn_context {
     float *xs;
     int32_t *xsum;
     float *scores;  /* [threads][n_ctx]: one row of attention scores per thread */
+    float *rope;    /* [n_ctx][head_dim]: cos and sin of each position's angles */
     int8_t *head_q; /* the q8_0 head's activation codes [BATCH, dim] and scales */
     float *head_d;
     float *trace;
@@ -87,6 +88,9 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     x->xq = scratch((size_t)BATCH * x->max_in / 4 + 16, &ok);
     x->xs = scratch(BATCH, &ok);
     x->xsum = scratch(BATCH, &ok);
+    x->rope = scratch((size_t)n_ctx * c->head_dim, &ok);
+    for (int pos = 0; ok && pos < n_ctx; pos++)
+        bn_rope_table(x->rope + (size_t)pos * c->head_dim, c->head_dim, pos, c->rope_theta);
     x->head_q = scratch((size_t)BATCH * c->dim / 4 + 16, &ok);
     x->head_d = scratch((size_t)BATCH * c->dim / 32 + 1, &ok);
     bn_status st = ok ? bn_threadpool_create(n_threads, &x->pool)
@@ -108,9 +112,9 @@ void bn_context_free(bn_context *c) {
     if (c == NULL)
         return;
     bn_threadpool_destroy(c->pool);
-    void *bufs[] = {c->k_cache, c->v_cache, c->x,      c->xb,     c->xn,    c->q,
-                    c->k,       c->v,       c->att,    c->hb,     c->hb2,   c->xq,
-                    c->xs,      c->xsum,    c->scores, c->head_q, c->head_d};
+    void *bufs[] = {c->k_cache, c->v_cache, c->x,      c->xb,     c->xn,     c->q,
+                    c->k,       c->v,       c->att,    c->hb,     c->hb2,    c->xq,
+                    c->xs,      c->xsum,    c->scores, c->head_q, c->head_d, c->rope};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         bn_aligned_free(bufs[i]);
     free(c);
@@ -227,9 +231,9 @@ static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, in
     BN_TRY(product(c, &l->wv, m, c->v));
     for (int i = 0; i < m; i++) {
         float *q = c->q + (size_t)i * cfg->dim, *k = c->k + (size_t)i * c->kv_dim;
-        bn_ref_rope_neox(q, cfg->n_heads, cfg->head_dim, cfg->head_dim, pos0 + i, cfg->rope_theta);
-        bn_ref_rope_neox(k, cfg->n_kv_heads, cfg->head_dim, cfg->head_dim, pos0 + i,
-                         cfg->rope_theta);
+        const float *cs = c->rope + (size_t)(pos0 + i) * cfg->head_dim;
+        bn_rope_neox_apply(q, cfg->n_heads, cfg->head_dim, cfg->head_dim, cs);
+        bn_rope_neox_apply(k, cfg->n_kv_heads, cfg->head_dim, cfg->head_dim, cs);
         cache_store(c, layer, pos0 + i, k, c->v + (size_t)i * c->kv_dim);
     }
     attn_job job = {c, layer, m, pos0};

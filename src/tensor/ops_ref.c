@@ -62,18 +62,32 @@ static float rope_angle(int pos, int i, int n_rot, float theta) {
     return (float)pos * inv_freq;
 }
 
-void bn_ref_rope_neox(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta) {
+void bn_rope_table(float *cs, int n_rot, int pos, float theta) {
+    int half = n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        float a = rope_angle(pos, i, n_rot, theta);
+        cs[i] = cosf(a);
+        cs[half + i] = sinf(a);
+    }
+}
+
+void bn_rope_neox_apply(float *x, int n_heads, int head_dim, int n_rot, const float *cs) {
     int half = n_rot / 2;
     for (int h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * (size_t)head_dim;
         for (int i = 0; i < half; i++) {
-            float a = rope_angle(pos, i, n_rot, theta);
-            float c = cosf(a), s = sinf(a);
+            float c = cs[i], s = cs[half + i];
             float x0 = v[i], x1 = v[i + half];
             v[i] = x0 * c - x1 * s;
             v[i + half] = x1 * c + x0 * s;
         }
     }
+}
+
+void bn_ref_rope_neox(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta) {
+    float cs[1024];
+    bn_rope_table(cs, n_rot, pos, theta);
+    bn_rope_neox_apply(x, n_heads, head_dim, n_rot, cs);
 }
 
 void bn_ref_rope_gptj(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta) {
@@ -159,10 +173,12 @@ bn_status bn_ref_embedding(float *out, const bn_tensor *table, const int32_t *id
     int64_t vocab = table->shape[0], dim = table->shape[1];
     for (size_t i = 0; i < n_ids; i++) {
         if (ids[i] < 0 || ids[i] >= vocab)
-            return BN_ERROR(BN_ERR_RANGE, "embedding: token id %d at position %zu is outside [0, %lld)",
-                            ids[i], i, (long long)vocab);
+            return BN_ERROR(BN_ERR_RANGE,
+                            "embedding: token id %d at position %zu is outside [0, %lld)", ids[i],
+                            i, (long long)vocab);
         int64_t off = (int64_t)ids[i] * table->stride[0];
-        const char *row = (const char *)table->data + (size_t)(off / tr->block_size) * tr->block_bytes;
+        const char *row =
+            (const char *)table->data + (size_t)(off / tr->block_size) * tr->block_bytes;
         tr->to_f32(row, out + i * (size_t)dim, dim);
     }
     return BN_OK;

@@ -37,6 +37,12 @@ void bn_ref_rmsnorm(float *out, const float *x, const float *w, size_t n, float 
  * NEOX / rotate_half (HF LLaMA, BitNet): pairs (i, i + n_rot/2).
  * GPT-J / interleaved (Meta LLaMA): pairs (2i, 2i + 1). */
 void bn_ref_rope_neox(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta);
+
+/* The same rotation in two steps, so a caller can compute a position's angles once for every
+ * head and layer: cs[0..n_rot/2) = cos, cs[n_rot/2..n_rot) = sin of position pos's angles
+ * (n_rot <= 1024), then the rotation with them; bn_ref_rope_neox is exactly these two. */
+void bn_rope_table(float *cs, int n_rot, int pos, float theta);
+void bn_rope_neox_apply(float *x, int n_heads, int head_dim, int n_rot, const float *cs);
 void bn_ref_rope_gptj(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta);
 
 /* Activations, out may alias x. */
