@@ -70,9 +70,14 @@ void bn_ternary_matrix_free(bn_ternary_matrix *m) {
 
 void bn_ternary_quantize_acts(const bn_ternary_matrix *w, const float *x, int64_t m, int8_t *xq,
                               float *x_scale, int32_t *x_sum) {
+    float (*quant_row)(const float *, int64_t, int8_t *, int32_t *) = bn_act_quant_row;
+#if defined(__x86_64__)
+    if ((w->isa == BN_ISA_AVX2 || w->isa == BN_ISA_AVX512) && bn_cpu_isa_supported(BN_ISA_AVX2))
+        quant_row = bn_act_quant_row_avx2;
+#endif
     for (int64_t i = 0; i < m; i++) {
         int8_t *row = xq + i * w->cols_padded;
-        x_scale[i] = bn_act_quant_row(x + i * w->cols, w->cols, row, &x_sum[i]);
+        x_scale[i] = quant_row(x + i * w->cols, w->cols, row, &x_sum[i]);
         memset(row + w->cols, 0, (size_t)(w->cols_padded - w->cols));
     }
 }

@@ -29,12 +29,12 @@
 #include <stdint.h>
 
 typedef struct bn_ternary_matrix {
-    int64_t rows, cols;     /* logical N, K */
-    int64_t cols_padded;    /* K rounded up to 4V */
-    int vbytes;             /* V: 16, 32 or 64 */
-    bn_isa isa;             /* the kernel path the layout was made for */
-    float scale;            /* w_scale (gamma) */
-    uint8_t *data;          /* rows * cols_padded / 4 bytes, 64-byte aligned, owned */
+    int64_t rows, cols;  /* logical N, K */
+    int64_t cols_padded; /* K rounded up to 4V */
+    int vbytes;          /* V: 16, 32 or 64 */
+    bn_isa isa;          /* the kernel path the layout was made for */
+    float scale;         /* w_scale (gamma) */
+    uint8_t *data;       /* rows * cols_padded / 4 bytes, 64-byte aligned, owned */
     size_t bytes;
 } bn_ternary_matrix;
 
@@ -46,8 +46,8 @@ int64_t bn_ternary_padded_cols(int64_t cols, bn_isa isa);
 
 /* Repack ternary values t[rows, cols] in {-1,0,1} (row-major) for isa. BN_ERR_RANGE naming
  * the index for a value outside {-1,0,1}; BN_ERR_OUT_OF_MEMORY. */
-bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t rows,
-                                 int64_t cols, float scale, bn_isa isa);
+bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t rows, int64_t cols,
+                                 float scale, bn_isa isa);
 
 /* The ternary values back (for tests and tools). */
 void bn_ternary_matrix_unpack(const bn_ternary_matrix *m, int8_t *t);
@@ -58,6 +58,12 @@ void bn_ternary_matrix_free(bn_ternary_matrix *m);
  * sums[M] = sum of each xq row. */
 void bn_ternary_quantize_acts(const bn_ternary_matrix *w, const float *x, int64_t m, int8_t *xq,
                               float *x_scale, int32_t *x_sum);
+
+#if defined(__x86_64__)
+/* bn_act_quant_row with AVX2 (act_quant_avx2.c), the same bits; bn_ternary_quantize_acts uses
+ * it on the avx2 and avx512 paths. */
+float bn_act_quant_row_avx2(const float *x, int64_t n, int8_t *q, int32_t *row_sum);
+#endif
 
 /* y[M, N] = W . xq (see above). xq rows are cols_padded long. pool may be NULL. The path is
  * the one the matrix was packed for (a matrix packed for another path than bn_cpu_isa() still
