@@ -93,6 +93,23 @@ static void dot_case(int n) {
             CHECK(memcmp(&got, &ref, sizeof got) == 0, "dot %s n=%d: %.9g vs %.9g",
                   bn_isa_name((bn_isa)isa), n, got, ref);
         }
+    /* a in f16 / bf16: every path equals the f32 dot over the widened row */
+    static uint16_t h[4100], bh[4100];
+    static float wide[4100], bwide[4100];
+    for (int i = 0; i < n; i++) {
+        wide[i] = bn_f16_to_f32(h[i] = bn_f32_to_f16(a[i]));
+        bwide[i] = bn_bf16_to_f32(bh[i] = bn_f32_to_bf16(a[i]));
+    }
+    float want16 = bn_dot_f32_scalar(wide, b, n), want_b16 = bn_dot_f32_scalar(bwide, b, n);
+    for (int isa = BN_ISA_SCALAR; isa < BN_ISA_COUNT; isa++)
+        if (bn_cpu_isa_supported((bn_isa)isa)) {
+            float g16 = bn_dot_f16_for((bn_isa)isa)(h, b, n);
+            float gb16 = bn_dot_bf16_for((bn_isa)isa)(bh, b, n);
+            CHECK(memcmp(&g16, &want16, sizeof g16) == 0, "f16 dot %s n=%d",
+                  bn_isa_name((bn_isa)isa), n);
+            CHECK(memcmp(&gb16, &want_b16, sizeof gb16) == 0, "bf16 dot %s n=%d",
+                  bn_isa_name((bn_isa)isa), n);
+        }
 }
 
 int main(void) {

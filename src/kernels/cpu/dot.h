@@ -23,4 +23,19 @@ float bn_dot_f32_avx2(const float *a, const float *b, int64_t n); /* AVX2 + FMA 
 /* The variant for a path (the scalar one where there is no other). */
 bn_dot_fn bn_dot_f32_for(bn_isa isa);
 
+/* The same dot with a stored as f16 or bf16 (widened exactly, so the result is that of the f32
+ * dot over the widened row): a float head read straight from the file, without a pass that
+ * writes the widened row first. */
+typedef float (*bn_dot_half_fn)(const uint16_t *a, const float *b, int64_t n);
+
+float bn_dot_f16_scalar(const uint16_t *a, const float *b, int64_t n);
+float bn_dot_bf16_scalar(const uint16_t *a, const float *b, int64_t n);
+#if defined(__x86_64__)
+float bn_dot_f16_avx2(const uint16_t *a, const float *b, int64_t n);  /* + F16C */
+float bn_dot_bf16_avx2(const uint16_t *a, const float *b, int64_t n); /* AVX2 + FMA */
+#endif
+
+bn_dot_half_fn bn_dot_f16_for(bn_isa isa);
+bn_dot_half_fn bn_dot_bf16_for(bn_isa isa);
+
 #endif /* BN_KERNELS_CPU_DOT_H */
