@@ -7,6 +7,7 @@
  * writing their multi-gigabyte weights.
  */
 #include "test.h"
+#include "tools/json_spec.h"
 
 #include "base/timer.h"
 #include "model/forward.h"
@@ -25,23 +26,6 @@ static void temp_path(char *buf, size_t size, const char *what) {
     const char *tmp = getenv("TMPDIR");
     snprintf(buf, size, "%s/bn_test_synth_%d_%s.gguf", tmp && *tmp ? tmp : "/tmp", (int)getpid(),
              what);
-}
-
-static unsigned char *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc(n > 0 ? (size_t)n : 1);
-    if (data != NULL && fread(data, 1, (size_t)n, f) != (size_t)n) {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return data;
 }
 
 static void check_shapes(void) {
@@ -239,7 +223,7 @@ static void check_seeds(void) {
     CHECK_OK(bn_synth_write(b, "tiny", BN_DTYPE_TQ2_0, 42));
     CHECK_OK(bn_synth_write(c, "tiny", BN_DTYPE_TQ2_0, 43));
     size_t na = 0, nb = 0, nc = 0;
-    unsigned char *da = read_file(a, &na), *db = read_file(b, &nb), *dc = read_file(c, &nc);
+    char *da = spec_read_file(a, &na), *db = spec_read_file(b, &nb), *dc = spec_read_file(c, &nc);
     CHECK(da && db && dc, "files read back");
     if (da && db && dc) {
         CHECK(na == nb && memcmp(da, db, na) == 0, "the same seed gives the same bytes");
