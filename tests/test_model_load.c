@@ -1,14 +1,17 @@
 /*
  * test_model_load.c - bn_model_load refuses a damaged model file with an error that names what
  * is wrong: a tensor with the wrong shape, a missing one, one the model does not use, a linear
- * layer in a float type, a block_count that does not match the tensors, another architecture,
+ * layer in an integer type, a block_count that does not match the tensors, another architecture,
  * a truncated file. Each case is a copy of a synthetic tiny model (bn_synth_write) with one
- * edit, written through the GGUF writer.
+ * edit, written through the GGUF writer. And a linear layer stored as f16 ternary values loads
+ * to the same logits as the packed original.
  */
 #include "test.h"
 
+#include "model/forward.h"
 #include "model/model.h"
 #include "model/synth.h"
+#include "tensor/half.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,7 @@ typedef struct edit {
     const char *key;
     uint32_t u32;
     const char *str;
+    bool as_f16; /* the tensor's values re-stored as f16 (the type must be F16) */
 } edit;
 
 static bn_status copy_kv(bn_gguf_writer *w, const bn_gguf_kv *kv, const edit *e) {
@@ -71,9 +75,17 @@ static bn_status write_copy(const bn_gguf *g, const char *out, const edit *e) {
         const bn_gguf_tensor *t = &g->tensors[i];
         if (e->name != NULL && strcmp(t->name, e->name) == 0 && e->n_dims == 0)
             continue;
-        void *zeros = sizes[i] == t->size ? NULL : calloc(1, sizes[i] + 1);
-        st = bn_gguf_writer_write(w, zeros ? zeros : t->data, sizes[i]);
-        free(zeros);
+        bool edited = e->name != NULL && strcmp(t->name, e->name) == 0;
+        void *other = sizes[i] == t->size && !edited ? NULL : calloc(1, sizes[i] + 1);
+        if (other != NULL && edited && e->as_f16) {
+            uint64_t n = sizes[i] / 2;
+            float *f = malloc(n * sizeof(float));
+            bn_dtype_get(t->dtype)->to_f32(t->data, f, (int64_t)n);
+            bn_f32_to_f16_row(f, other, n);
+            free(f);
+        }
+        st = bn_gguf_writer_write(w, other ? other : t->data, sizes[i]);
+        free(other);
     }
     free(sizes);
     if (st != BN_OK) {
@@ -81,6 +93,37 @@ static bn_status write_copy(const bn_gguf *g, const char *out, const edit *e) {
         return st;
     }
     return bn_gguf_writer_finish(w);
+}
+
+static void last_logits(const char *path, float *out) {
+    bn_model *m = NULL;
+    CHECK_OK(bn_model_load(&m, path, bn_cpu_isa()));
+    bn_context *c = NULL;
+    bn_context_params p = {.n_ctx = 16, .n_threads = 1, .kv_type = BN_DTYPE_F32};
+    if (m != NULL)
+        CHECK_OK(bn_context_create(&c, m, &p));
+    int32_t ids[] = {1, 17, 42, 99, 3};
+    if (c != NULL)
+        CHECK_OK(bn_context_eval(c, ids, 5, out, false));
+    bn_context_free(c);
+    bn_model_free(m);
+}
+
+/* A linear layer stored as f16 holding its ternary values times their scale (what llama.cpp's
+ * converter writes) loads to the very same model: the same logits, bit for bit. */
+static void accepted_f16(const bn_gguf *g, const char *good, const edit *e, int vocab) {
+    char path[] = "/tmp/bitnet-test-model-f16-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK_OK(write_copy(g, path, e));
+    float *want = calloc((size_t)vocab, sizeof(float)), *got = calloc((size_t)vocab, sizeof(float));
+    last_logits(good, want);
+    last_logits(path, got);
+    CHECK(memcmp(want, got, (size_t)vocab * sizeof(float)) == 0,
+          "f16 ternary layer: logits differ from the tq2_0 file's");
+    free(want);
+    free(got);
+    unlink(path);
 }
 
 /* Load a copy with one edit: want status `code` and a message containing `says`. */
@@ -108,7 +151,7 @@ int main(void) {
     CHECK_OK(bn_synth_write(good, "tiny", BN_DTYPE_TQ2_0, 7));
     bn_model *m = NULL;
     CHECK_OK(bn_model_load(&m, good, bn_cpu_isa())); /* the unedited copy is fine */
-    int dim = m ? m->cfg.dim : 0, ffn = m ? m->cfg.ffn_dim : 0;
+    int dim = m ? m->cfg.dim : 0, ffn = m ? m->cfg.ffn_dim : 0, vocab = m ? m->cfg.n_vocab : 0;
     bn_model_free(m);
     bn_gguf *g = NULL;
     CHECK_OK(bn_gguf_open(&g, good));
@@ -126,8 +169,14 @@ int main(void) {
     edit f16_linear = {.name = "blk.0.attn_q.weight",
                        .type = 1 /* F16 */,
                        .n_dims = 2,
+                       .ne = {(uint64_t)dim, (uint64_t)dim},
+                       .as_f16 = true};
+    accepted_f16(g, good, &f16_linear, vocab);
+    edit i32_linear = {.name = "blk.0.attn_q.weight",
+                       .type = 26 /* I32 */,
+                       .n_dims = 2,
                        .ne = {(uint64_t)dim, (uint64_t)dim}};
-    refused(g, "linear layer in f16", &f16_linear, BN_ERR_DTYPE, "want a ternary type");
+    refused(g, "linear layer in i32", &i32_linear, BN_ERR_DTYPE, "want a ternary type");
     edit fewer = {.key = "bitnet.block_count", .u32 = 1};
     refused(g, "block_count 1 of 2 layers", &fewer, BN_ERR_FORMAT, "blk.1.");
     edit more = {.key = "bitnet.block_count", .u32 = 3};

@@ -6,11 +6,13 @@
 #include "base/alloc.h"
 #include "base/threadpool.h"
 #include "model/convert.h"
+#include "quant/ternary.h"
 #include "tensor/formats.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <math.h>
 #include <stdio.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -120,6 +122,39 @@ static bn_status load_vector(const bn_model *m, const char *name, int64_t n, boo
 /* Ternary values and scale from any ternary file type, then the runtime layout. Our converter
  * writes TQ types with d = 1 and the scale as a separate "<name>.scale" tensor; llama.cpp keeps
  * the scale in d; I2_S keeps it in the tensor's tail. */
+/* A linear layer stored as floats (f32/f16/bf16, or q8_0): llama.cpp's converter writes the
+ * ternary values times their scale, which are read back exactly (every nonzero |w| the same s:
+ * codes sign(w), scale s); anything else is a float master, quantized as transformers' online
+ * mode does (absmean, per tensor). */
+static bn_status ternary_from_floats(const bn_dtype_traits *d, const bn_gguf_tensor *t,
+                                     int64_t rows, int64_t cols, int8_t *codes, float *scale) {
+    size_t n = (size_t)(rows * cols);
+    float *w = bn_pages_alloc(n * sizeof(float));
+    if (w == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "tensor '%s' as float32", t->name);
+    d->to_f32(t->data, w, (int64_t)n);
+    float s = 0.0f;
+    bool exact = true;
+    for (size_t i = 0; i < n; i++)
+        s = fabsf(w[i]) > s ? fabsf(w[i]) : s;
+    for (size_t i = 0; i < n && exact; i++)
+        exact = w[i] == 0.0f || fabsf(w[i]) == s;
+    bn_status st = BN_OK;
+    if (exact && s > 0.0f && isfinite(s)) {
+        for (size_t i = 0; i < n; i++)
+            codes[i] = (int8_t)(w[i] > 0.0f) - (int8_t)(w[i] < 0.0f);
+        *scale = s;
+    } else {
+        bn_ternary_params p = {BN_TERNARY_ABSMEAN, BN_TERNARY_PER_TENSOR, 0};
+        st = bn_ternary_quantize(w, rows, cols, &p, codes, scale);
+    }
+    bn_pages_free(w, n * sizeof(float));
+    return st;
+}
+
+/* Ternary values and scale from any ternary file type, then the runtime layout. Our converter
+ * writes TQ types with d = 1 and the scale as a separate "<name>.scale" tensor; llama.cpp keeps
+ * the scale in d; I2_S keeps it in the tensor's tail. Float types: ternary_from_floats. */
 static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, int64_t cols,
                              bn_isa isa, bn_ternary_matrix *out) {
     char name[96];
@@ -127,17 +162,21 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     const bn_gguf_tensor *t = NULL;
     BN_TRY(need(m, name, cols, rows, &t));
     const bn_dtype_traits *d = bn_dtype_get(t->dtype);
-    if (d == NULL || d->unpack_ternary == NULL)
+    bool floats = d != NULL && d->unpack_ternary == NULL && d->to_f32 != NULL &&
+                  (t->dtype == BN_DTYPE_F32 || t->dtype == BN_DTYPE_F16 ||
+                   t->dtype == BN_DTYPE_BF16 || t->dtype == BN_DTYPE_Q8_0);
+    if (d == NULL || (d->unpack_ternary == NULL && !floats))
         return BN_ERROR(BN_ERR_DTYPE,
-                        "tensor '%s' is %s; want a ternary type (tq1_0, tq2_0, "
-                        "i2_s)",
+                        "tensor '%s' is %s; want a ternary type (tq1_0, tq2_0, i2_s) or "
+                        "f32, f16, bf16, q8_0",
                         name, bn_dtype_name(t->dtype));
     size_t n_codes = (size_t)(rows * cols);
     int8_t *codes = bn_pages_alloc(n_codes);
     if (codes == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s", name);
     float scale = 1.0f;
-    bn_status st = d->unpack_ternary(t->data, t->size, rows, cols, codes, &scale);
+    bn_status st = floats ? ternary_from_floats(d, t, rows, cols, codes, &scale)
+                          : d->unpack_ternary(t->data, t->size, rows, cols, codes, &scale);
     snprintf(name, sizeof name, "%s.scale", base);
     float *extra = NULL; /* the optional "<name>.scale": one float, checked like the norms */
     if (st == BN_OK)
