@@ -144,8 +144,21 @@ void bn_ref_silu(float *out, const float *x, size_t n) {
 }
 
 void bn_ref_gated(float *out, const float *gate, const float *up, size_t n, bn_act act) {
-    for (size_t i = 0; i < n; i++)
-        out[i] = activate(gate[i], act) * up[i];
+    /* One loop per activation, so the compiler vectorizes the ReLU ones (a switch inside the
+     * loop kept it scalar: 4% of a prompt's time); the values are the same. */
+    switch (act) {
+    case BN_ACT_RELU2:
+        for (size_t i = 0; i < n; i++)
+            out[i] = relu2_1(gate[i]) * up[i];
+        return;
+    case BN_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            out[i] = relu1(gate[i]) * up[i];
+        return;
+    default:
+        for (size_t i = 0; i < n; i++)
+            out[i] = activate(gate[i], act) * up[i];
+    }
 }
 
 size_t bn_ref_argmax(const float *x, size_t n) {
