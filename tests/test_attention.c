@@ -38,12 +38,15 @@ static void naive(const float *q, const float *k, const float *v, int n, int d, 
     }
 }
 
-static void one_case(int n, int d, bool f16) {
-    static float q[MAX_D], k[MAX_N * STRIDE], v[MAX_N * STRIDE], scores[MAX_N];
+/* g query heads sharing one KV head: each head against a double softmax, and every path
+ * against the scalar reference bit for bit (which is the single-head arithmetic per head). */
+static void one_case(int n, int d, int g, bool f16) {
+    static float q[BN_ATTN_MAX_GROUP * MAX_D], k[MAX_N * STRIDE], v[MAX_N * STRIDE];
+    static float scores[BN_ATTN_MAX_GROUP * MAX_N];
     static uint16_t kh[MAX_N * STRIDE], vh[MAX_N * STRIDE];
-    float ref[MAX_D], got[MAX_D];
+    static float ref[BN_ATTN_MAX_GROUP * MAX_D], got[BN_ATTN_MAX_GROUP * MAX_D], one[MAX_D];
     double want[MAX_D];
-    for (int i = 0; i < d; i++)
+    for (int i = 0; i < g * d; i++)
         q[i] = 3.0f * uniform();
     for (int i = 0; i < n * STRIDE; i++) {
         kh[i] = bn_f32_to_f16(uniform());
@@ -53,27 +56,37 @@ static void one_case(int n, int d, bool f16) {
         v[i] = bn_f16_to_f32(vh[i]);
     }
     float scale = 1.0f / sqrtf((float)d);
-    bn_attn_args a = {q,
-                      f16 ? (const void *)kh : k,
-                      f16 ? (const void *)vh : v,
-                      STRIDE,
-                      f16,
-                      n,
-                      d,
-                      scale,
-                      scores,
-                      ref};
+    bn_attn_args a = {.q = q,
+                      .keys = f16 ? (const void *)kh : k,
+                      .values = f16 ? (const void *)vh : v,
+                      .stride = STRIDE,
+                      .f16 = f16,
+                      .n = n,
+                      .d = d,
+                      .n_q = g,
+                      .scale = scale,
+                      .scores = scores,
+                      .out = ref};
     bn_attn_head_scalar(&a);
-    naive(q, k, v, n, d, scale, want);
-    for (int i = 0; i < d; i++)
-        CHECK_NEAR(ref[i], want[i], 1e-5, "reference vs double");
+    for (int j = 0; j < g; j++) {
+        naive(q + j * d, k, v, n, d, scale, want);
+        for (int i = 0; i < d; i++)
+            CHECK_NEAR(ref[j * d + i], want[i], 1e-5, "reference vs double");
+        /* a group is its heads one by one */
+        bn_attn_args single = a;
+        single.q = q + j * d;
+        single.n_q = 1;
+        single.out = one;
+        bn_attn_head_scalar(&single);
+        CHECK(memcmp(one, ref + j * d, (size_t)d * sizeof(float)) == 0, "head %d of %d", j, g);
+    }
     for (int isa = BN_ISA_SCALAR + 1; isa < BN_ISA_COUNT; isa++) {
         if (!bn_cpu_isa_supported((bn_isa)isa))
             continue;
         a.out = got;
         bn_attn_head_for((bn_isa)isa)(&a);
-        CHECK(memcmp(got, ref, (size_t)d * sizeof(float)) == 0, "%s n=%d d=%d f16=%d: bits differ",
-              bn_isa_name((bn_isa)isa), n, d, f16);
+        CHECK(memcmp(got, ref, (size_t)(g * d) * sizeof(float)) == 0,
+              "%s n=%d d=%d g=%d f16=%d: bits differ", bn_isa_name((bn_isa)isa), n, d, g, f16);
     }
 }
 
@@ -117,8 +130,10 @@ int main(void) {
     int sizes[] = {1, 2, 7, 64, 299};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int d = 8; d <= MAX_D; d *= 2) {
-            one_case(sizes[s], d, false);
-            one_case(sizes[s], d, true);
+            for (int g = 1; g <= BN_ATTN_MAX_GROUP; g += 3) {
+                one_case(sizes[s], d, g, false);
+                one_case(sizes[s], d, g, true);
+            }
         }
     int lengths[] = {0, 1, 7, 8, 9, 31, 256, 2560, 4099};
     for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++)

@@ -96,7 +96,8 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     bn_status st = ok ? bn_threadpool_create(n_threads, &x->pool)
                       : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context of %d positions", n_ctx);
     if (st == BN_OK) {
-        x->scores = scratch((size_t)bn_threadpool_n_threads(x->pool) * n_ctx, &ok);
+        x->scores =
+            scratch((size_t)bn_threadpool_n_threads(x->pool) * BN_ATTN_MAX_GROUP * n_ctx, &ok);
         if (!ok)
             st = BN_ERROR(BN_ERR_OUT_OF_MEMORY, "attention scores");
     }
@@ -183,7 +184,8 @@ typedef struct attn_job {
     int layer, m, pos0;
 } attn_job;
 
-/* One (token, head) pair at a time: attention.h's kernel over positions 0..pos of the cache. */
+/* One (token, KV head) pair at a time: attention.h's kernel over positions 0..pos of the
+ * cache, for the query heads that share the KV head (up to BN_ATTN_MAX_GROUP per call). */
 static void attend(void *ctx, size_t begin, size_t end, int thread_id) {
     const attn_job *j = ctx;
     bn_context *c = j->c;
@@ -192,21 +194,25 @@ static void attend(void *ctx, size_t begin, size_t end, int thread_id) {
     size_t esize = c->kv_f16 ? sizeof(uint16_t) : sizeof(float);
     size_t layer_off = (size_t)j->layer * c->n_ctx * c->kv_dim;
     for (size_t item = begin; item < end; item++) {
-        int i = (int)(item / (size_t)cfg->n_heads), h = (int)(item % (size_t)cfg->n_heads);
-        size_t off = (layer_off + (size_t)(h / group) * hd) * esize;
-        bn_attn_args a = {
-            .q = c->q + (size_t)i * cfg->dim + (size_t)h * hd,
-            .keys = (const uint8_t *)c->k_cache + off,
-            .values = (const uint8_t *)c->v_cache + off,
-            .stride = c->kv_dim,
-            .f16 = c->kv_f16,
-            .n = j->pos0 + i + 1,
-            .d = hd,
-            .scale = 1.0f / sqrtf((float)hd),
-            .scores = c->scores + (size_t)thread_id * c->n_ctx,
-            .out = c->att + (size_t)i * cfg->dim + (size_t)h * hd,
-        };
-        c->attend_head(&a);
+        int i = (int)(item / (size_t)cfg->n_kv_heads), kvh = (int)(item % (size_t)cfg->n_kv_heads);
+        size_t off = (layer_off + (size_t)kvh * hd) * esize;
+        for (int h0 = 0; h0 < group; h0 += BN_ATTN_MAX_GROUP) {
+            size_t q_off = (size_t)i * cfg->dim + (size_t)(kvh * group + h0) * hd;
+            bn_attn_args a = {
+                .q = c->q + q_off,
+                .keys = (const uint8_t *)c->k_cache + off,
+                .values = (const uint8_t *)c->v_cache + off,
+                .stride = c->kv_dim,
+                .f16 = c->kv_f16,
+                .n = j->pos0 + i + 1,
+                .d = hd,
+                .n_q = group - h0 < BN_ATTN_MAX_GROUP ? group - h0 : BN_ATTN_MAX_GROUP,
+                .scale = 1.0f / sqrtf((float)hd),
+                .scores = c->scores + (size_t)thread_id * BN_ATTN_MAX_GROUP * c->n_ctx,
+                .out = c->att + q_off,
+            };
+            c->attend_head(&a);
+        }
     }
 }
 
@@ -237,7 +243,7 @@ static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, in
         cache_store(c, layer, pos0 + i, k, c->v + (size_t)i * c->kv_dim);
     }
     attn_job job = {c, layer, m, pos0};
-    bn_parallel_for(c->pool, (size_t)m * cfg->n_heads, 0, attend, &job);
+    bn_parallel_for(c->pool, (size_t)m * cfg->n_kv_heads, 0, attend, &job);
     if (l->attn_sub_norm != NULL)
         rmsnorm_rows(c->att, c->att, l->attn_sub_norm, m, cfg->dim, cfg->eps);
     quantize(c, &l->wo, c->att, m);

@@ -38,16 +38,22 @@ static float softmax_unnormalised(float *s, int n) {
     return sum;
 }
 
-void bn_attn_head_scalar(const bn_attn_args *a) {
+static void one_head_scalar(const bn_attn_args *a, const float *q, float *scores, float *out) {
     for (int t = 0; t < a->n; t++)
-        a->scores[t] = dot_scalar(a->q, a->keys, a->f16, t * a->stride, a->d) * a->scale;
-    float sum = softmax_unnormalised(a->scores, a->n);
-    memset(a->out, 0, (size_t)a->d * sizeof(float));
+        scores[t] = dot_scalar(q, a->keys, a->f16, t * a->stride, a->d) * a->scale;
+    float sum = softmax_unnormalised(scores, a->n);
+    memset(out, 0, (size_t)a->d * sizeof(float));
     for (int t = 0; t < a->n; t++) {
-        float w = a->scores[t] / sum;
+        float w = scores[t] / sum;
         for (int i = 0; i < a->d; i++)
-            a->out[i] = fmaf(w, element(a->values, a->f16, t * a->stride + i), a->out[i]);
+            out[i] = fmaf(w, element(a->values, a->f16, t * a->stride + i), out[i]);
     }
+}
+
+void bn_attn_head_scalar(const bn_attn_args *a) {
+    for (int j = 0; j < a->n_q; j++)
+        one_head_scalar(a, a->q + (size_t)j * a->d, a->scores + (size_t)j * a->n,
+                        a->out + (size_t)j * a->d);
 }
 
 #if defined(__x86_64__)
@@ -66,20 +72,33 @@ AVX2 static inline float reduce8(__m256 v) {
 }
 
 AVX2 void bn_attn_head_avx2(const bn_attn_args *a) {
+    const int g = a->n_q, d = a->d;
     for (int t = 0; t < a->n; t++) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int i = 0; i < a->d; i += 8)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a->q + i),
-                                  load8(a->keys, a->f16, t * a->stride + i), acc);
-        a->scores[t] = reduce8(acc) * a->scale;
+        __m256 acc[BN_ATTN_MAX_GROUP];
+        for (int j = 0; j < g; j++)
+            acc[j] = _mm256_setzero_ps();
+        for (int i = 0; i < d; i += 8) {
+            __m256 k = load8(a->keys, a->f16, t * a->stride + i);
+            for (int j = 0; j < g; j++)
+                acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a->q + j * d + i), k, acc[j]);
+        }
+        for (int j = 0; j < g; j++)
+            a->scores[j * a->n + t] = reduce8(acc[j]) * a->scale;
     }
-    float sum = softmax_unnormalised(a->scores, a->n);
-    memset(a->out, 0, (size_t)a->d * sizeof(float));
+    float sum[BN_ATTN_MAX_GROUP];
+    for (int j = 0; j < g; j++)
+        sum[j] = softmax_unnormalised(a->scores + j * a->n, a->n);
+    memset(a->out, 0, (size_t)g * d * sizeof(float));
     for (int t = 0; t < a->n; t++) {
-        __m256 w = _mm256_set1_ps(a->scores[t] / sum);
-        for (int i = 0; i < a->d; i += 8) {
+        __m256 w[BN_ATTN_MAX_GROUP];
+        for (int j = 0; j < g; j++) /* p_t / sum, the division the reference does */
+            w[j] = _mm256_set1_ps(a->scores[j * a->n + t] / sum[j]);
+        for (int i = 0; i < d; i += 8) {
             __m256 v = load8(a->values, a->f16, t * a->stride + i);
-            _mm256_storeu_ps(a->out + i, _mm256_fmadd_ps(w, v, _mm256_loadu_ps(a->out + i)));
+            for (int j = 0; j < g; j++) {
+                float *o = a->out + j * d + i;
+                _mm256_storeu_ps(o, _mm256_fmadd_ps(w[j], v, _mm256_loadu_ps(o)));
+            }
         }
     }
 }

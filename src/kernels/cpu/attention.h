@@ -13,6 +13,10 @@
  *
  * so a SIMD path (one __m256 per 8 lanes) gives the scalar reference's bits, and the prefill
  * and the decode of the same position agree to the bit. A f16 element is widened exactly.
+ *
+ * One call serves the n_q query heads that share a KV head (grouped-query attention): each
+ * key and value row is loaded and widened once for all of them, and each head's arithmetic is
+ * exactly the single head's above.
  */
 #ifndef BN_KERNELS_CPU_ATTENTION_H
 #define BN_KERNELS_CPU_ATTENTION_H
@@ -22,16 +26,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+enum { BN_ATTN_MAX_GROUP = 8 };
+
 typedef struct bn_attn_args {
-    const float *q;     /* [d] */
+    const float *q;     /* [n_q][d] */
     const void *keys;   /* position t's key at keys + t * stride elements */
     const void *values; /* likewise */
     int64_t stride;     /* elements between positions */
     bool f16;           /* keys and values are f16 (else f32) */
     int n, d;           /* positions, head size (d % 8 == 0) */
+    int n_q;            /* query heads on these keys and values, 1..BN_ATTN_MAX_GROUP */
     float scale;
-    float *scores; /* scratch [n] */
-    float *out;    /* [d] */
+    float *scores; /* scratch [n_q][n] */
+    float *out;    /* [n_q][d] */
 } bn_attn_args;
 
 typedef void (*bn_attn_fn)(const bn_attn_args *a);
