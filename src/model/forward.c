@@ -26,7 +26,7 @@ struct bn_context {
     int8_t *xq;
     float *xs;
     int32_t *xsum;
-    float *scores;  /* [threads][n_ctx]: one row of attention scores per thread */
+    float *scores;  /* [threads][BN_ATTN_MAX_GROUP][n_ctx]: attention scores, per thread */
     float *rope;    /* [n_ctx][head_dim]: cos and sin of each position's angles */
     int8_t *head_q; /* the q8_0 head's activation codes [BATCH, dim] and scales */
     float *head_d;
