@@ -666,7 +666,34 @@ static void test_encoders(void) {
     bn_tq1_0_from_f32(tx, buf, 256);
 }
 
+/* TQ2_0 -> i2v32 by copying equals unpacking and packing again; bad bytes are refused as the
+ * unpacker refuses them. */
+static void test_tq2_0_direct(void) {
+    rng r = {0x7e2};
+    enum { ROWS = 6, COLS = 512 };
+    static int8_t t[ROWS * COLS];
+    static uint8_t tq[ROWS * COLS / 256 * 66], direct[ROWS * COLS / 4], packed[ROWS * COLS / 4];
+    random_ternary(&r, t, ROWS * COLS, 0.4);
+    float s = random_f16_scale(&r), got = 0.0f;
+    CHECK_OK(bn_tq2_0_pack_ternary(t, ROWS, COLS, s, tq, sizeof tq));
+    CHECK_OK(bn_tq2_0_to_i2v32(tq, sizeof tq, ROWS, COLS, direct, &got));
+    CHECK_OK(bn_i2v32_pack_ternary(t, ROWS, COLS, s, packed, sizeof packed));
+    CHECK(memcmp(direct, packed, sizeof packed) == 0 && got == s, "direct copy == repack");
+    bn_block_tq2_0 *b = (bn_block_tq2_0 *)tq;
+    uint8_t keep = b[3].qs[7];
+    b[3].qs[7] |= 0xC0; /* a code 3 */
+    CHECK(bn_tq2_0_to_i2v32(tq, sizeof tq, ROWS, COLS, direct, &got) == BN_ERR_FORMAT,
+          "code 3 refused");
+    b[3].qs[7] = keep;
+    b[5].d = bn_f32_to_f16(2.0f * s); /* a second scale */
+    CHECK(bn_tq2_0_to_i2v32(tq, sizeof tq, ROWS, COLS, direct, &got) == BN_ERR_UNSUPPORTED,
+          "two scales refused");
+    CHECK(bn_tq2_0_to_i2v32(tq, sizeof tq - 1, ROWS, COLS, direct, &got) != BN_OK,
+          "short source refused");
+}
+
 int main(void) {
+    test_tq2_0_direct();
     test_table();
     test_round_trips();
     test_conversions();

@@ -170,13 +170,17 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
                         "tensor '%s' is %s; want a ternary type (tq1_0, tq2_0, i2_s) or "
                         "f32, f16, bf16, q8_0",
                         name, bn_dtype_name(t->dtype));
-    size_t n_codes = (size_t)(rows * cols);
-    int8_t *codes = bn_pages_alloc(n_codes);
-    if (codes == NULL)
+    /* TQ2_0 is already the AVX2 layout: copied, not unpacked and packed again */
+    bool direct = t->dtype == BN_DTYPE_TQ2_0 && bn_ternary_vbytes(isa) == 32;
+    size_t n_codes = direct ? 0 : (size_t)(rows * cols);
+    int8_t *codes = direct ? NULL : bn_pages_alloc(n_codes);
+    if (!direct && codes == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s", name);
     float scale = 1.0f;
-    bn_status st = floats ? ternary_from_floats(d, t, rows, cols, codes, &scale)
-                          : d->unpack_ternary(t->data, t->size, rows, cols, codes, &scale);
+    bn_status st =
+        direct   ? bn_ternary_matrix_from_tq2_0(out, t->data, t->size, rows, cols, isa, &scale)
+        : floats ? ternary_from_floats(d, t, rows, cols, codes, &scale)
+                 : d->unpack_ternary(t->data, t->size, rows, cols, codes, &scale);
     snprintf(name, sizeof name, "%s.scale", base);
     float *extra = NULL; /* the optional "<name>.scale": one float, checked like the norms */
     if (st == BN_OK)
@@ -186,8 +190,12 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     free(extra);
     if (st == BN_OK && !(scale > 0.0f))
         st = BN_ERROR(BN_ERR_RANGE, "layer '%s' has weight scale %g", base, (double)scale);
-    if (st == BN_OK)
+    if (st == BN_OK && direct)
+        out->scale = scale;
+    else if (st == BN_OK)
         st = bn_ternary_matrix_pack(out, codes, rows, cols, scale, isa);
+    if (st != BN_OK && direct)
+        bn_ternary_matrix_free(out);
     bn_pages_free(codes, n_codes);
     /* The runtime copy is all the forward pass reads: the file's pages would otherwise stay in
      * the resident set beside it, doubling the weights' footprint. */

@@ -417,6 +417,47 @@ static bn_status tq_unpack(const tq_layout *l, const void *src, size_t src_bytes
     return BN_OK;
 }
 
+bn_status bn_tq2_0_to_i2v32(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                            uint8_t *dst, float *scale) {
+    size_t want;
+    BN_TRY(tq_bytes(&tq2_0_layout, rows, cols, &want));
+    BN_TRY(check_bytes("tq2_0", "source", rows, cols, src_bytes, want));
+    const bn_block_tq2_0 *b = src;
+    int64_t n_blocks = rows * cols / BN_QK_K, per_row = cols / BN_QK_K, first = -1;
+    uint16_t first_d = 0;
+    for (int64_t i = 0; i < n_blocks; i++) {
+        uint8_t three = 0, nonzero = 0; /* a pair 11 anywhere; a pair other than 01 */
+        for (size_t k = 0; k < sizeof b[i].qs; k++) {
+            uint8_t q = b[i].qs[k];
+            three |= q & (uint8_t)(q >> 1) & 0x55;
+            nonzero |= q ^ 0x55;
+        }
+        if (three) { /* the slow reader names the value */
+            uint8_t codes[BN_QK_K];
+            uint16_t d;
+            return tq2_0_read(&b[i], i, per_row, codes, &d);
+        }
+        memcpy(dst + i * (int64_t)sizeof b[i].qs, b[i].qs, sizeof b[i].qs);
+        if (!isfinite(bn_f16_to_f32(b[i].d)))
+            return BN_ERROR(BN_ERR_FORMAT, "tq2_0: block %lld (row %lld) has scale %g",
+                            (long long)i, (long long)(i / per_row), (double)bn_f16_to_f32(b[i].d));
+        if (!nonzero)
+            continue;
+        if (first < 0) {
+            first = i;
+            first_d = b[i].d;
+        } else if (b[i].d != first_d) {
+            return BN_ERROR(BN_ERR_UNSUPPORTED,
+                            "tq2_0: the per-block scales differ (block %lld has %g, block %lld has "
+                            "%g): not a per-tensor ternary tensor",
+                            (long long)first, (double)bn_f16_to_f32(first_d), (long long)i,
+                            (double)bn_f16_to_f32(b[i].d));
+        }
+    }
+    *scale = first < 0 ? 0.0f : bn_f16_to_f32(first_d);
+    return BN_OK;
+}
+
 bn_status bn_tq1_0_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
     return tq_bytes(&tq1_0_layout, rows, cols, out);
 }

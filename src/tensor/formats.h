@@ -91,6 +91,14 @@ bn_status bn_tq2_0_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, flo
                                 size_t dst_bytes);
 bn_status bn_tq2_0_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
                                   int8_t *t, float *scale);
+
+/* TQ2_0 straight into the i2v32 runtime layout, which is the same bits: within each 32-byte
+ * half of a block, bit pair l of byte m is value 32 l + m, as in an i2v32 block. So the rows
+ * are the blocks' qs bytes end to end (cols / 4 bytes), with no unpacking; the checks are
+ * bn_tq2_0_unpack_ternary's (no code 3, one d over the blocks that hold a nonzero value), and
+ * *scale is that d (0 when every value is 0). dst holds rows * cols / 4 bytes. */
+bn_status bn_tq2_0_to_i2v32(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                            uint8_t *dst, float *scale);
 bn_status bn_i2_s_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
 bn_status bn_i2_s_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
                                size_t dst_bytes);

@@ -3,6 +3,7 @@
  * the multithreaded dispatcher of the ternary products. ISA variants live in ternary_<isa>.c.
  */
 #include "kernels/cpu/ternary_gemm.h"
+#include "tensor/formats.h"
 
 #include "base/alloc.h"
 #include "quant/act_quant.h"
@@ -54,6 +55,33 @@ bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t 
     m->scale = scale;
     m->bytes = bytes;
     m->data = data;
+    return BN_OK;
+}
+
+bn_status bn_ternary_matrix_from_tq2_0(bn_ternary_matrix *m, const void *src, size_t src_bytes,
+                                       int64_t rows, int64_t cols, bn_isa isa, float *scale) {
+    memset(m, 0, sizeof *m);
+    if (bn_ternary_vbytes(isa) != 32)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "tq2_0 maps directly onto i2v32 only, not i2v%d",
+                        bn_ternary_vbytes(isa));
+    size_t bytes;
+    BN_TRY(layout_of(32)->ternary_bytes(rows, cols, &bytes));
+    uint8_t *data = bn_aligned_alloc(bytes);
+    if (data == NULL)
+        return BN_ERR_OUT_OF_MEMORY;
+    bn_status st = bn_tq2_0_to_i2v32(src, src_bytes, rows, cols, data, scale);
+    if (st != BN_OK) {
+        bn_aligned_free(data);
+        return st;
+    }
+    *m = (bn_ternary_matrix){.rows = rows,
+                             .cols = cols,
+                             .cols_padded = bn_ternary_padded_cols(cols, isa),
+                             .vbytes = 32,
+                             .isa = isa,
+                             .scale = *scale,
+                             .data = data,
+                             .bytes = bytes};
     return BN_OK;
 }
 
