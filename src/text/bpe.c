@@ -10,6 +10,7 @@
 #include "text/tokenizer_impl.h"
 #include "text/utf8.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,8 @@ bn_status bn_bpe_word(bn_encoder *e, const uint8_t *w, size_t n) {
             BN_TRY(bn_tokens_push(e->out, c->ids[i]));
         return BN_OK;
     }
+    if (n > (SIZE_MAX - 4) / 4 / sizeof(bn_bpe_symbol))
+        return BN_ERROR(BN_ERR_RANGE, "a pre-token of %zu bytes is too long to encode", n);
     BN_TRY(reserve(e, 4 * n + 4)); /* byte fallback: up to 4 symbols per character */
     size_t n_sym =
         t->spec->model == BN_TOK_BYTE_BPE ? byte_symbols(e, w, n) : char_symbols(e, w, n);

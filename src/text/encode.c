@@ -111,6 +111,10 @@ static int match_at(bn_encoder *e, int level, const uint8_t *s, size_t n, size_t
     if (rc < 0)
         return rc;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+    /* \K or a lookbehind can report a match starting before `at` or ending before it starts;
+     * the splitter's bookkeeping assumes at <= m0 <= m1 <= n, so such a match is an error. */
+    if (ov[0] < at || ov[1] < ov[0] || ov[1] > n)
+        return PCRE2_ERROR_BADOFFSET;
     *m0 = ov[0];
     *m1 = ov[1];
     return 1;
@@ -159,8 +163,17 @@ static bn_status split_level(bn_encoder *e, int level, const uint8_t *s, size_t 
         piece = b == BN_SPLIT_MERGED_WITH_NEXT ? m0 : m1; /* there the match starts a piece */
         at = m1;
     }
-    if (at <= n && rc < 0)
-        return BN_ERROR(BN_ERR_INTERNAL, "pre-tokenizer regex failed with PCRE2 error %d", rc);
+    if (at <= n && rc < 0) {
+        /* A pattern that backtracks past PCRE2's limits on some input is the tokenizer's
+         * (unsupported) property, not a bug of ours. */
+        bool limit = rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+                     rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT;
+        PCRE2_UCHAR msg[160];
+        pcre2_get_error_message(rc, msg, sizeof msg);
+        return BN_ERROR(limit ? BN_ERR_UNSUPPORTED : BN_ERR_INTERNAL,
+                        "pre-tokenizer regex failed at byte %zu: %s (PCRE2 error %d)", at,
+                        (const char *)msg, rc);
+    }
     if (run0 != none)
         BN_TRY(emit(e, level, s + run0, run1 - run0));
     return emit(e, level, s + piece, n - piece);

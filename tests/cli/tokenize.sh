@@ -47,5 +47,17 @@ expect_error "no text" "TEXT or -f" "$bin" tokenize -m "$bpe"
 expect_error "id out of range" "outside the vocabulary" "$bin" detokenize -m "$bpe" 999999
 expect_error "not an id" "not a list of token ids" "$bin" detokenize -m "$bpe" 12x
 expect_error "merge naming an unknown token" "merge" "$bin" tokenize -m "$fix/tokenizer/bad/merge-unknown-token" hi
+# a Split regex that backtracks exponentially: PCRE2's match limit, reported, not a hang
+cat > "$tmp/patho.json" <<'JSON'
+{"version":"1.0","added_tokens":[],"normalizer":null,"post_processor":null,
+ "pre_tokenizer":{"type":"Sequence","pretokenizers":[
+  {"type":"Split","pattern":{"Regex":"(a|aa)+$"},"behavior":"Isolated","invert":false},
+  {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]},
+ "decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},
+ "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":null,
+  "end_of_word_suffix":null,"fuse_unk":false,"byte_fallback":false,"ignore_merges":false,
+  "vocab":{"a":0,"b":1},"merges":[]}}
+JSON
+expect_error "regex match limit" "match limit" "$bin" tokenize -m "$tmp/patho.json" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"
 echo "tokenize.sh: $fails failed"
 [ $fails -eq 0 ]
