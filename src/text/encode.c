@@ -10,13 +10,28 @@
 
 /* ---- added tokens ------------------------------------------------------------------------ */
 
-/* A word character for single_word tokens: ASCII letters and digits, and any non-ASCII
- * character that is not white space (letters of other scripts). */
-static bool is_word_byte_at(const uint8_t *s, size_t n, size_t i) {
+/* A word character for single_word tokens (tokenizer_impl.h's word_char): ASCII letters,
+ * digits and '_' directly; other characters through the Unicode class. */
+static bool is_word_byte_at(const bn_tokenizer *t, const uint8_t *s, size_t n, size_t i) {
     if (s[i] < 0x80)
-        return (unsigned)((s[i] | 0x20) - 'a') < 26u || (unsigned)(s[i] - '0') < 10u;
+        return (unsigned)((s[i] | 0x20) - 'a') < 26u || (unsigned)(s[i] - '0') < 10u || s[i] == '_';
     size_t k = bn_utf8_valid_len(s + i, n - i);
-    return k > 0 && !bn_utf8_is_white_space(bn_utf8_decode(s + i, &k));
+    if (k == 0)
+        return false;
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL); /* rare: only around a match */
+    bool word =
+        md != NULL && pcre2_match(t->word_char, s + i, k, 0, PCRE2_NO_UTF_CHECK, md, NULL) == 1;
+    pcre2_match_data_free(md);
+    return word;
+}
+
+/* The character that ends at byte i (exclusive): step back over continuation bytes to its
+ * first byte, so a letter like "é" before a match counts. */
+static bool is_word_char_before(const bn_tokenizer *t, const uint8_t *s, size_t i) {
+    size_t j = i - 1;
+    while (j > 0 && i - j < 4 && (s[j] & 0xC0) == 0x80)
+        j--;
+    return bn_utf8_valid_len(s + j, i - j) == i - j && is_word_byte_at(t, s, i, j);
 }
 
 static size_t space_before(const uint8_t *s, size_t from, size_t at) {
@@ -62,8 +77,8 @@ static int32_t longest_at(const bn_tokenizer *t, const uint8_t *s, size_t n, siz
         int32_t a = t->trie[node].added;
         if (a < 0 || (added[a].special && !special))
             continue;
-        if (added[a].single_word && ((i > 0 && is_word_byte_at(s, n, i - 1)) ||
-                                     (j + 1 < n && is_word_byte_at(s, n, j + 1))))
+        if (added[a].single_word && ((i > 0 && is_word_char_before(t, s, i)) ||
+                                     (j + 1 < n && is_word_byte_at(t, s, n, j + 1))))
             continue;
         best = a;
         *end = j + 1;

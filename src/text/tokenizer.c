@@ -520,8 +520,20 @@ static bn_status compile_regex(bn_tokenizer *t, const char *source, bn_split_beh
     return BN_OK;
 }
 
+/* single_word added tokens must not touch a word character, where "word" is the regex crate's
+ * Unicode \w (tokenizers' AddedVocabulary uses \b): Alphabetic, marks, decimal digits,
+ * connector punctuation and the joiners. PCRE2's own \w differs (all of N, no marks). */
+static const char WORD_CHAR_REGEX[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
+
 static bn_status build_regexes(bn_tokenizer *t) {
     const bn_tokenizer_spec *s = t->spec;
+    int err;
+    PCRE2_SIZE at;
+    t->word_char = pcre2_compile((PCRE2_SPTR)WORD_CHAR_REGEX, PCRE2_ZERO_TERMINATED,
+                                 PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &err, &at, NULL);
+    if (t->word_char == NULL)
+        return BN_ERROR(BN_ERR_INTERNAL, "the word-character class does not compile (PCRE2 %d)",
+                        err);
     for (int i = 0; i < s->n_splits; i++)
         BN_TRY(compile_regex(t, s->splits[i].regex, s->splits[i].behavior));
     if (s->gpt2_regex)
@@ -613,6 +625,7 @@ void bn_tokenizer_free(bn_tokenizer *t) {
         return;
     for (int i = 0; i < t->n_re; i++)
         pcre2_code_free(t->re[i]);
+    pcre2_code_free(t->word_char);
     pthread_mutex_destroy(&t->cache_lock);
     free(t->key);
     free(t->out);

@@ -67,6 +67,7 @@ struct bn_tokenizer {
     pcre2_code *re[BN_TOK_MAX_SPLITS + 1];
     bn_split_behavior re_behavior[BN_TOK_MAX_SPLITS + 1];
     int n_re;
+    pcre2_code *word_char; /* one \w character as tokenizers' regex crate defines it */
 
     pthread_mutex_t cache_lock;
     bn_cache_entry *cache;

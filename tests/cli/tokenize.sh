@@ -59,5 +59,29 @@ cat > "$tmp/patho.json" <<'JSON'
   "vocab":{"a":0,"b":1},"merges":[]}}
 JSON
 expect_error "regex match limit" "match limit" "$bin" tokenize -m "$tmp/patho.json" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"
+# single_word added tokens: no word character (the regex crate's Unicode \w) may touch them;
+# expected ids from tokenizers 0.23.3 on the bpe fixture plus the added token "zq"
+python3 - "$fix/tokenizer/bpe/tokenizer.json" "$tmp/sw.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+nid = max(max(d["model"]["vocab"].values()), max(t["id"] for t in d["added_tokens"])) + 1
+d["added_tokens"].append({"id": nid, "content": "zq", "single_word": True, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": False})
+json.dump(d, open(sys.argv[2], "w"))
+PY
+while IFS='|' read -r text want; do
+    check "single_word: $text" "$want" "$(ids -m "$tmp/sw.json" --no-bos "$text")"
+done <<'CASES'
+ézq|337, 89, 80
+zqé|89, 80, 337
+日zq|696, 98, 89, 80
+€zq|1757, 105, 3011
+_zq|62, 89, 80
+zq_|89, 80, 62
+Ⅻzq|2792, 89, 80
+²zq|1707, 3011
+😀zq|299, 3011
+a zq b|64, 220, 3011, 293
+CASES
 echo "tokenize.sh: $fails failed"
 [ $fails -eq 0 ]
