@@ -464,6 +464,14 @@ static bn_status rewrite_spaces(const char *pattern, char **out) {
     bool in_class = false;
     for (size_t i = 0; i < n; i++) {
         char c = pattern[i];
+        if (c == '\\' && i + 1 < n && pattern[i + 1] == 'Q') { /* \Q..\E is literal text */
+            const char *e = strstr(pattern + i + 2, "\\E");
+            size_t end = e != NULL ? (size_t)(e - pattern) + 2 : n;
+            memcpy(r + o, pattern + i, end - i);
+            o += end - i;
+            i = end - 1;
+            continue;
+        }
         if (c == '\\' && i + 1 < n && (pattern[i + 1] == 's' || pattern[i + 1] == 'S')) {
             bool neg = pattern[++i] == 'S';
             if (in_class && neg) {

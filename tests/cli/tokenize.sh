@@ -83,5 +83,15 @@ zq_|89, 80, 62
 😀zq|299, 3011
 a zq b|64, 220, 3011, 293
 CASES
+# a Split String pattern is literal text, "\s" included (ids from tokenizers 0.23.3)
+python3 - "$fix/tokenizer/bpe/tokenizer.json" "$tmp/str.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+    {"type": "Split", "pattern": {"String": "\\s"}, "behavior": "Isolated", "invert": False},
+    {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+json.dump(d, open(sys.argv[2], "w"))
+PY
+check "Split String with a backslash" "83, 270, 59, 82, 83, 270" "$(ids -m "$tmp/str.json" --no-bos 'the\sthe')"
 echo "tokenize.sh: $fails failed"
 [ $fails -eq 0 ]
