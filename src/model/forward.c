@@ -6,7 +6,6 @@
 #include "base/alloc.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/dot.h"
-#include "kernels/cpu/q6h_gemm.h"
 #include "kernels/cpu/q8_gemm.h"
 #include "tensor/half.h"
 
@@ -29,7 +28,7 @@ struct bn_context {
     int32_t *xsum;
     float *scores;  /* [threads][BN_ATTN_MAX_GROUP][n_ctx]: attention scores, per thread */
     float *rope;    /* [n_ctx][head_dim]: cos and sin of each position's angles */
-    int8_t *head_q; /* the q8_0/q6h head's activation codes [BATCH, dim] and scales */
+    int8_t *head_q; /* the q8_0 head's activation codes [BATCH, dim] and scales */
     float *head_d;
     float *trace;
     int trace_rows;
@@ -337,16 +336,16 @@ static void head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     }
 }
 
-/* A q8_0 or q6h head runs its kernels (the activations quantized per block of 32); a float head
+/* A q8_0 head runs the Q8_0 kernels (the activations quantized per block of 32); a float head
  * is dotted in float32, exactly. */
 static bn_status head(bn_context *c, int first, int rows, float *logits) {
     const bn_model_config *cfg = &c->m->cfg;
     rmsnorm_rows(c->xn, c->x + (size_t)first * cfg->dim, c->m->output_norm, rows, cfg->dim,
                  cfg->eps);
-    if (c->m->head_type == BN_DTYPE_Q8_0 || c->m->head_type == BN_DTYPE_Q6H) {
+    if (c->m->head_type == BN_DTYPE_Q8_0) {
         bn_q8_quantize_acts(c->xn, rows, cfg->dim, c->head_q, c->head_d);
-        return (c->m->head_type == BN_DTYPE_Q8_0 ? bn_q8_gemm : bn_q6h_gemm)(
-            c->m->head, cfg->n_vocab, cfg->dim, c->head_q, c->head_d, rows, logits, c->pool);
+        return bn_q8_gemm(c->m->head, cfg->n_vocab, cfg->dim, c->head_q, c->head_d, rows, logits,
+                          c->pool);
     }
     head_job job = {c->m, c->xn, rows, logits};
     bn_parallel_for(c->pool, (size_t)cfg->n_vocab, 256, head_rows, &job);

@@ -391,7 +391,7 @@ bn_status bn_model_load(bn_model **out, const char *path, bn_isa isa) {
 typedef struct head_job {
     const void *from;
     uint8_t *to;
-    const bn_dtype_traits *type, *to_type;
+    const bn_dtype_traits *type;
     int dim;
     size_t in_row, out_row;
 } head_job;
@@ -402,32 +402,29 @@ static void encode_head_rows(void *ctx, size_t begin, size_t end, int thread_id)
     float row[8192]; /* bn_context_eval's bound on the hidden size */
     for (size_t v = begin; v < end; v++) {
         j->type->to_f32((const uint8_t *)j->from + v * j->in_row, row, j->dim);
-        j->to_type->from_f32(row, j->to + v * j->out_row, j->dim);
+        bn_q8_0_from_f32(row, j->to + v * j->out_row, j->dim);
     }
 }
 
 bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
     if (type == m->head_type)
         return BN_OK;
-    if (type != BN_DTYPE_Q8_0 && type != BN_DTYPE_Q6H)
-        return BN_ERROR(BN_ERR_UNSUPPORTED,
-                        "head type %s: the head can be re-encoded as q8_0 or q6h only",
+    if (type != BN_DTYPE_Q8_0)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "head type %s: the head can be re-encoded as q8_0 only",
                         bn_dtype_name(type));
     int dim = m->cfg.dim;
     if (dim % 32 != 0 || dim > 8192)
         return BN_ERROR(BN_ERR_SHAPE,
-                        "a %s head needs a hidden size divisible by 32 and at "
+                        "a q8_0 head needs a hidden size divisible by 32 and at "
                         "most 8192, not %d",
-                        bn_dtype_name(type), dim);
-    /* Any head with a row decoder can be the source: the file's float rows, or a head already
-     * re-encoded (q8_0 to q6h goes through float32, the values the q8_0 head computes with). */
-    const bn_dtype_traits *from = bn_dtype_get(m->head_type), *to = bn_dtype_get(type);
+                        dim);
+    const bn_dtype_traits *from = bn_dtype_get(m->head_type);
     size_t in_row = (size_t)(dim / from->block_size) * from->block_bytes;
-    size_t out_row = (size_t)(dim / to->block_size) * to->block_bytes;
+    size_t out_row = (size_t)(dim / 32) * sizeof(bn_block_q8_0);
     uint8_t *q = bn_aligned_alloc((size_t)m->cfg.n_vocab * out_row);
     if (q == NULL)
-        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s head of %d rows", to->name, m->cfg.n_vocab);
-    head_job j = {m->head, q, from, to, dim, in_row, out_row};
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "q8_0 head of %d rows", m->cfg.n_vocab);
+    head_job j = {m->head, q, from, dim, in_row, out_row};
     bn_threadpool *pool = NULL;
     bn_status st = bn_threadpool_create(0, &pool);
     if (st != BN_OK) {
@@ -437,13 +434,11 @@ bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
     bn_parallel_for(pool, (size_t)m->cfg.n_vocab, 1024, encode_head_rows, &j);
     bn_threadpool_destroy(pool);
     /* The float rows were read once; a tied table is still the embeddings, but those fault back
-     * in a row at a time, so neither needs to stay resident. A head re-encoded before is ours,
-     * not the file's, and is freed instead. */
-    if (m->head_owned == NULL)
-        bn_mapped_file_release(&m->gguf->file, m->head, (size_t)m->cfg.n_vocab * in_row);
+     * in a row at a time, so neither needs to stay resident. */
+    bn_mapped_file_release(&m->gguf->file, m->head, (size_t)m->cfg.n_vocab * in_row);
     bn_aligned_free(m->head_owned);
     m->head = m->head_owned = q;
-    m->head_type = type;
+    m->head_type = BN_DTYPE_Q8_0;
     return BN_OK;
 }
 

@@ -47,9 +47,8 @@ void bn_model_free(bn_model *m);
 /* Re-encode the output head once, in memory: q8_0 halves the bytes every generated token reads
  * from an f16 head (a quarter of an f32 one) at about 0.5% relative error in the logits, so
  * generation wants it and comparisons with a float reference do not. The embeddings (the same
- * tensor when tied) stay as they are in the file. The targets are q8_0 and q6h (6.5 bits per
- * weight, about 4x q8_0's error: a quarter fewer bytes than q8_0 for a faster token); the source
- * is the file's head or the one re-encoded before. Asking for the current type is a no-op. */
+ * tensor when tied) stay as they are in the file. Q8_0 is the only target for now; asking for
+ * the current type is a no-op. */
 bn_status bn_model_set_head_type(bn_model *m, bn_dtype type);
 
 /* Weight bytes one generated token reads: every linear layer and the whole head (the KV cache

@@ -176,13 +176,6 @@ static const bn_dtype_traits traits[BN_DTYPE_COUNT] = {
                         .ternary_bytes = bn_i2v64_ternary_bytes,
                         .pack_ternary = bn_i2v64_pack_ternary,
                         .unpack_ternary = bn_i2v64_unpack_ternary},
-    [BN_DTYPE_Q6H] = {.name = "q6h",
-                      .gguf_type = BN_GGUF_TYPE_NONE,
-                      .block_size = BN_QK_Q6H,
-                      .block_bytes = sizeof(bn_block_q6h),
-                      .is_quantized = true,
-                      .to_f32 = bn_q6h_to_f32,
-                      .from_f32 = bn_q6h_from_f32},
 };
 
 bool bn_dtype_valid(bn_dtype dtype) {

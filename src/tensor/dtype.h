@@ -28,7 +28,6 @@ typedef enum bn_dtype {
     BN_DTYPE_I2V16 = 10, /* the ternary kernels' runtime layouts (NEON, AVX2, AVX-512) */
     BN_DTYPE_I2V32 = 11,
     BN_DTYPE_I2V64 = 12,
-    BN_DTYPE_Q6H = 13, /* 6-bit runtime encoding of the output head (no GGUF id) */
     BN_DTYPE_COUNT
 } bn_dtype;
 

@@ -92,25 +92,6 @@ void bn_q8_0_to_f32(const void *src, float *dst, int64_t n) {
     }
 }
 
-void bn_q6h_codes(const bn_block_q6h *b, int8_t q[BN_QK_Q6H]) {
-    for (int i = 0; i < BN_QK_Q6H; i++) {
-        int lo = (b->lo[i % 16] >> (4 * (i / 16))) & 15;
-        int hi = (b->hi[i % 8] >> (2 * (i / 8))) & 3;
-        q[i] = (int8_t)((lo | hi << 4) - 32);
-    }
-}
-
-void bn_q6h_to_f32(const void *src, float *dst, int64_t n) {
-    const bn_block_q6h *b = src;
-    int8_t q[BN_QK_Q6H];
-    for (int64_t i = 0; i < n / BN_QK_Q6H; i++) {
-        float d = bn_f16_to_f32(b[i].d);
-        bn_q6h_codes(&b[i], q);
-        for (int j = 0; j < BN_QK_Q6H; j++)
-            dst[i * BN_QK_Q6H + j] = d * (float)q[j];
-    }
-}
-
 /* value = (q - 1) * d; a tq2_0 code 3 decodes to 2d, as in ggml (no encoder writes it). */
 static void codes_to_f32(const uint8_t *codes, float d, float *y) {
     for (int j = 0; j < BN_QK_K; j++)
@@ -175,27 +156,6 @@ void bn_q8_0_from_f32(const float *src, void *dst, int64_t n) {
         b[i].d = bn_f32_to_f16(d);
         for (int j = 0; j < BN_QK8_0; j++)
             b[i].qs[j] = (int8_t)round_away(x[j] * id, -127, 127);
-    }
-}
-
-void bn_q6h_from_f32(const float *src, void *dst, int64_t n) {
-    bn_block_q6h *b = dst;
-    for (int64_t i = 0; i < n / BN_QK_Q6H; i++) {
-        const float *x = src + i * BN_QK_Q6H;
-        float d = block_absmax(x, BN_QK_Q6H) / 31.0f;
-        float id = inverse_or_zero(d);
-        uint8_t u[BN_QK_Q6H];
-        for (int j = 0; j < BN_QK_Q6H; j++)
-            u[j] = (uint8_t)(round_away(x[j] * id, -31, 31) + 32);
-        b[i].d = bn_f32_to_f16(d);
-        for (int m = 0; m < 16; m++)
-            b[i].lo[m] = (uint8_t)((u[m] & 15) | (u[m + 16] & 15) << 4);
-        for (int m = 0; m < 8; m++) {
-            int h = 0;
-            for (int k = 0; k < 4; k++)
-                h |= (u[m + 8 * k] >> 4 & 3) << (2 * k);
-            b[i].hi[m] = (uint8_t)h;
-        }
     }
 }
 

@@ -26,20 +26,6 @@ typedef struct bn_block_q8_0 {
 } bn_block_q8_0;
 static_assert(sizeof(bn_block_q8_0) == 34, "q8_0 block is 34 bytes");
 
-/* Q6H (no GGUF id: a runtime encoding of the output head, like the i2v layouts): 32 values,
- * f16 scale d, codes q in [-31, 31] stored as u = q + 32 in [1, 63]; value = d * q. lo[m] holds
- * the low nibbles of u_m (bits 0-3) and u_{m+16} (bits 4-7), m = 0..15; bit pair k of hi[m]
- * holds bits 4-5 of u_{m+8k}, m = 0..7, k = 0..3. 6.5 bits per weight: the head of a 128k
- * vocabulary streams 24% fewer bytes per generated token than as Q8_0. The split layout is the
- * one an AVX2 decoder unpacks with a few shifts and masks (kernels/cpu/q6h_gemm.h). */
-#define BN_QK_Q6H 32
-typedef struct bn_block_q6h {
-    uint16_t d;
-    uint8_t lo[BN_QK_Q6H / 2];
-    uint8_t hi[BN_QK_Q6H / 4];
-} bn_block_q6h;
-static_assert(sizeof(bn_block_q6h) == 26, "q6h block is 26 bytes");
-
 /* TQ2_0 (ggml type 35): 256 values, 2-bit codes q = w + 1, then f16 scale d; value = (q-1)*d.
  * In each 32-byte chunk j (128 values), byte m holds values j*128 + 32n + m at bits 2n.
  * 2.0625 bits per weight. */
@@ -88,12 +74,6 @@ void bn_q8_0_to_f32(const void *src, float *dst, int64_t n);
 void bn_tq2_0_to_f32(const void *src, float *dst, int64_t n);
 void bn_tq1_0_to_f32(const void *src, float *dst, int64_t n);
 void bn_q8_0_from_f32(const float *src, void *dst, int64_t n);
-/* Q6H follows bn_q8_0_from_f32 with 31 for 127 (d = absmax / 31 in float32, q = roundf(x * 1/d)
- * half away from zero, d stored rounded to f16); the codes of a block, as the kernels read
- * them, come from bn_q6h_codes. */
-void bn_q6h_to_f32(const void *src, float *dst, int64_t n);
-void bn_q6h_from_f32(const float *src, void *dst, int64_t n);
-void bn_q6h_codes(const bn_block_q6h *b, int8_t q[BN_QK_Q6H]);
 void bn_tq2_0_from_f32(const float *src, void *dst, int64_t n);
 void bn_tq1_0_from_f32(const float *src, void *dst, int64_t n);
 

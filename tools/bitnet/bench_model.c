@@ -36,7 +36,7 @@ typedef struct bench_result {
 
 static const char USAGE[] =
     "usage: bitnet bench model -m MODEL [-p 128,512] [-n 128] [-r REPS] [-t THREADS]\n"
-    "                          [--kv-type f16|f32] [--head-type q8_0|q6h|file] [--json]\n"
+    "                          [--kv-type f16|f32] [--head-type q8_0|file] [--json]\n"
     "\n"
     "Prompt processing (ppN: N tokens as one batch) and generation (tgN: N tokens one by one),\n"
     "each from an empty cache, in tokens/s: mean +- sd over REPS runs (default 5) after a\n"
@@ -92,10 +92,8 @@ static int parse(int argc, char **argv, bench_args *a) {
             ok = bn_dtype_from_name(v, &a->kv_type) == BN_OK &&
                  (a->kv_type == BN_DTYPE_F16 || a->kv_type == BN_DTYPE_F32);
         else if (strcmp(o, "--head-type") == 0) {
-            ok = strcmp(v, "file") == 0 || strcmp(v, "q8_0") == 0 || strcmp(v, "q6h") == 0;
-            a->head_type = strcmp(v, "q8_0") == 0  ? BN_DTYPE_Q8_0
-                           : strcmp(v, "q6h") == 0 ? BN_DTYPE_Q6H
-                                                   : BN_DTYPE_COUNT;
+            ok = strcmp(v, "file") == 0 || strcmp(v, "q8_0") == 0;
+            a->head_type = strcmp(v, "q8_0") == 0 ? BN_DTYPE_Q8_0 : BN_DTYPE_COUNT;
         } else
             return bn_cli_usage_error("bench model", "unknown option '%s'", o);
         if (!ok)
@@ -184,8 +182,8 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
 }
 
 static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n, memory_use *mem) {
-    if (a->head_type != BN_DTYPE_COUNT && m->cfg.dim % 32 == 0)
-        BN_TRY(bn_model_set_head_type(m, a->head_type));
+    if (a->head_type == BN_DTYPE_Q8_0 && m->cfg.dim % 32 == 0)
+        BN_TRY(bn_model_set_head_type(m, BN_DTYPE_Q8_0));
     int longest = 1;
     for (int i = 0; i < a->n_pp; i++)
         longest = a->pp[i] > longest ? a->pp[i] : longest;

@@ -191,7 +191,7 @@ static int print_result(const ppl_args *a, const bn_nll_stats *s, size_t n_token
 int bn_cmd_perplexity(int argc, char **argv) {
     /* As llama.cpp's perplexity: the file's head, an f16 cache (--head-type q8_0 measures what
      * generation's head costs in perplexity; --kv-type f32 is exact). */
-    ppl_args a = {.engine = {.kv_type = BN_DTYPE_F16, .head_type = BN_DTYPE_COUNT}};
+    ppl_args a = {.engine = {.kv_type = BN_DTYPE_F16, .head_q8 = false}};
     int rc = parse(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? 0 : rc;

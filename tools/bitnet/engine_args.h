@@ -1,9 +1,8 @@
 /*
  * engine_args.h - the precision options every command that runs a model shares:
  *   --kv-type f16|f32     the KV cache (f16 halves its bytes; f32 is exact)
- *   --head-type q8_0|q6h|file the output head (q8_0 re-encodes a float head once at load,
- *                         which halves what each generated token reads from an f16 head; q6h
- *                         reads a quarter less again, at about 4x q8_0's error in the logits)
+ *   --head-type q8_0|file the output head (q8_0 re-encodes a float head once at load, which
+ *                         halves what each generated token reads from an f16 head)
  * Generation and benchmarks default to f16 and q8_0; `bitnet logits`, whose purpose is to be
  * compared with float references, defaults to f32 and the file's head.
  */
@@ -14,8 +13,8 @@
 #include "model/forward.h"
 
 typedef struct bn_cli_engine {
-    bn_dtype kv_type;   /* BN_DTYPE_F16 or BN_DTYPE_F32 */
-    bn_dtype head_type; /* re-encode the head as this (q8_0, q6h); BN_DTYPE_COUNT: the file's */
+    bn_dtype kv_type; /* BN_DTYPE_F16 or BN_DTYPE_F32 */
+    bool head_q8;     /* re-encode a float head as q8_0 */
 } bn_cli_engine;
 
 extern const char BN_CLI_ENGINE_HELP[];
