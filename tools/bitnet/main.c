@@ -32,7 +32,7 @@ static const command commands[] = {
     {"perplexity", bn_cmd_perplexity, "perplexity over a text file, in windows (as llama.cpp)"},
     {"tokenize", bn_cmd_tokenize, "text -> token ids and pieces, with a model's tokenizer"},
     {"detokenize", bn_cmd_detokenize, "token ids -> text"},
-    {"bench", bn_cmd_bench, "benchmarks: kernels (GEMV/GEMM beside the read bandwidth), tokenizer"},
+    {"bench", bn_cmd_bench, "benchmarks: model (pp/tg tokens/s), kernels, tokenizer"},
 };
 
 static int read_all(FILE *f, const char *name, bn_bytes *out) {
