@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# bench_model.sh - `bitnet bench model` on the tiny model: the JSON has the issue's shape
+# ({"model", "threads", "results": [{"test", "tokens_per_s", "sd"}]}) with positive speeds, the
+# text output names each test, and bad arguments are usage errors. Speeds are not judged here.
+set -u
+bin="$1"
+model="$(cd "$(dirname "$0")/../fixtures" && pwd)/tiny-bitnet-hf"
+python3 - "$bin" "$model" <<'PY'
+import json, subprocess, sys
+
+bin, model = sys.argv[1:3]
+fails = 0
+
+
+def check(name, ok, detail=""):
+    global fails
+    print(("ok   " + name) if ok else ("FAIL " + name + ": " + detail))
+    fails += not ok
+
+
+def run(*args):
+    return subprocess.run([bin, "bench", "model", *args], capture_output=True, text=True)
+
+
+r = run("-m", model, "-p", "16,32", "-n", "4", "-r", "2", "-t", "2", "--json")
+check("--json exits 0", r.returncode == 0, r.stderr)
+try:
+    j = json.loads(r.stdout)
+except ValueError:
+    j = {}
+tests = [e.get("test") for e in j.get("results", [])]
+check("model, threads, results", j.get("threads") == 2 and "model" in j, r.stdout)
+check("tests pp16, pp32, tg4 in order", tests == ["pp16", "pp32", "tg4"], str(tests))
+check("positive speeds and sd >= 0",
+      all(e["tokens_per_s"] > 0 and e["sd"] >= 0 for e in j.get("results", [])) and tests,
+      r.stdout)
+r = run("-m", model, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "--kv-type", "f32",
+        "--head-type", "file")
+check("text output lists pp8 and tg2", r.returncode == 0 and "pp8" in r.stdout and
+      "tg2" in r.stdout and "resident after load" in r.stdout, r.stdout + r.stderr)
+for args, says in [(["-m", model, "-p", "x"], "bad value"), ([], "-m MODEL"),
+                   (["-m", model, "--kv-type", "q4"], "bad value"),
+                   (["-m", model, "-p", "4096"], "context")]:
+    r = run(*args, "-n", "0")
+    check("error: %s" % " ".join(args), r.returncode != 0 and says in r.stderr, r.stderr)
+print("bench_model.sh: %d failed" % fails)
+sys.exit(1 if fails else 0)
+PY
