@@ -90,39 +90,11 @@ tile_gemm(const bn_block_q8_0 *const *w, const bn_block_q8_0 *const *ahead, cons
     tile(w, ahead, x, xd, nb, GEMM_ROWS, GEMM_TOKENS, out);
 }
 
-static int64_t min64(int64_t a, int64_t b) {
-    return a < b ? a : b;
-}
-
 void bn_q8_kernel_avx2(const void *w, int64_t n, int64_t k, const int8_t *xq, const float *xd,
                        int64_t m, int64_t n0, int64_t n1, float *y) {
-    const bn_block_q8_0 *blocks = w;
-    int64_t nb = k / BN_Q8_BLOCK;
-    int rows = m == 1 ? GEMV_ROWS : GEMM_ROWS, tokens = m == 1 ? 1 : GEMM_TOKENS;
-    for (int64_t row0 = n0; row0 < n1; row0 += rows) {
-        const bn_block_q8_0 *wr[MAX_TILE], *ahead[MAX_TILE];
-        for (int r = 0; r < rows; r++) {
-            wr[r] = blocks + min64(row0 + r, n1 - 1) * nb;
-            ahead[r] = blocks + min64(row0 + r + PREFETCH_ROWS, n1 - 1) * nb;
-        }
-        for (int64_t t0 = 0; t0 < m; t0 += tokens) {
-            const int8_t *xr[MAX_TILE];
-            const float *dr[MAX_TILE];
-            for (int t = 0; t < tokens; t++) {
-                int64_t ti = min64(t0 + t, m - 1);
-                xr[t] = xq + ti * k;
-                dr[t] = xd + ti * nb;
-            }
-            float out[MAX_TILE];
-            if (m == 1)
-                tile_gemv(wr, ahead, xr, dr, nb, out);
-            else
-                tile_gemm(wr, ahead, xr, dr, nb, out);
-            for (int r = 0; r < rows && row0 + r < n1; r++)
-                for (int t = 0; t < tokens && t0 + t < m; t++)
-                    y[(t0 + t) * n + row0 + r] = out[r * tokens + t];
-        }
-    }
+    static const bn_q8_tiles tiles = {tile_gemv, tile_gemm,   GEMV_ROWS,
+                                      GEMM_ROWS, GEMM_TOKENS, PREFETCH_ROWS};
+    bn_q8_run_tiles(&tiles, w, n, k, xq, xd, m, n0, n1, y);
 }
 
 #endif /* __x86_64__ */

@@ -71,6 +71,41 @@ void bn_q8_gemm_ref(const void *w, int64_t n, int64_t k, const int8_t *xq, const
     bn_q8_kernel_scalar(w, n, k, xq, xd, m, 0, n, y);
 }
 
+static int64_t min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+
+void bn_q8_run_tiles(const bn_q8_tiles *tiles, const void *w, int64_t n, int64_t k,
+                     const int8_t *xq, const float *xd, int64_t m, int64_t n0, int64_t n1,
+                     float *y) {
+    const bn_block_q8_0 *blocks = w;
+    int64_t nb = k / BN_Q8_BLOCK;
+    bool gemv = m == 1;
+    int rows = gemv ? tiles->gemv_rows : tiles->gemm_rows, tokens = gemv ? 1 : tiles->gemm_tokens;
+    bn_q8_tile_fn run = gemv ? tiles->gemv : tiles->gemm;
+    for (int64_t row0 = n0; row0 < n1; row0 += rows) {
+        const bn_block_q8_0 *wr[BN_Q8_MAX_TILE_SIDE], *ahead[BN_Q8_MAX_TILE_SIDE];
+        for (int r = 0; r < rows; r++) {
+            wr[r] = blocks + min64(row0 + r, n1 - 1) * nb;
+            ahead[r] = blocks + min64(row0 + r + tiles->prefetch_rows, n1 - 1) * nb;
+        }
+        for (int64_t t0 = 0; t0 < m; t0 += tokens) {
+            const int8_t *xr[BN_Q8_MAX_TILE_SIDE];
+            const float *dr[BN_Q8_MAX_TILE_SIDE];
+            for (int t = 0; t < tokens; t++) {
+                int64_t ti = min64(t0 + t, m - 1);
+                xr[t] = xq + ti * k;
+                dr[t] = xd + ti * nb;
+            }
+            float out[BN_Q8_MAX_TILE_SIDE * BN_Q8_MAX_TILE_SIDE];
+            run(wr, ahead, xr, dr, nb, out);
+            for (int r = 0; r < rows && row0 + r < n1; r++)
+                for (int t = 0; t < tokens && t0 + t < m; t++)
+                    y[(t0 + t) * n + row0 + r] = out[r * tokens + t];
+        }
+    }
+}
+
 bn_q8_kernel_fn bn_q8_kernel_for(bn_isa isa) {
     switch (isa) {
     case BN_ISA_SCALAR:

@@ -40,6 +40,7 @@
 
 #include "base/cpu.h"
 #include "base/threadpool.h"
+#include "tensor/formats.h"
 
 #include <stdint.h>
 
@@ -84,5 +85,26 @@ void bn_q8_kernel_avx512(const void *w, int64_t n, int64_t k, const int8_t *xq, 
 
 /* The variant for a path, or NULL when this build has none for it. */
 bn_q8_kernel_fn bn_q8_kernel_for(bn_isa isa);
+
+/* ---- the loop every SIMD variant shares --------------------------------------------------
+ * A variant supplies two tile functions (compiled for its ISA): out[r * tokens + t] = row w[r]
+ * (ahead[r] prefetched alongside) times token x[t] (scales xd[t]), for a fixed rows x tokens.
+ * bn_q8_run_tiles walks rows [n0, n1) and all M tokens in those tiles (GEMV tiles when M = 1),
+ * repeating the last row or token to fill a short tile and dropping those results. */
+typedef void (*bn_q8_tile_fn)(const bn_block_q8_0 *const *w, const bn_block_q8_0 *const *ahead,
+                              const int8_t *const *x, const float *const *xd, int64_t nb,
+                              float *out);
+
+typedef struct bn_q8_tiles {
+    bn_q8_tile_fn gemv, gemm;
+    int gemv_rows, gemm_rows, gemm_tokens; /* each at most BN_Q8_MAX_TILE_SIDE, products 16 */
+    int prefetch_rows;                     /* how many rows ahead `ahead` points */
+} bn_q8_tiles;
+
+#define BN_Q8_MAX_TILE_SIDE 16
+
+void bn_q8_run_tiles(const bn_q8_tiles *tiles, const void *w, int64_t n, int64_t k,
+                     const int8_t *xq, const float *xd, int64_t m, int64_t n0, int64_t n1,
+                     float *y);
 
 #endif /* BN_KERNELS_CPU_Q8_GEMM_H */
