@@ -219,12 +219,12 @@ static bn_status evaluate_prompt(chat *ch) {
     }
     if (ch->a->print_prompt)
         print_prompt(ch, keep);
-    const int32_t *todo = ch->prompt.ids + keep;
+    const int32_t *pending = ch->prompt.ids + keep;
     int n = (int)(ch->prompt.n - keep);
-    BN_TRY(bn_context_eval(ch->c, todo, n, ch->logits, false));
+    BN_TRY(bn_context_eval(ch->c, pending, n, ch->logits, false));
     for (int i = 0; i < n; i++) {
-        bn_sampler_accept(ch->s, todo[i]);
-        BN_TRY(bn_tokens_push(&ch->cached, todo[i]));
+        bn_sampler_accept(ch->s, pending[i]);
+        BN_TRY(bn_tokens_push(&ch->cached, pending[i]));
     }
     return BN_OK;
 }
