@@ -5,17 +5,11 @@
 set -u
 bin="$1"
 model="$(cd "$(dirname "$0")/../fixtures" && pwd)/tiny-bitnet-hf"
-python3 - "$bin" "$model" <<'PY'
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$(dirname "$0")" python3 - "$bin" "$model" <<'PY'
 import json, subprocess, sys
 
 bin, model = sys.argv[1:3]
-fails = 0
-
-
-def check(name, ok, detail=""):
-    global fails
-    print(("ok   " + name) if ok else ("FAIL " + name + ": " + detail))
-    fails += not ok
+from checks import check, finish
 
 
 def run(*args):
@@ -43,6 +37,5 @@ for args, says in [(["-m", model, "-p", "x"], "bad value"), ([], "-m MODEL"),
                    (["-m", model, "-p", "4096"], "context")]:
     r = run(*args, "-n", "0")
     check("error: %s" % " ".join(args), r.returncode != 0 and says in r.stderr, r.stderr)
-print("bench_model.sh: %d failed" % fails)
-sys.exit(1 if fails else 0)
+finish("bench_model.sh")
 PY

@@ -9,18 +9,13 @@ bin="$1"
 fx="$(cd "$(dirname "$0")/../fixtures" && pwd)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 - "$bin" "$fx/tiny-bitnet-hf" "$tmp" <<'PY'
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$(dirname "$0")" python3 - "$bin" "$fx/tiny-bitnet-hf" "$tmp" <<'PY'
 import json, os, pty, subprocess, sys
 
 bin, model, tmp = sys.argv[1:4]
-fails = 0
+from checks import check, finish
+
 BOS = b"<|begin_of_text|>"
-
-
-def check(name, ok, detail=""):
-    global fails
-    print(("ok   " + name) if ok else ("FAIL " + name + ": " + str(detail)))
-    fails += not ok
 
 
 def chat(lines, *args, m=model):
@@ -150,6 +145,5 @@ check("a reply that fills the context: printed, then a clear error",
       r.returncode == 1 and r.stdout.count(b"\n") == 1 and
       b"context of 30 tokens is full" in r.stderr, (r.stdout, r.stderr))
 
-print("chat.sh: %d failed" % fails)
-sys.exit(1 if fails else 0)
+finish("chat.sh")
 PY

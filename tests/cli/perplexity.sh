@@ -13,18 +13,12 @@ bin="$1"
 fx="$(cd "$(dirname "$0")/../fixtures" && pwd)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 - "$bin" "$fx" "$tmp" <<'PY'
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$(dirname "$0")" python3 - "$bin" "$fx" "$tmp" <<'PY'
 import ast, json, math, struct, subprocess, sys
 
 bin, fx, tmp = sys.argv[1:4]
 model, ref = fx + "/tiny-bitnet-hf", fx + "/tiny-reference"
-fails = 0
-
-
-def check(name, ok, detail=""):
-    global fails
-    print(("ok   " + name) if ok else ("FAIL " + name + ": " + detail))
-    fails += not ok
+from checks import check, finish
 
 
 def read_npy(path):  # float32 little-endian, C order: a list of rows
@@ -157,6 +151,5 @@ error("--chunks 0 is a usage error", ["-f", tmp + "/text2.txt", "--chunks", "0"]
 error("no -f is a usage error", [], 2, ["-f FILE"])
 error("missing file", ["-f", tmp + "/nope.txt"], 1, ["nope.txt", "cannot open"])
 
-print("perplexity.sh: %d failed" % fails)
-sys.exit(1 if fails else 0)
+finish("perplexity.sh")
 PY

@@ -6,17 +6,11 @@
 set -u
 bin="$1"
 fx="$(cd "$(dirname "$0")/../fixtures" && pwd)"
-python3 - "$bin" "$fx/tiny-bitnet-hf" <<'PY'
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$(dirname "$0")" python3 - "$bin" "$fx/tiny-bitnet-hf" <<'PY'
 import re, subprocess, sys
 
 bin, model = sys.argv[1:3]
-fails = 0
-
-
-def check(name, ok, detail=""):
-    global fails
-    print(("ok   " + name) if ok else ("FAIL " + name + ": " + detail))
-    fails += not ok
+from checks import check, finish
 
 
 def run(*args):
@@ -112,6 +106,5 @@ h = subprocess.run([bin, "run", "--help"], capture_output=True, text=True).stdou
 check("--help documents --stop, -n 0 and -n -1",
       "--stop TEXT" in h and "-n 0" in h and "-n -1" in h, h)
 
-print("run.sh: %d failed" % fails)
-sys.exit(1 if fails else 0)
+finish("run.sh")
 PY
