@@ -33,7 +33,7 @@ r = run("-m", model, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "--kv-type", "f
 check("text output lists pp8 and tg2", r.returncode == 0 and "pp8" in r.stdout and
       "tg2" in r.stdout and "resident after load" in r.stdout, r.stdout + r.stderr)
 for args, says in [(["-m", model, "-p", "x"], "bad value"), ([], "-m MODEL"),
-                   (["-m", model, "--kv-type", "q4"], "bad value"),
+                   (["-m", model, "--kv-type", "q4"], "want f16 or f32"),
                    (["-m", model, "-p", "4096"], "context")]:
     r = run(*args, "-n", "0")
     check("error: %s" % " ".join(args), r.returncode != 0 and says in r.stderr, r.stderr)

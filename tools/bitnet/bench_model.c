@@ -7,6 +7,7 @@
  * repetitions; tokens/s is reported as mean and standard deviation over repetitions.
  */
 #include "cli.h"
+#include "engine_args.h"
 
 #include "base/cpu.h"
 #include "base/timer.h"
@@ -26,7 +27,7 @@ typedef struct bench_args {
     int pp[MAX_TESTS], n_pp, tg[MAX_TESTS], n_tg;
     int reps, threads;
     bool json;
-    bn_dtype kv_type, head_type;
+    bn_cli_engine engine; /* --kv-type, --head-type */
 } bench_args;
 
 typedef struct bench_result {
@@ -64,12 +65,15 @@ static int parse(int argc, char **argv, bench_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bn_cli_opt t = bn_cli_threads_option("bench model", argc, argv, &i, &a->threads);
+        if (t == BN_CLI_NOT_MINE)
+            t = bn_cli_engine_option("bench model", argc, argv, &i, &a->engine);
         if (t == BN_CLI_BAD)
             return 2;
         if (t == BN_CLI_TAKEN)
             continue;
         if (bn_cli_is_help(o)) {
             fputs(USAGE, stdout);
+            fputs(BN_CLI_ENGINE_HELP, stdout);
             return -1;
         }
         if (strcmp(o, "--json") == 0) {
@@ -88,13 +92,7 @@ static int parse(int argc, char **argv, bench_args *a) {
             ok = parse_list(v, a->tg, &a->n_tg);
         else if (strcmp(o, "-r") == 0 || strcmp(o, "--reps") == 0)
             ok = (a->reps = atoi(v)) >= 1 && a->reps <= 1000;
-        else if (strcmp(o, "--kv-type") == 0)
-            ok = bn_dtype_from_name(v, &a->kv_type) == BN_OK &&
-                 (a->kv_type == BN_DTYPE_F16 || a->kv_type == BN_DTYPE_F32);
-        else if (strcmp(o, "--head-type") == 0) {
-            ok = strcmp(v, "file") == 0 || strcmp(v, "q8_0") == 0;
-            a->head_type = strcmp(v, "q8_0") == 0 ? BN_DTYPE_Q8_0 : BN_DTYPE_COUNT;
-        } else
+        else
             return bn_cli_usage_error("bench model", "unknown option '%s'", o);
         if (!ok)
             return bn_cli_usage_error("bench model", "bad value '%s' for %s", v, o);
@@ -182,20 +180,15 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
 }
 
 static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n, memory_use *mem) {
-    if (a->head_type == BN_DTYPE_Q8_0 && m->cfg.dim % 32 == 0)
-        BN_TRY(bn_model_set_head_type(m, BN_DTYPE_Q8_0));
     int longest = 1;
     for (int i = 0; i < a->n_pp; i++)
         longest = a->pp[i] > longest ? a->pp[i] : longest;
     for (int i = 0; i < a->n_tg; i++)
         longest = a->tg[i] > longest ? a->tg[i] : longest;
     /* As llama-bench does: a cache as long as the longest test, not the model's whole context. */
-    bn_context_params p = bn_context_default_params();
-    p.n_threads = a->threads;
-    p.kv_type = a->kv_type;
-    p.n_ctx = longest < m->cfg.ctx_max ? longest : m->cfg.ctx_max;
     bn_context *c = NULL;
-    BN_TRY(bn_context_create(&c, m, &p));
+    BN_TRY(bn_cli_engine_context(&a->engine, m, longest < m->cfg.ctx_max ? longest : m->cfg.ctx_max,
+                                 a->threads, &c));
     *mem = (memory_use){bn_resident_bytes(), bn_model_bytes_per_token(m), bn_context_kv_bytes(c)};
     int32_t *ids = malloc((size_t)longest * sizeof *ids);
     float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
@@ -223,8 +216,7 @@ int bn_bench_model(int argc, char **argv) {
                     .n_tg = 1,
                     .reps = 5,
                     .threads = bn_cpu_count(),
-                    .kv_type = BN_DTYPE_F16,
-                    .head_type = BN_DTYPE_Q8_0};
+                    .engine = bn_cli_engine_defaults(false)};
     int rc = parse(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
