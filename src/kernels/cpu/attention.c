@@ -3,6 +3,7 @@
  * the dispatch.
  */
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/dot.h"
 
 #include "tensor/half.h"
 
@@ -17,12 +18,10 @@ static float element(const void *base, bool f16, int64_t i) {
     return f16 ? bn_f16_to_f32(((const uint16_t *)base)[i]) : ((const float *)base)[i];
 }
 
+/* q . k_t with dot.h's lane order (the one attention.h specifies). */
 static float dot_scalar(const float *q, const void *k, bool f16, int64_t off, int d) {
-    float lane[8] = {0};
-    for (int i = 0; i < d; i++)
-        lane[i % 8] = fmaf(q[i], element(k, f16, off + i), lane[i % 8]);
-    return ((lane[0] + lane[4]) + (lane[2] + lane[6])) +
-           ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+    return f16 ? bn_dot_f16_scalar((const uint16_t *)k + off, q, d)
+               : bn_dot_f32_scalar(q, (const float *)k + off, d);
 }
 
 /* Scores to probabilities in place; returns their sum. Shared by every variant: expf is the
