@@ -2,7 +2,8 @@
  * test_ternary_gemm.c - the ternary kernels: packing round trip, every kernel path this machine
  * runs equals bn_ternary_gemm_ref bit for bit on awkward sizes (any N, K, M, row range), the
  * 16-bit accumulation bound of the AVX2 path holds at its extremes, the threaded dispatcher
- * covers every row, activation quantization pads and sums, and bad input is refused.
+ * covers every row, activation quantization pads and sums, bad input is refused, and the int8
+ * ceiling probe measures a rate on every path this CPU runs.
  *
  * Paths the CPU or the build lacks are listed as skipped (x86 runs scalar, avx2 and, where the
  * CPU has it, avx512; aarch64 runs scalar and neon).
@@ -10,10 +11,12 @@
 #include "kernels/cpu/ternary_gemm.h"
 
 #include "base/threadpool.h"
+#include "kernels/cpu/ceiling.h"
 #include "quant/act_quant.h"
 #include "test.h"
 #include "test_rng.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -329,8 +332,31 @@ static void test_gemm_threads(void) {
     free(y);
 }
 
+/* The int8 ceiling that `bitnet bench` judges GEMMs against: a positive, finite rate on each
+ * path this CPU runs (real cores do hundreds of GOP/s; the floor of 0.05 leaves room for qemu,
+ * which runs the NEON build at about 1.4), 0 for the scalar path and for paths it lacks. */
+static void test_int8_ceiling(void) {
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        double gops = bn_measure_int8_ceiling((bn_isa)isa, 0.01, 2, NULL);
+        if (isa == BN_ISA_SCALAR || !runnable((bn_isa)isa))
+            CHECK(gops == 0.0, "%s: ceiling %g, want 0", bn_isa_name((bn_isa)isa), gops);
+        else
+            CHECK(gops > 0.05 && isfinite(gops), "%s: ceiling %g GOP/s", bn_isa_name((bn_isa)isa),
+                  gops);
+    }
+    bn_threadpool *pool = NULL;
+    CHECK(bn_threadpool_create(2, &pool) == BN_OK, "pool");
+    double one = bn_measure_int8_ceiling(bn_cpu_isa(), 0.01, 2, NULL);
+    double two = bn_measure_int8_ceiling(bn_cpu_isa(), 0.01, 2, pool);
+    CHECK(bn_cpu_isa() == BN_ISA_SCALAR || (two > 0.0 && isfinite(two)), "2 threads: %g", two);
+    printf("int8 ceiling (%s): %.1f GOP/s on 1 thread, %.1f on 2\n", bn_isa_name(bn_cpu_isa()), one,
+           two);
+    bn_threadpool_destroy(pool);
+}
+
 int main(void) {
     bn_test_rng_state = TEST_SEED;
+    test_int8_ceiling();
     test_pack_round_trip();
     test_errors();
     test_quantize_acts();

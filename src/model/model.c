@@ -442,18 +442,32 @@ bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
     return BN_OK;
 }
 
+/* Matrix j (0..LAYER_MATRICES-1) of layer l, in the order of the forward pass. */
+#define LAYER_MATRICES 7
+static const bn_ternary_matrix *layer_matrix(const bn_layer *l, int j) {
+    const bn_ternary_matrix *w[LAYER_MATRICES] = {&l->wq,    &l->wk,  &l->wv,   &l->wo,
+                                                  &l->wgate, &l->wup, &l->wdown};
+    return w[j];
+}
+
 size_t bn_model_bytes_per_token(const bn_model *m) {
     const bn_model_config *c = &m->cfg;
     const bn_dtype_traits *h = bn_dtype_get(m->head_type);
     size_t bytes = (size_t)c->n_vocab * (size_t)(c->dim / h->block_size) * h->block_bytes;
-    for (int i = 0; i < c->n_layers; i++) {
-        const bn_layer *l = &m->layers[i];
-        const bn_ternary_matrix *w[] = {&l->wq,    &l->wk,  &l->wv,   &l->wo,
-                                        &l->wgate, &l->wup, &l->wdown};
-        for (size_t j = 0; j < sizeof w / sizeof w[0]; j++)
-            bytes += w[j]->bytes;
-    }
+    for (int i = 0; i < c->n_layers; i++)
+        for (int j = 0; j < LAYER_MATRICES; j++)
+            bytes += layer_matrix(&m->layers[i], j)->bytes;
     return bytes;
+}
+
+double bn_model_linear_ops_per_token(const bn_model *m) {
+    double ops = 0.0;
+    for (int i = 0; i < m->cfg.n_layers; i++)
+        for (int j = 0; j < LAYER_MATRICES; j++) {
+            const bn_ternary_matrix *w = layer_matrix(&m->layers[i], j);
+            ops += 2.0 * (double)w->rows * (double)w->cols;
+        }
+    return ops;
 }
 
 void bn_model_free(bn_model *m) {

@@ -55,4 +55,8 @@ bn_status bn_model_set_head_type(bn_model *m, bn_dtype type);
  * and the norms come on top). */
 size_t bn_model_bytes_per_token(const bn_model *m);
 
+/* Operations (two per multiply-add) of the linear layers for one token: a prompt token's work,
+ * since a prompt runs the head only for its last position. */
+double bn_model_linear_ops_per_token(const bn_model *m);
+
 #endif /* BN_MODEL_MODEL_H */

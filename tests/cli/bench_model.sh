@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_model.sh - `bitnet bench model` on the tiny model: the JSON has the issue's shape
-# ({"model", "threads", "results": [{"test", "tokens_per_s", "sd"}]}) with positive speeds, the
-# text output names each test, and bad arguments are usage errors. Speeds are not judged here.
+# ({"model", "threads", "results": [{"test", "tokens_per_s", "sd"}]}) with positive speeds and
+# the model's work per prompt token, the rooflines are measured, the text output names each
+# test and bound, and bad arguments are usage errors. Speeds are not judged here.
 set -u
 bin="$1"
 model="$(cd "$(dirname "$0")/../fixtures" && pwd)/tiny-bitnet-hf"
@@ -28,10 +29,17 @@ check("tests pp16, pp32, tg4 in order", tests == ["pp16", "pp32", "tg4"], str(te
 check("positive speeds and sd >= 0",
       all(e["tokens_per_s"] > 0 and e["sd"] >= 0 for e in j.get("results", [])) and tests,
       r.stdout)
+# The tiny model's linear layers, per token: 2 layers x (q, o 256x256; k, v 128x256; gate, up
+# 512x256; down 256x512) multiply-adds, two operations each.
+check("linear_ops_per_token", j.get("linear_ops_per_token") == 2 * 2 * (2 * 256 * 256 + 2 * 128 *
+      256 + 3 * 512 * 256), str(j.get("linear_ops_per_token")))
+check("rooflines measured", j.get("read_bandwidth_gbs", 0) > 0 and
+      (j.get("isa") == "scalar" or j.get("int8_ceiling_gops", 0) > 0), r.stdout)
 r = run("-m", model, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "--kv-type", "f32",
         "--head-type", "file")
 check("text output lists pp8 and tg2", r.returncode == 0 and "pp8" in r.stdout and
-      "tg2" in r.stdout and "resident after load" in r.stdout, r.stdout + r.stderr)
+      "tg2" in r.stdout and "resident after load" in r.stdout and "bounds pp at" in r.stdout
+      and "bounds tg at" in r.stdout, r.stdout + r.stderr)
 for args, says in [(["-m", model, "-p", "x"], "bad value"), ([], "-m MODEL"),
                    (["-m", model, "--kv-type", "q4"], "want f16 or f32"),
                    (["-m", model, "-p", "4096"], "context")]:

@@ -10,7 +10,10 @@
 #include "engine_args.h"
 
 #include "base/cpu.h"
+#include "base/threadpool.h"
 #include "base/timer.h"
+#include "kernels/cpu/bandwidth.h"
+#include "kernels/cpu/ceiling.h"
 #include "model/forward.h"
 
 #include <cjson/cJSON.h>
@@ -135,12 +138,16 @@ static bn_status run_test(bn_context *c, const int32_t *ids, int n, bool gen, in
     return BN_OK;
 }
 
-typedef struct memory_use {
-    size_t resident, weights, kv; /* after load and context creation */
-} memory_use;
+/* What the results are judged against: memory after load and context creation (the bar is
+ * weights + KV + 64 MiB), bytes per generated token (decode reads them all), and operations per
+ * prompt token beside this CPU's int8 ceiling (prefill is compute-bound). */
+typedef struct bench_facts {
+    size_t resident, weights, kv;
+    double ops_per_token, int8_gops, read_gbs;
+} bench_facts;
 
 static int report(const bench_args *a, const bn_model *m, int threads, const bench_result *r, int n,
-                  const memory_use *mem) {
+                  const bench_facts *mem) {
     double weights = (double)bn_model_bytes_per_token(m);
     if (a->json) {
         cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray();
@@ -150,6 +157,11 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
         cJSON_AddNumberToObject(root, "weight_bytes_per_token", weights);
         cJSON_AddNumberToObject(root, "resident_bytes", (double)mem->resident);
         cJSON_AddNumberToObject(root, "kv_bytes", (double)mem->kv);
+        cJSON_AddNumberToObject(root, "linear_ops_per_token", mem->ops_per_token);
+        if (mem->int8_gops > 0)
+            cJSON_AddNumberToObject(root, "int8_ceiling_gops", mem->int8_gops);
+        if (mem->read_gbs > 0)
+            cJSON_AddNumberToObject(root, "read_bandwidth_gbs", mem->read_gbs);
         for (int i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "test", r[i].test);
@@ -169,6 +181,17 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
            mem->resident / 1048576.0, mem->weights / 1048576.0,
            m->head_owned == NULL ? " (the head mapped from the file)" : "", mem->kv / 1048576.0,
            (double)(mem->weights + mem->kv) / 1048576.0 + 64.0);
+    if (mem->int8_gops > 0) /* a prompt runs the head once, so the linear layers are its work */
+        printf("prompt: %.2f GOP per token in the linear layers; the %s int8 multiply-add "
+               "ceiling, %.1f GOP/s, bounds pp at %.1f tokens/s\n",
+               mem->ops_per_token / 1e9, bn_isa_name(bn_cpu_isa()), mem->int8_gops,
+               mem->int8_gops * 1e9 / mem->ops_per_token);
+    if (mem->read_gbs > 0)
+        printf("generation: the read bandwidth, %.1f GB/s, bounds tg at %.1f tokens/s "
+               "(weights alone)\n",
+               mem->read_gbs, mem->read_gbs * 1e9 / weights);
+    if (mem->int8_gops > 0 || mem->read_gbs > 0)
+        printf("(both measured after the tests with as many threads)\n");
     printf("%-8s %14s\n", "test", "tokens/s");
     for (int i = 0; i < n; i++) {
         printf("%-8s %8.2f ± %-6.2f", r[i].test, r[i].mean, r[i].sd);
@@ -179,7 +202,8 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
     return 0;
 }
 
-static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n, memory_use *mem) {
+static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n,
+                       bench_facts *mem) {
     int longest = 1;
     for (int i = 0; i < a->n_pp; i++)
         longest = a->pp[i] > longest ? a->pp[i] : longest;
@@ -189,7 +213,12 @@ static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n
     bn_context *c = NULL;
     BN_TRY(bn_cli_engine_context(&a->engine, m, longest < m->cfg.ctx_max ? longest : m->cfg.ctx_max,
                                  a->threads, &c));
-    *mem = (memory_use){bn_resident_bytes(), bn_model_bytes_per_token(m), bn_context_kv_bytes(c)};
+    *mem = (bench_facts){bn_resident_bytes(),
+                         bn_model_bytes_per_token(m),
+                         bn_context_kv_bytes(c),
+                         bn_model_linear_ops_per_token(m),
+                         0.0,
+                         0.0};
     int32_t *ids = malloc((size_t)longest * sizeof *ids);
     float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
     bn_status st = ids && logits ? BN_OK : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "bench buffers");
@@ -206,6 +235,16 @@ static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n
     free(ids);
     free(logits);
     bn_context_free(c);
+    /* The rooflines, measured after the tests so they cannot disturb them, with as many
+     * threads: the int8 ceiling for prompts, the read bandwidth for generation. */
+    bn_threadpool *pool = NULL;
+    if (st == BN_OK && (st = bn_threadpool_create(a->threads, &pool)) == BN_OK) {
+        if (a->n_pp > 0)
+            mem->int8_gops = bn_measure_int8_ceiling(bn_cpu_isa(), 0.05, 10, pool);
+        if (a->n_tg > 0)
+            mem->read_gbs = bn_measure_read_bandwidth(bn_bandwidth_probe_bytes(), 5, pool);
+        bn_threadpool_destroy(pool);
+    }
     return st;
 }
 
@@ -224,7 +263,7 @@ int bn_bench_model(int argc, char **argv) {
     bn_status st = bn_model_load(&m, a.model, bn_cpu_isa());
     bench_result r[2 * MAX_TESTS];
     int n = 0;
-    memory_use mem;
+    bench_facts mem;
     if (st == BN_OK)
         st = bench(&a, m, r, &n, &mem);
     if (st == BN_OK)

@@ -1,6 +1,8 @@
 /*
  * cmd_bench.c - `bitnet bench kernels`: the ternary GEMV/GEMM kernels on the 2B-4T shapes,
- * beside the machine's read bandwidth measured in the same run with the same threads.
+ * beside the machine's read bandwidth and int8 multiply-add ceiling, measured in the same run
+ * with the same threads: GEMVs are judged against the first (%bw), GEMMs against the second
+ * (%peak).
  *
  * GEMVs cycle through enough distinct copies of the weights that the working set is several
  * times the last-level cache, as in a real decode step where each weight is read once per
@@ -11,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/timer.h"
 #include "kernels/cpu/bandwidth.h"
+#include "kernels/cpu/ceiling.h"
 #include "kernels/cpu/q8_gemm.h"
 #include "kernels/cpu/ternary_gemm.h"
 #include "tensor/formats.h"
@@ -243,20 +246,31 @@ static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
     return BN_OK;
 }
 
-static void print_text(const bench_opts *o, double bw, const result *r, int n) {
-    printf("threads %d, read bandwidth %.1f GB/s (streaming, measured now)\n\n", o->threads, bw);
-    printf("%-5s %6s %6s %4s %-7s %5s %10s %9s %8s %7s\n", "op", "N", "K", "M", "isa", "bits", "ms",
-           "GOP/s", "GB/s", "%bw");
-    for (int i = 0; i < n; i++)
-        printf("%-5s %6lld %6lld %4lld %-7s %5.2f %10.4f %9.1f %8.2f %6.1f%%\n", r[i].op,
+static void print_text(const bench_opts *o, double bw, const double *peak, const result *r, int n) {
+    printf("threads %d, read bandwidth %.1f GB/s (streaming, measured now)\n", o->threads, bw);
+    for (int p = 0; p < BN_ISA_COUNT; p++)
+        if (o->isas[p] && peak[p] > 0)
+            printf("%s int8 multiply-add ceiling %.1f GOP/s (operands in L1, measured now)\n",
+                   bn_isa_name((bn_isa)p), peak[p]);
+    printf("\n%-5s %6s %6s %4s %-7s %5s %10s %9s %8s %7s %7s\n", "op", "N", "K", "M", "isa", "bits",
+           "ms", "GOP/s", "GB/s", "%bw", "%peak");
+    for (int i = 0; i < n; i++) {
+        double p = peak[r[i].isa];
+        printf("%-5s %6lld %6lld %4lld %-7s %5.2f %10.4f %9.1f %8.2f %6.1f%% %6.1f%%\n", r[i].op,
                (long long)r[i].n, (long long)r[i].k, (long long)r[i].m, bn_isa_name(r[i].isa),
-               r[i].bits, r[i].ms, r[i].gops, r[i].gbs, r[i].m == 1 ? 100.0 * r[i].gbs / bw : 0.0);
+               r[i].bits, r[i].ms, r[i].gops, r[i].gbs, r[i].m == 1 ? 100.0 * r[i].gbs / bw : 0.0,
+               r[i].m > 1 && p > 0 ? 100.0 * r[i].gops / p : 0.0);
+    }
 }
 
-static int print_json(const bench_opts *o, double bw, const result *r, int n) {
+static int print_json(const bench_opts *o, double bw, const double *peak, const result *r, int n) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "threads", o->threads);
     cJSON_AddNumberToObject(root, "read_bandwidth_gbs", bw);
+    cJSON *ceilings = cJSON_AddObjectToObject(root, "int8_ceiling_gops");
+    for (int p = 0; p < BN_ISA_COUNT; p++)
+        if (o->isas[p] && peak[p] > 0)
+            cJSON_AddNumberToObject(ceilings, bn_isa_name((bn_isa)p), peak[p]);
     cJSON *arr = cJSON_AddArrayToObject(root, "results");
     for (int i = 0; i < n; i++) {
         cJSON *x = cJSON_CreateObject();
@@ -280,7 +294,8 @@ static int usage(void) {
            "                            [--quick] [--json]\n\n"
            "Time the ternary GEMV (M = 1) and GEMM (M = 8, 32, 128, 512) kernels on the shapes of\n"
            "microsoft/bitnet-b1.58-2B-4T, and the Q8_0 output head (128256 x 2560; M = 1, 8, 32),\n"
-           "beside the read bandwidth measured in the same run.\n"
+           "beside the read bandwidth (%%bw: GEMVs) and the int8 multiply-add ceiling of each\n"
+           "path (%%peak: GEMMs) measured in the same run.\n"
            "GEMVs stream distinct weight copies several times the last-level cache.\n"
            "--quick: M up to 8 and shorter timings. Scalar GEMMs stop at M = 32.\n");
     return 0;
@@ -335,17 +350,15 @@ static int bench_kernels(int argc, char **argv) {
     bn_status st = bn_threadpool_create(o.threads, &pool);
     if (st != BN_OK)
         return bn_cli_fail(st);
-    size_t llc = bn_llc_bytes(), working_set = 4 * llc;
-    if (working_set < ((size_t)512 << 20))
-        working_set = (size_t)512 << 20;
-    if (working_set > ((size_t)2 << 30))
-        working_set = (size_t)2 << 30;
+    size_t working_set = bn_bandwidth_probe_bytes();
     double bw = bn_measure_read_bandwidth(working_set, o.quick ? 3 : 8, pool);
     result results[256];
+    double peak[BN_ISA_COUNT] = {0};
     int n = 0;
     for (int p = 0; p < BN_ISA_COUNT && bw > 0 && st == BN_OK; p++) {
         if (!o.isas[p])
             continue;
+        peak[p] = bn_measure_int8_ceiling((bn_isa)p, o.quick ? 0.02 : 0.05, o.quick ? 5 : 10, pool);
         st = bench_path(&o, (bn_isa)p, working_set, pool, results, &n);
         if (st == BN_OK)
             st = bench_head(&o, (bn_isa)p, working_set, pool, results, &n);
@@ -356,8 +369,8 @@ static int bench_kernels(int argc, char **argv) {
     if (st != BN_OK)
         return bn_cli_fail(st);
     if (o.json)
-        return print_json(&o, bw, results, n);
-    print_text(&o, bw, results, n);
+        return print_json(&o, bw, peak, results, n);
+    print_text(&o, bw, peak, results, n);
     return 0;
 }
 

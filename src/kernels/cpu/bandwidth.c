@@ -28,7 +28,7 @@ typedef struct read_job {
 #if defined(__x86_64__)
 /* begin/end in 64-bit words; 16 words (128 bytes) per step, prefetching 1 KiB ahead. */
 __attribute__((target("avx2"))) static uint64_t read_avx2(const uint64_t *p, size_t begin,
-                                                            size_t end) {
+                                                          size_t end) {
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = begin;
     for (; i + 16 <= end; i += 16) {
@@ -126,4 +126,13 @@ size_t bn_llc_bytes(void) {
         fclose(f);
     }
     return best ? best : (size_t)32 << 20;
+}
+
+size_t bn_bandwidth_probe_bytes(void) {
+    size_t bytes = 4 * bn_llc_bytes();
+    if (bytes < ((size_t)512 << 20))
+        bytes = (size_t)512 << 20;
+    if (bytes > ((size_t)2 << 30))
+        bytes = (size_t)2 << 30;
+    return bytes;
 }

@@ -15,4 +15,8 @@ double bn_measure_read_bandwidth(size_t bytes, int reps, bn_threadpool *pool);
 /* Size of the last-level cache in bytes (from sysconf or /sys), or 32 MiB when unknown. */
 size_t bn_llc_bytes(void);
 
+/* A buffer size for bn_measure_read_bandwidth: four times the last-level cache, so that the
+ * reads come from memory, within [512 MiB, 2 GiB]. */
+size_t bn_bandwidth_probe_bytes(void);
+
 #endif /* BN_KERNELS_CPU_BANDWIDTH_H */
