@@ -181,7 +181,7 @@ typedef struct input_job {
     bn_context *c;
     const bn_ternary_matrix *w; /* the layout to quantize for */
     float *x;                   /* [m, n] rows: written by the steps, then quantized */
-    const float *src;           /* RMSNorm reads these rows (x itself when NULL) */
+    const float *src;           /* the input rows (x itself when NULL) */
     const float *norm;          /* RMSNorm weight, or NULL for no norm */
     const float *up;            /* gated: x = act(x) * up first, or NULL */
     int n;
@@ -199,6 +199,8 @@ static void input_rows(void *ctx, size_t begin, size_t end, int thread_id) {
         if (j->norm != NULL)
             rmsnorm_rows(x, j->src != NULL ? j->src + r * (size_t)j->n : x, j->norm, 1, j->n,
                          cfg->eps);
+        else if (j->src != NULL)
+            memcpy(x, j->src + r * (size_t)j->n, (size_t)j->n * sizeof *x);
         bn_ternary_quantize_acts(j->w, x, 1, j->c->xq + (int64_t)r * kp, j->c->xs + r,
                                  j->c->xsum + r);
     }
