@@ -542,6 +542,36 @@ static void test_i2_s_hf2_errors(void) {
           "hf2 code 3: %s", bn_last_error());
 }
 
+/* bitnet.cpp's multithreaded llama-quantize can write a chunk's scale over the first 4 bytes of
+ * the next chunk (7 rows of 2560 here). bn_i2_s_chunk_damage finds both ways that shows: the
+ * scale's exact bytes (2.0f, whose bits hold no code 3: not certain) and the scale ORed into
+ * codes (1.0f: certain, and the unpacker refuses the code 3); an undamaged tensor has none. */
+static void test_i2_s_chunk_scale(void) {
+    enum { ROWS = 16, COLS = 2560 };
+    int8_t *t = malloc(ROWS * COLS);
+    const bn_dtype_traits *i2s = bn_dtype_get(BN_DTYPE_I2_S);
+    size_t nb = tensor_bytes(i2s, ROWS, COLS);
+    uint8_t *buf = malloc(nb);
+    bool certain = true;
+    float s;
+    for (int i = 0; i < ROWS * COLS; i++)
+        t[i] = (int8_t)((i * 7 + i / 5) % 3 - 1);
+    CHECK_OK(i2s->pack_ternary(t, ROWS, COLS, 2.0f, buf, nb));
+    CHECK(bn_i2_s_chunk_damage(buf, ROWS, COLS, &certain) == -1 && !certain, "clean tensor");
+    memcpy(buf + 7 * COLS / 4, buf + ROWS * COLS / 4, 4);
+    CHECK(bn_i2_s_chunk_damage(buf, ROWS, COLS, &certain) == 7 && !certain, "scale over row 7");
+    CHECK_OK(i2s->pack_ternary(t, ROWS, COLS, 1.0f, buf, nb));
+    for (int b = 0; b < 4; b++)
+        buf[14 * COLS / 4 + b] |= buf[ROWS * COLS / 4 + b];
+    CHECK(bn_i2_s_chunk_damage(buf, ROWS, COLS, &certain) == 14 && certain,
+          "scale ORed into row 14");
+    CHECK(i2s->unpack_ternary(buf, nb, ROWS, COLS, t, &s) == BN_ERR_FORMAT &&
+              contains(bn_last_error(), "code 3"),
+          "code 3 refused: %s", bn_last_error());
+    free(t);
+    free(buf);
+}
+
 /* The hf2 bit order on a hand-worked case (facts 1.4): rows 0, R, 2R, 3R of a column share a
  * byte, row iR + p at bits 2i. */
 static void test_hf2_layout(void) {
@@ -703,6 +733,7 @@ int main(void) {
     test_value_errors();
     test_tq_errors();
     test_i2_s_hf2_errors();
+    test_i2_s_chunk_scale();
     test_hf2_layout();
     test_encoders();
     return bn_test_finish("test_formats");

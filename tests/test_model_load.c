@@ -2,9 +2,10 @@
  * test_model_load.c - bn_model_load refuses a damaged model file with an error that names what
  * is wrong: a tensor with the wrong shape, a missing one, one the model does not use, a linear
  * layer in an integer type, a block_count that does not match the tensors, another architecture,
- * a truncated file. Each case is a copy of a synthetic tiny model (bn_synth_write) with one
- * edit, written through the GGUF writer. And a linear layer stored as f16 ternary values loads
- * to the same logits as the packed original.
+ * a truncated file, an I2_S layer damaged by bitnet.cpp's multithreaded quantizer (refused when
+ * certain, loaded with a warning when not). Each case is a copy of a synthetic tiny model
+ * (bn_synth_write) with one edit, written through the GGUF writer or patched in place. And a
+ * linear layer stored as f16 ternary values loads to the same logits as the packed original.
  */
 #include "test.h"
 
@@ -144,12 +145,70 @@ static void refused(const bn_gguf *g, const char *what, const edit *e, bn_status
     unlink(path);
 }
 
+/* A tiny I2_S model whose blk.1.ffn_up.weight gets `scale` both in its tail and over the first
+ * 4 bytes of row 64 (ORed into the codes or copied); loading gives `code`, and stderr `warns`
+ * when set. */
+static void i2s_patched(const char *what, float scale, bool or_into, bn_status code,
+                        const char *says, const char *warns) {
+    char path[] = "/tmp/bitnet-test-model-i2s-XXXXXX", log[] = "/tmp/bitnet-test-log-XXXXXX";
+    close(mkstemp(path));
+    int log_fd = mkstemp(log);
+    CHECK_OK(bn_synth_write(path, "tiny", BN_DTYPE_I2_S, 7));
+    bn_gguf *g = NULL;
+    CHECK_OK(bn_gguf_open(&g, path));
+    const bn_gguf_tensor *up = g ? bn_gguf_find_tensor(g, "blk.1.ffn_up.weight") : NULL;
+    CHECK(up != NULL && up->ne[0] == 256 && up->ne[1] > 64, "tiny ffn_up is [256, > 64]");
+    if (up != NULL) {
+        size_t at = g->data_offset + up->offset, n4 = up->ne[0] * up->ne[1] / 4;
+        uint8_t row[4];
+        memcpy(row, up->data + 64 * 64, 4);
+        for (int b = 0; b < 4; b++)
+            row[b] = (uint8_t)((or_into ? row[b] : 0) | ((const uint8_t *)&scale)[b]);
+        FILE *f = fopen(path, "r+b");
+        CHECK(f != NULL && fseek(f, (long)(at + n4), SEEK_SET) == 0 &&
+                  fwrite(&scale, 4, 1, f) == 1 && fseek(f, (long)(at + 64 * 64), SEEK_SET) == 0 &&
+                  fwrite(row, 1, 4, f) == 4 && fclose(f) == 0,
+              "patch %s", path);
+        int saved = dup(2);
+        dup2(log_fd, 2); /* the warning, if any, goes to the log file */
+        bn_model *m = NULL;
+        bn_status st = bn_model_load(&m, path, bn_cpu_isa());
+        dup2(saved, 2);
+        close(saved);
+        char text[2048] = "";
+        ssize_t got = pread(log_fd, text, sizeof text - 1, 0);
+        text[got > 0 ? got : 0] = '\0';
+        CHECK(st == code && (says == NULL || strstr(bn_last_error(), says) != NULL) &&
+                  (warns == NULL || strstr(text, warns) != NULL),
+              "%s: status %s, error '%s', stderr '%s'", what, bn_status_str(st), bn_last_error(),
+              text);
+        printf("%-28s -> %s\n", what, st == BN_OK ? text : bn_last_error());
+        bn_model_free(m);
+    }
+    bn_gguf_close(g);
+    close(log_fd);
+    unlink(log);
+    unlink(path);
+}
+
+static void i2s_chunk_damage(void) {
+    /* 1.0f's top byte 0x3F ORed into codes makes codes 3: certain, refused */
+    i2s_patched("i2_s chunk scale, ORed", 1.0f, true, BN_ERR_FORMAT,
+                "tensor 'blk.1.ffn_up.weight': i2_s: row 64 begins with bits of the tensor's "
+                "scale",
+                NULL);
+    /* 2.0f's bytes are valid codes: maybe a true row, loaded with a warning naming it */
+    i2s_patched("i2_s chunk scale, exact", 2.0f, false, BN_OK, NULL,
+                "tensor 'blk.1.ffn_up.weight': i2_s row 64 begins with exactly the bytes");
+}
+
 int main(void) {
     char good[] = "/tmp/bitnet-test-model-good-XXXXXX";
     int fd = mkstemp(good);
     close(fd);
     CHECK_OK(bn_synth_write(good, "tiny", BN_DTYPE_TQ2_0, 7));
     bn_model *m = NULL;
+    bn_status st = BN_OK;
     CHECK_OK(bn_model_load(&m, good, bn_cpu_isa())); /* the unedited copy is fine */
     int dim = m ? m->cfg.dim : 0, ffn = m ? m->cfg.ffn_dim : 0, vocab = m ? m->cfg.n_vocab : 0;
     bn_model_free(m);
@@ -187,13 +246,17 @@ int main(void) {
     refused(g, "heads do not divide", &bad_shape_kv, BN_ERR_SHAPE, "heads 3");
     bn_gguf_close(g);
 
+    /* I2_S layers damaged as bitnet.cpp's multithreaded quantizer can leave them: the tensor's
+     * scale over the first bytes of the chunk starting at row 64 (64 rows of 256 values) */
+    i2s_chunk_damage();
+
     /* the file cut short, in the middle of the tensor data */
     FILE *f = fopen(good, "rb");
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fclose(f);
     CHECK(truncate(good, size / 2) == 0, "truncate");
-    bn_status st = bn_model_load(&m, good, bn_cpu_isa());
+    st = bn_model_load(&m, good, bn_cpu_isa());
     CHECK(st != BN_OK && m == NULL, "a truncated file loads");
     printf("%-28s -> %s\n", "truncated file", bn_last_error());
     unlink(good);

@@ -4,6 +4,7 @@
 #include "model/model.h"
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/threadpool.h"
 #include "model/convert.h"
 #include "quant/ternary.h"
@@ -152,6 +153,29 @@ static bn_status ternary_from_floats(const bn_dtype_traits *d, const bn_gguf_ten
     return st;
 }
 
+/* An I2_S tensor that bitnet.cpp's multithreaded llama-quantize damaged (formats.h,
+ * bn_i2_s_chunk_damage): refused when certain, loaded with a warning when the row only looks
+ * damaged. Either way the message names the row and how to make a good file. */
+#define I2_S_CURE                                                                                  \
+    "bitnet.cpp's llama-quantize run with several threads writes a chunk's scale over the next "   \
+    "chunk, losing 16 weights; quantize again with one thread (llama-quantize IN OUT I2_S 1, "     \
+    "as BitNet's setup_env.py does)"
+static bn_status check_i2_s_chunks(const bn_gguf_tensor *t, int64_t rows, int64_t cols) {
+    bool certain = false;
+    int64_t row = bn_i2_s_chunk_damage(t->data, rows, cols, &certain);
+    if (row >= 0 && certain)
+        return BN_ERROR(
+            BN_ERR_FORMAT,
+            "i2_s: row %lld begins with bits of the tensor's scale, not codes: " I2_S_CURE,
+            (long long)row);
+    if (row >= 0)
+        bn_log(BN_LOG_WARN,
+               "tensor '%s': i2_s row %lld begins with exactly the bytes of the tensor's scale, "
+               "which is most likely damage, loaded as stored: " I2_S_CURE,
+               t->name, (long long)row);
+    return BN_OK;
+}
+
 /* Ternary values and scale from any ternary file type, then the runtime layout. Our converter
  * writes TQ types with d = 1 and the scale as a separate "<name>.scale" tensor; llama.cpp keeps
  * the scale in d; I2_S keeps it in the tensor's tail. Float types: ternary_from_floats. */
@@ -177,10 +201,17 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     if (!direct && codes == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s", name);
     float scale = 1.0f;
-    bn_status st =
-        direct   ? bn_ternary_matrix_from_tq2_0(out, t->data, t->size, rows, cols, isa, &scale)
-        : floats ? ternary_from_floats(d, t, rows, cols, codes, &scale)
-                 : d->unpack_ternary(t->data, t->size, rows, cols, codes, &scale);
+    /* I2_S from bitnet.cpp's quantizer first: its damage also makes the codes invalid */
+    bn_status st = t->dtype == BN_DTYPE_I2_S ? check_i2_s_chunks(t, rows, cols) : BN_OK;
+    if (st == BN_OK)
+        st = direct   ? bn_ternary_matrix_from_tq2_0(out, t->data, t->size, rows, cols, isa, &scale)
+             : floats ? ternary_from_floats(d, t, rows, cols, codes, &scale)
+                      : d->unpack_ternary(t->data, t->size, rows, cols, codes, &scale);
+    if (st != BN_OK) { /* the format's message says what; this says where */
+        char why[BN_ERROR_MAX];
+        snprintf(why, sizeof why, "%s", bn_last_error());
+        st = BN_ERROR(st, "tensor '%s': %s", name, why);
+    }
     snprintf(name, sizeof name, "%s.scale", base);
     float *extra = NULL; /* the optional "<name>.scale": one float, checked like the norms */
     if (st == BN_OK)

@@ -528,6 +528,26 @@ bn_status bn_i2_s_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, floa
     return BN_OK;
 }
 
+/* The chunking is llama-quantize's (whole rows, at least 16384 values a chunk); see formats.h. */
+int64_t bn_i2_s_chunk_damage(const void *src, int64_t rows, int64_t cols, bool *certain) {
+    const uint8_t *q = src;
+    const int64_t chunk_rows = cols >= 16384 ? 1 : (16384 + cols - 1) / cols;
+    const uint8_t *tail = q + rows * cols / 4;
+    for (int64_t r = chunk_rows; r < rows; r += chunk_rows) {
+        const uint8_t *w = q + r * (cols / 4);
+        bool code_3 = false;
+        for (int b = 0; b < 4; b++)
+            for (int f = 0; f < 8; f += 2)
+                code_3 |= ((w[b] >> f) & 3) == 3;
+        if (code_3 || memcmp(w, tail, 4) == 0) {
+            *certain = code_3;
+            return r;
+        }
+    }
+    *certain = false;
+    return -1;
+}
+
 /* The 28 padding bytes after the scale are not read: bitnet.cpp never writes them. */
 bn_status bn_i2_s_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
                                  int8_t *t, float *scale) {

@@ -16,6 +16,7 @@
 
 #include <assert.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Q8_0 (ggml type 8): 32 values, f16 scale d then int8 q; value = d * q. 8.5 bits per weight. */
@@ -104,6 +105,16 @@ bn_status bn_i2_s_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, floa
                                size_t dst_bytes);
 bn_status bn_i2_s_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
                                  int8_t *t, float *scale);
+/* bitnet.cpp's quantize_i2_s writes its scale right after the codes it was given, and
+ * llama-quantize hands each thread a chunk of whole rows (as many as make 16384 values, or one
+ * row when a row is longer), so with several threads a chunk's scale can land on the first 4
+ * bytes of the next chunk during or after that chunk's own writes: 16 weights are lost there,
+ * and bitnet.cpp runs the file with wrong values. Every chunk of a ternary tensor has the
+ * tail's scale, so the damage shows at a chunk's first row as a code 3 (the float's bits ORed
+ * with codes: *certain) or as exactly the tail's 4 bytes (a true row could begin with the 16
+ * codes those bits spell, about once in 3^16 chunks, so not certain). Returns the first such
+ * row, or -1. src holds a whole i2_s tensor (bn_i2_s_ternary_bytes). */
+int64_t bn_i2_s_chunk_damage(const void *src, int64_t rows, int64_t cols, bool *certain);
 bn_status bn_hf2_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
 bn_status bn_hf2_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
                               size_t dst_bytes);
