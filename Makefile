@@ -51,6 +51,10 @@ run: build
 	$(BUILD)/bin/bitnet convert $(TINY_HF) $(BUILD)/tiny-bitnet.tq2_0.gguf --type tq2_0 --report
 	@echo
 	$(BUILD)/bin/bitnet info $(BUILD)/tiny-bitnet.tq2_0.gguf
+	@echo
+	$(BUILD)/bin/bitnet run -m $(BUILD)/tiny-bitnet.tq2_0.gguf -p "Once upon a time" -n 32 --temp 0
+	@echo
+	$(BUILD)/bin/bitnet bench model -m $(BUILD)/tiny-bitnet.tq2_0.gguf -p 64 -n 32 -r 3
 
 test: test-release test-asan
 	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \

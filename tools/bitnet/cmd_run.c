@@ -162,8 +162,10 @@ static bn_status generate(const run_args *a, bn_model *m, bn_context *c, const b
     bn_gen_result r = {0};
     if (st == BN_OK)
         st = bn_cli_generate(&g, logits, &r);
-    if (st == BN_OK && a->gen.n_predict != 0)
+    if (st == BN_OK && a->gen.n_predict != 0) {
         printf("\n");
+        fflush(stdout); /* before the timing line on stderr, which shares the terminal */
+    }
     if (st == BN_OK) {
         fprintf(stderr, "prompt: %zu tokens, %.2f tokens/s; generation: %d tokens, %.2f tokens/s",
                 ids->n, (double)ids->n / (t1 - t0), r.n_sampled,
