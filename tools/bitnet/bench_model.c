@@ -147,7 +147,7 @@ typedef struct bench_facts {
 } bench_facts;
 
 static int report(const bench_args *a, const bn_model *m, int threads, const bench_result *r, int n,
-                  const bench_facts *mem) {
+                  const bench_facts *facts) {
     double weights = (double)bn_model_bytes_per_token(m);
     if (a->json) {
         cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray();
@@ -155,13 +155,13 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
         cJSON_AddNumberToObject(root, "threads", threads);
         cJSON_AddStringToObject(root, "isa", bn_isa_name(bn_cpu_isa()));
         cJSON_AddNumberToObject(root, "weight_bytes_per_token", weights);
-        cJSON_AddNumberToObject(root, "resident_bytes", (double)mem->resident);
-        cJSON_AddNumberToObject(root, "kv_bytes", (double)mem->kv);
-        cJSON_AddNumberToObject(root, "linear_ops_per_token", mem->ops_per_token);
-        if (mem->int8_gops > 0)
-            cJSON_AddNumberToObject(root, "int8_ceiling_gops", mem->int8_gops);
-        if (mem->read_gbs > 0)
-            cJSON_AddNumberToObject(root, "read_bandwidth_gbs", mem->read_gbs);
+        cJSON_AddNumberToObject(root, "resident_bytes", (double)facts->resident);
+        cJSON_AddNumberToObject(root, "kv_bytes", (double)facts->kv);
+        cJSON_AddNumberToObject(root, "linear_ops_per_token", facts->ops_per_token);
+        if (facts->int8_gops > 0)
+            cJSON_AddNumberToObject(root, "int8_ceiling_gops", facts->int8_gops);
+        if (facts->read_gbs > 0)
+            cJSON_AddNumberToObject(root, "read_bandwidth_gbs", facts->read_gbs);
         for (int i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "test", r[i].test);
@@ -178,19 +178,19 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
     /* A head used from the file's mapping is resident only once read (the first token). */
     printf("resident after load: %.1f MiB; weights %.1f MiB%s + KV cache %.1f MiB + 64 MiB "
            "= %.1f MiB allowed\n",
-           mem->resident / 1048576.0, mem->weights / 1048576.0,
-           m->head_owned == NULL ? " (the head mapped from the file)" : "", mem->kv / 1048576.0,
-           (double)(mem->weights + mem->kv) / 1048576.0 + 64.0);
-    if (mem->int8_gops > 0) /* a prompt runs the head once, so the linear layers are its work */
+           facts->resident / 1048576.0, facts->weights / 1048576.0,
+           m->head_owned == NULL ? " (the head mapped from the file)" : "", facts->kv / 1048576.0,
+           (double)(facts->weights + facts->kv) / 1048576.0 + 64.0);
+    if (facts->int8_gops > 0) /* a prompt runs the head once, so the linear layers are its work */
         printf("prompt: %.2f GOP per token in the linear layers; the %s int8 multiply-add "
                "ceiling, %.1f GOP/s, bounds pp at %.1f tokens/s\n",
-               mem->ops_per_token / 1e9, bn_isa_name(bn_cpu_isa()), mem->int8_gops,
-               mem->int8_gops * 1e9 / mem->ops_per_token);
-    if (mem->read_gbs > 0)
+               facts->ops_per_token / 1e9, bn_isa_name(bn_cpu_isa()), facts->int8_gops,
+               facts->int8_gops * 1e9 / facts->ops_per_token);
+    if (facts->read_gbs > 0)
         printf("generation: the read bandwidth, %.1f GB/s, bounds tg at %.1f tokens/s "
                "(weights alone)\n",
-               mem->read_gbs, mem->read_gbs * 1e9 / weights);
-    if (mem->int8_gops > 0 || mem->read_gbs > 0)
+               facts->read_gbs, facts->read_gbs * 1e9 / weights);
+    if (facts->int8_gops > 0 || facts->read_gbs > 0)
         printf("(both measured after the tests with as many threads)\n");
     printf("%-8s %14s\n", "test", "tokens/s");
     for (int i = 0; i < n; i++) {
@@ -203,7 +203,7 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
 }
 
 static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n,
-                       bench_facts *mem) {
+                       bench_facts *facts) {
     int longest = 1;
     for (int i = 0; i < a->n_pp; i++)
         longest = a->pp[i] > longest ? a->pp[i] : longest;
@@ -213,12 +213,12 @@ static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n
     bn_context *c = NULL;
     BN_TRY(bn_cli_engine_context(&a->engine, m, longest < m->cfg.ctx_max ? longest : m->cfg.ctx_max,
                                  a->threads, &c));
-    *mem = (bench_facts){bn_resident_bytes(),
-                         bn_model_bytes_per_token(m),
-                         bn_context_kv_bytes(c),
-                         bn_model_linear_ops_per_token(m),
-                         0.0,
-                         0.0};
+    *facts = (bench_facts){bn_resident_bytes(),
+                           bn_model_bytes_per_token(m),
+                           bn_context_kv_bytes(c),
+                           bn_model_linear_ops_per_token(m),
+                           0.0,
+                           0.0};
     int32_t *ids = malloc((size_t)longest * sizeof *ids);
     float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
     bn_status st = ids && logits ? BN_OK : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "bench buffers");
@@ -240,9 +240,9 @@ static bn_status bench(const bench_args *a, bn_model *m, bench_result *r, int *n
     bn_threadpool *pool = NULL;
     if (st == BN_OK && (st = bn_threadpool_create(a->threads, &pool)) == BN_OK) {
         if (a->n_pp > 0)
-            mem->int8_gops = bn_measure_int8_ceiling(bn_cpu_isa(), 0.05, 10, pool);
+            facts->int8_gops = bn_measure_int8_ceiling(bn_cpu_isa(), 0.05, 10, pool);
         if (a->n_tg > 0)
-            mem->read_gbs = bn_measure_read_bandwidth(bn_bandwidth_probe_bytes(), 5, pool);
+            facts->read_gbs = bn_measure_read_bandwidth(bn_bandwidth_probe_bytes(), 5, pool);
         bn_threadpool_destroy(pool);
     }
     return st;
@@ -263,11 +263,11 @@ int bn_bench_model(int argc, char **argv) {
     bn_status st = bn_model_load(&m, a.model, bn_cpu_isa());
     bench_result r[2 * MAX_TESTS];
     int n = 0;
-    bench_facts mem;
+    bench_facts facts;
     if (st == BN_OK)
-        st = bench(&a, m, r, &n, &mem);
+        st = bench(&a, m, r, &n, &facts);
     if (st == BN_OK)
-        rc = report(&a, m, a.threads, r, n, &mem);
+        rc = report(&a, m, a.threads, r, n, &facts);
     bn_model_free(m);
     return st == BN_OK ? rc : bn_cli_fail(st);
 }
