@@ -44,6 +44,10 @@ int bn_cli_read_input(const char *file, bn_bytes *text);
 /* Whether argv[i] is -h or --help. */
 bool bn_cli_is_help(const char *arg);
 
+/* A whole decimal integer in [min, max] into *out; false (and *out untouched) on anything else:
+ * empty text, trailing characters, overflow, out of range. */
+bool bn_cli_parse_int(const char *s, long min, long max, int *out);
+
 /* The -t/--threads option shared by subcommands. If argv[*i] is -t or --threads, reads its
  * value (1..1024) into *threads, advances *i past it and returns BN_CLI_TAKEN; on a missing or
  * bad value prints a usage error and returns BN_CLI_BAD. Otherwise returns BN_CLI_NOT_MINE. */

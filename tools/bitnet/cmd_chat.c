@@ -74,14 +74,6 @@ typedef struct chat {
     float *logits;    /* [n_vocab] after the last evaluated token */
 } chat;
 
-static bool parse_ctx(const char *s, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    *out = (int)v;
-    return end != s && *end == '\0' && errno == 0 && v >= 1 && v <= 1 << 30;
-}
-
 /* Returns 0, or an exit code (-1: help printed). */
 static int parse(int argc, char **argv, chat_args *a) {
     for (int i = 1; i < argc; i++) {
@@ -118,7 +110,7 @@ static int parse(int argc, char **argv, chat_args *a) {
                                           v);
             a->template_name = v;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
-            if (!parse_ctx(v, &a->n_ctx))
+            if (!bn_cli_parse_int(v, 1, 1L << 30, &a->n_ctx))
                 return bn_cli_usage_error("chat", "%s %s: not a valid context length", o, v);
         } else {
             return bn_cli_usage_error("chat", "unknown option: %s", o);

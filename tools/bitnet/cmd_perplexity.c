@@ -10,7 +10,6 @@
 #include "model/perplexity.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,14 +43,6 @@ typedef struct ppl_args {
     bn_cli_engine engine;
 } ppl_args;
 
-static bool parse_count(const char *s, int min, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    *out = (int)v;
-    return end != s && *end == '\0' && errno == 0 && v >= min && v <= 1 << 30;
-}
-
 /* Returns 0, or an exit code (-1: help printed). */
 static int parse(int argc, char **argv, ppl_args *a) {
     for (int i = 1; i < argc; i++) {
@@ -78,9 +69,9 @@ static int parse(int argc, char **argv, ppl_args *a) {
         } else if (!strcmp(o, "-f") || !strcmp(o, "--file")) {
             a->file = v;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
-            ok = parse_count(v, 4, &a->n_ctx);
+            ok = bn_cli_parse_int(v, 4, 1L << 30, &a->n_ctx);
         } else if (!strcmp(o, "--chunks")) {
-            ok = parse_count(v, 1, &a->chunks);
+            ok = bn_cli_parse_int(v, 1, 1L << 30, &a->chunks);
         } else {
             return bn_cli_usage_error("perplexity", "unknown option: %s", o);
         }

@@ -54,14 +54,6 @@ static const char LOGITS_USAGE[] =
     "\n"
     "options:\n";
 
-static bool parse_ctx(const char *s, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    *out = (int)v;
-    return end != s && *end == '\0' && errno == 0 && v >= 1 && v <= 1 << 30;
-}
-
 /* Options shared by run and logits; returns 0, or an exit code (-1: help printed). */
 static int parse(const char *cmd, const char *usage, int argc, char **argv, run_args *a,
                  bool logits) {
@@ -100,7 +92,7 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, run_
         } else if (!strcmp(o, "--out")) {
             a->out = v;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
-            ok = parse_ctx(v, &a->n_ctx);
+            ok = bn_cli_parse_int(v, 1, 1L << 30, &a->n_ctx);
         } else {
             return bn_cli_usage_error(cmd, "unknown option: %s", o);
         }

@@ -102,6 +102,16 @@ int bn_cli_print_json(struct cJSON *root) {
     return 0;
 }
 
+bool bn_cli_parse_int(const char *s, long min, long max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
 bool bn_cli_is_help(const char *arg) {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
@@ -115,14 +125,10 @@ bn_cli_opt bn_cli_threads_option(const char *cmd, int argc, char **argv, int *i,
         return BN_CLI_BAD;
     }
     const char *text = argv[++*i];
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > 1024) {
+    if (!bn_cli_parse_int(text, 1, 1024, threads)) {
         bn_cli_usage_error(cmd, "thread count '%s' is not 1..1024", text);
         return BN_CLI_BAD;
     }
-    *threads = (int)v;
     return BN_CLI_TAKEN;
 }
 

@@ -35,14 +35,6 @@ static bool parse_float(const char *s, float *out) {
     return end != s && *end == '\0' && errno == 0;
 }
 
-static bool parse_int(const char *s, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    *out = (int)v;
-    return end != s && *end == '\0' && errno == 0 && v >= -(1L << 30) && v <= 1L << 30;
-}
-
 /* Digits only: strtoull would wrap "-1" around to 2^64 - 1. */
 static bool parse_seed(const char *s, uint64_t *out) {
     char *end;
@@ -86,7 +78,7 @@ static const char *sampler_reason(void) {
 
 static bn_cli_opt set_param(const char *cmd, const char *o, const char *v, float *f, int *n,
                             const bn_cli_sampling *s) {
-    if (f != NULL ? !parse_float(v, f) : !parse_int(v, n)) {
+    if (f != NULL ? !parse_float(v, f) : !bn_cli_parse_int(v, -(1L << 30), 1L << 30, n)) {
         bn_cli_usage_error(cmd, "%s %s: not a %s", o, v, f != NULL ? "number" : "whole number");
         return BN_CLI_BAD;
     }
@@ -99,7 +91,7 @@ static bn_cli_opt set_param(const char *cmd, const char *o, const char *v, float
 
 static bn_cli_opt set_other(const char *cmd, const char *o, const char *v, bn_cli_sampling *s) {
     if (!strcmp(o, "-n") || !strcmp(o, "--n-predict")) {
-        if (!parse_int(v, &s->n_predict) || s->n_predict < -1) {
+        if (!bn_cli_parse_int(v, -(1L << 30), 1L << 30, &s->n_predict) || s->n_predict < -1) {
             bn_cli_usage_error(
                 cmd, "%s %s: must be a whole number >= -1 (-1: until the context is full)", o, v);
             return BN_CLI_BAD;
