@@ -5,8 +5,14 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static bn_status fail_with_tensor(const char *name) {
     return BN_ERROR(BN_ERR_SHAPE, "tensor '%s': shape [%d, %d] where [%d, %d] was expected", name,
@@ -21,7 +27,58 @@ static void *other_thread(void *arg) {
     return (void *)(intptr_t)clean;
 }
 
+/* In a child process (the level is read once per process, and this one must not have read it
+ * yet): BITNET_LOG=value, then raise an error (which logs at debug level, which reads the
+ * level). Returns the level the child saw, or -1 if it hung or crashed; what it printed on
+ * stderr goes to err. The first BN_ERROR used to deadlock on any unknown value: parsing it
+ * raised an error inside the pthread_once that reads the variable. */
+static int level_in_child(const char *value, char *err, size_t err_size) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        dup2(fds[1], STDERR_FILENO);
+        setenv("BITNET_LOG", value, 1);
+        BN_ERROR(BN_ERR_IO, "an error that logs");
+        _exit((int)bn_log_get_level());
+    }
+    close(fds[1]);
+    ssize_t n = read(fds[0], err, err_size - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(fds[0]);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+static void check_env_levels(void) {
+    char err[4096];
+    const struct {
+        const char *value;
+        int level;
+        bool warned;
+    } cases[] = {
+        {"debug", BN_LOG_DEBUG, false}, {"DEBUG", BN_LOG_DEBUG, false},
+        {"Info", BN_LOG_INFO, false},   {"warning", BN_LOG_WARN, false},
+        {"bogus", BN_LOG_WARN, true},   {"1", BN_LOG_WARN, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = level_in_child(cases[i].value, err, sizeof err);
+        CHECK(got == cases[i].level, "BITNET_LOG=%s: level %d, want %d (-1: hung or crashed)",
+              cases[i].value, got, cases[i].level);
+        int warnings = 0;
+        for (const char *p = err; (p = strstr(p, "BITNET_LOG=")) != NULL; p++)
+            warnings++;
+        CHECK(warnings == (cases[i].warned ? 1 : 0), "BITNET_LOG=%s: %d warnings: %s",
+              cases[i].value, warnings, err);
+    }
+}
+
 int main(void) {
+    check_env_levels(); /* first: this process must not have read the level yet */
     CHECK(strcmp(bn_status_str(BN_OK), "ok") == 0, "ok");
     CHECK(strcmp(bn_status_str(BN_ERR_OUT_OF_MEMORY), "out of memory") == 0, "oom");
     CHECK(strcmp(bn_status_str((bn_status)999), "unknown status") == 0, "unknown code");

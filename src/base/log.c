@@ -7,36 +7,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 static atomic_int current_level = BN_LOG_WARN;
 static pthread_once_t level_once = PTHREAD_ONCE_INIT;
 
-bn_status bn_log_parse_level(const char *name, bn_log_level *out) {
-    for (int i = 0; i <= BN_LOG_DEBUG; i++) {
-        if (strcmp(name, level_names[i]) == 0) {
-            *out = (bn_log_level)i;
-            return BN_OK;
-        }
-    }
-    if (strcmp(name, "warning") == 0) {
-        *out = BN_LOG_WARN;
-        return BN_OK;
-    }
-    return BN_ERROR(BN_ERR_INVALID_ARG, "unknown log level '%s' (want error, warn, info or debug)",
-                    name);
+/* The level a name means, in any case ("DEBUG", "Warn"), or -1. Raises nothing: it runs
+ * inside the pthread_once that reads BITNET_LOG, where raising (which logs, which asks for the
+ * level, which waits for that same once) would deadlock. */
+static int level_of(const char *name) {
+    for (int i = 0; i <= BN_LOG_DEBUG; i++)
+        if (strcasecmp(name, level_names[i]) == 0)
+            return i;
+    return strcasecmp(name, "warning") == 0 ? BN_LOG_WARN : -1;
 }
 
+bn_status bn_log_parse_level(const char *name, bn_log_level *out) {
+    int level = level_of(name);
+    if (level < 0)
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "unknown log level '%s' (want error, warn, info or debug)", name);
+    *out = (bn_log_level)level;
+    return BN_OK;
+}
+
+/* Runs once per process. An unknown value is reported once, straight to stderr (not through
+ * bn_log, which would wait for this very once), and the default stays. */
 static void read_env_level(void) {
     const char *env = getenv("BITNET_LOG");
     if (env == NULL || env[0] == '\0')
         return;
-    bn_log_level level;
-    if (bn_log_parse_level(env, &level) == BN_OK)
+    int level = level_of(env);
+    if (level >= 0)
         atomic_store(&current_level, level);
     else
-        fprintf(stderr, "bitnet: warn: BITNET_LOG='%s' is not error|warn|info|debug; using warn\n",
+        fprintf(stderr,
+                "bitnet: warn: BITNET_LOG='%.64s' is not error, warn, info or debug; using warn\n",
                 env);
 }
 

@@ -22,7 +22,8 @@ bn_log_level bn_log_get_level(void);
 /* Override the level from code (tests, --verbose). */
 void bn_log_set_level(bn_log_level level);
 
-/* Parse "error"/"warn"/"info"/"debug"; returns BN_ERR_INVALID_ARG on anything else. */
+/* Parse "error"/"warn"/"info"/"debug" (any case; "warning" too); BN_ERR_INVALID_ARG on anything
+ * else. BITNET_LOG is read with the same names; an unknown value is warned about once. */
 bn_status bn_log_parse_level(const char *name, bn_log_level *out);
 
 void bn_log(bn_log_level level, const char *fmt, ...) BN_PRINTF(2, 3);
