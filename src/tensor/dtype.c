@@ -2,12 +2,13 @@
  * dtype.c - the traits table: one row per data type.
  *
  * Rows are keyed by the bn_dtype enum with designated initializers, so an id can never point at
- * the wrong row. GGUF ids are those of ggml (F32 0, F16 1, I8 24, I32 26, BF16 30).
+ * the wrong row. GGUF ids are those of ggml (F32 0, F16 1, I8 24, I32 26, BF16 30, Q4_0 2, ...).
  */
 #include "tensor/dtype.h"
 
 #include "tensor/formats.h"
 #include "tensor/half.h"
+#include "tensor/kquants.h"
 
 #include <limits.h>
 #include <math.h>
@@ -93,12 +94,14 @@ static const bn_dtype_traits traits[BN_DTYPE_COUNT] = {
                      .gguf_type = 24,
                      .block_size = 1,
                      .block_bytes = 1,
+                     .is_integer = true,
                      .to_f32 = i8_to_f32,
                      .from_f32 = i8_from_f32},
     [BN_DTYPE_I32] = {.name = "i32",
                       .gguf_type = 26,
                       .block_size = 1,
                       .block_bytes = 4,
+                      .is_integer = true,
                       .to_f32 = i32_to_f32,
                       .from_f32 = i32_from_f32},
     [BN_DTYPE_Q8_0] = {.name = "q8_0",
@@ -176,6 +179,77 @@ static const bn_dtype_traits traits[BN_DTYPE_COUNT] = {
                         .ternary_bytes = bn_i2v64_ternary_bytes,
                         .pack_ternary = bn_i2v64_pack_ternary,
                         .unpack_ternary = bn_i2v64_unpack_ternary},
+    /* llama.cpp's legacy and k-quant types: rows straight from GGUF files (kquants.h). */
+    [BN_DTYPE_Q4_0] = {.name = "q4_0",
+                       .gguf_type = 2,
+                       .block_size = BN_QK4,
+                       .block_bytes = sizeof(bn_block_q4_0),
+                       .is_quantized = true,
+                       .to_f32 = bn_q4_0_to_f32,
+                       .from_f32 = bn_q4_0_from_f32},
+    [BN_DTYPE_Q4_1] = {.name = "q4_1",
+                       .gguf_type = 3,
+                       .block_size = BN_QK4,
+                       .block_bytes = sizeof(bn_block_q4_1),
+                       .is_quantized = true,
+                       .to_f32 = bn_q4_1_to_f32,
+                       .from_f32 = bn_q4_1_from_f32},
+    [BN_DTYPE_Q5_0] = {.name = "q5_0",
+                       .gguf_type = 6,
+                       .block_size = BN_QK4,
+                       .block_bytes = sizeof(bn_block_q5_0),
+                       .is_quantized = true,
+                       .to_f32 = bn_q5_0_to_f32,
+                       .from_f32 = bn_q5_0_from_f32},
+    [BN_DTYPE_Q5_1] = {.name = "q5_1",
+                       .gguf_type = 7,
+                       .block_size = BN_QK4,
+                       .block_bytes = sizeof(bn_block_q5_1),
+                       .is_quantized = true,
+                       .to_f32 = bn_q5_1_to_f32,
+                       .from_f32 = bn_q5_1_from_f32},
+    [BN_DTYPE_Q2_K] = {.name = "q2_k",
+                       .gguf_type = 10,
+                       .block_size = BN_QKK,
+                       .block_bytes = sizeof(bn_block_q2_k),
+                       .is_quantized = true,
+                       .to_f32 = bn_q2_k_to_f32,
+                       .from_f32 = bn_q2_k_from_f32},
+    [BN_DTYPE_Q3_K] = {.name = "q3_k",
+                       .gguf_type = 11,
+                       .block_size = BN_QKK,
+                       .block_bytes = sizeof(bn_block_q3_k),
+                       .is_quantized = true,
+                       .to_f32 = bn_q3_k_to_f32,
+                       .from_f32 = bn_q3_k_from_f32},
+    [BN_DTYPE_Q4_K] = {.name = "q4_k",
+                       .gguf_type = 12,
+                       .block_size = BN_QKK,
+                       .block_bytes = sizeof(bn_block_q4_k),
+                       .is_quantized = true,
+                       .to_f32 = bn_q4_k_to_f32,
+                       .from_f32 = bn_q4_k_from_f32},
+    [BN_DTYPE_Q5_K] = {.name = "q5_k",
+                       .gguf_type = 13,
+                       .block_size = BN_QKK,
+                       .block_bytes = sizeof(bn_block_q5_k),
+                       .is_quantized = true,
+                       .to_f32 = bn_q5_k_to_f32,
+                       .from_f32 = bn_q5_k_from_f32},
+    [BN_DTYPE_Q6_K] = {.name = "q6_k",
+                       .gguf_type = 14,
+                       .block_size = BN_QKK,
+                       .block_bytes = sizeof(bn_block_q6_k),
+                       .is_quantized = true,
+                       .to_f32 = bn_q6_k_to_f32,
+                       .from_f32 = bn_q6_k_from_f32},
+    [BN_DTYPE_IQ4_NL] = {.name = "iq4_nl",
+                         .gguf_type = 20,
+                         .block_size = BN_QK4,
+                         .block_bytes = sizeof(bn_block_iq4_nl),
+                         .is_quantized = true,
+                         .to_f32 = bn_iq4_nl_to_f32,
+                         .from_f32 = bn_iq4_nl_from_f32},
 };
 
 bool bn_dtype_valid(bn_dtype dtype) {

@@ -28,6 +28,16 @@ typedef enum bn_dtype {
     BN_DTYPE_I2V16 = 10, /* the ternary kernels' runtime layouts (NEON, AVX2, AVX-512) */
     BN_DTYPE_I2V32 = 11,
     BN_DTYPE_I2V64 = 12,
+    BN_DTYPE_Q4_0 = 13, /* llama.cpp's legacy and k-quant types (tensor/kquants.h) */
+    BN_DTYPE_Q4_1 = 14,
+    BN_DTYPE_Q5_0 = 15,
+    BN_DTYPE_Q5_1 = 16,
+    BN_DTYPE_Q2_K = 17,
+    BN_DTYPE_Q3_K = 18,
+    BN_DTYPE_Q4_K = 19,
+    BN_DTYPE_Q5_K = 20,
+    BN_DTYPE_Q6_K = 21,
+    BN_DTYPE_IQ4_NL = 22,
     BN_DTYPE_COUNT
 } bn_dtype;
 
@@ -69,6 +79,7 @@ typedef struct bn_dtype_traits {
     int64_t block_size;       /* values per block (1 for plain types) */
     size_t block_bytes;       /* bytes per block */
     bool is_quantized;        /* packed/quantized: rows are opaque byte runs */
+    bool is_integer;          /* i8, i32: whole numbers, never a weight's or an activation's type */
     size_t tensor_tail_bytes; /* extra bytes after a whole tensor (I2_S keeps its scale there) */
     bn_to_f32_fn to_f32;      /* decode a row to float32 (NULL: needs the whole tensor) */
     bn_from_f32_fn from_f32;  /* encode a row from float32 (NULL: encoded by a quantizer) */

@@ -12,6 +12,14 @@
    i2_s         = a numpy port of bitnet.cpp's quantize_i2_s (below);
    hf2          = transformers' pack_weights: the fixtures in tests/fixtures/hf2 and, through
                   scripts/make_hf2_fixture.py's port, further random shapes.
+4. llama.cpp's types (tensor/kquants.h): Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+   IQ4_NL. The table's ids and block sizes equal gguf-py's GGML_QUANT_SIZES. Every decoder gives
+   the bits of gguf.quants.dequantize on random block bytes, with finite f16 scales and with
+   scales of random bits (Inf, NaN). Where gguf-py has a quantizer (the legacy four), our
+   encoder gives its bytes on awkward rows; where it has none (k-quants, IQ4_NL), gguf-py's
+   dequantize of our bytes equals our decode and the error is within a bound per type. Every
+   encoder gives llama-quantize's own bytes on tests/fixtures/llamacpp/oracle (made with
+   --pure from oracle-f32.gguf; see that folder's README).
 
 usage: test_formats_reference.py FORMAT_TOOL WORKDIR
 Prints one line per case and "N passed, N failed" last; exits 1 if any failed.
@@ -25,15 +33,38 @@ import warnings
 
 import numpy as np
 from harness import report
-from gguf import GGMLQuantizationType, quants
+from gguf import GGMLQuantizationType, GGUFReader, quants
+from gguf.constants import GGML_QUANT_SIZES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 HF2_FIXTURES = os.path.join(REPO, "tests", "fixtures", "hf2")
+LLAMACPP_ORACLE = os.path.join(REPO, "tests", "fixtures", "llamacpp", "oracle")
 
 QTYPES = {"q8_0": GGMLQuantizationType.Q8_0, "tq1_0": GGMLQuantizationType.TQ1_0,
           "tq2_0": GGMLQuantizationType.TQ2_0}
 BLOCK = {"q8_0": (32, 34), "tq1_0": (256, 54), "tq2_0": (256, 66)}
+
+
+# llama.cpp's types: gguf-py type, and the byte offsets of each block's f16 scales.
+KQ_TYPES = {
+    "q4_0": (GGMLQuantizationType.Q4_0, (0,)),
+    "q4_1": (GGMLQuantizationType.Q4_1, (0, 2)),
+    "q5_0": (GGMLQuantizationType.Q5_0, (0,)),
+    "q5_1": (GGMLQuantizationType.Q5_1, (0, 2)),
+    "q2_k": (GGMLQuantizationType.Q2_K, (80, 82)),
+    "q3_k": (GGMLQuantizationType.Q3_K, (108,)),
+    "q4_k": (GGMLQuantizationType.Q4_K, (0, 2)),
+    "q5_k": (GGMLQuantizationType.Q5_K, (0, 2)),
+    "q6_k": (GGMLQuantizationType.Q6_K, (208,)),
+    "iq4_nl": (GGMLQuantizationType.IQ4_NL, (0,)),
+}
+
+# decode(encode(x)) error bounds for the types gguf-py cannot encode: RMS error over the block's
+# absmax, as tests/test_kquants.c holds them (1.5 x the worst it measured): a wrong fit or a
+# wrong layout shows as errors far beyond these.
+KQ_RMS_BOUND = {"q2_k": 0.31, "q3_k": 0.17, "q4_k": 0.05, "q5_k": 0.025, "q6_k": 0.013,
+                "iq4_nl": 0.08}
 
 
 class Tool:
@@ -69,6 +100,14 @@ class Tool:
         t.astype(np.int8).tofile(src)
         self._run("pack", dtype, t.shape[0], t.shape[1], float(np.float32(scale)).hex(), src, dst)
         return np.fromfile(dst, dtype=np.uint8)
+
+    def types(self):
+        out = subprocess.run([self.exe, "types"], capture_output=True, text=True, check=True)
+        rows = {}
+        for line in out.stdout.splitlines():
+            name, gguf_id, block, size, enc, dec = line.split()
+            rows[name] = (int(gguf_id), int(block), int(size), enc == "1", dec == "1")
+        return rows
 
     def unpack(self, dtype, shape, data):
         src, dst = self._path("in.bin"), self._path("out.i8")
@@ -152,6 +191,149 @@ def random_blocks(dtype, rng, n_blocks):
     at = 0 if dtype == "q8_0" else size - 2
     raw[:, at:at + 2] = d.view(np.uint8).reshape(n_blocks, 2)
     return raw.ravel(), n_blocks * qk
+
+
+def gguf_can_quantize(qtype):
+    try:
+        quiet(quants.quantize, np.zeros((1, GGML_QUANT_SIZES[qtype][0]), np.float32), qtype)
+        return True
+    except NotImplementedError:
+        return False
+
+
+def kq_random_blocks(dtype, rng, n_blocks, finite):
+    """Random block bytes; with finite, every f16 scale is finite (any sign, subnormals)."""
+    qtype, scale_at = KQ_TYPES[dtype]
+    qk, size = GGML_QUANT_SIZES[qtype]
+    raw = rng.integers(0, 256, (n_blocks, size), dtype=np.uint8)
+    if finite:
+        for at in scale_at:
+            d = rng.standard_normal(n_blocks) * np.exp2(rng.integers(-24, 12, n_blocks).astype(float))
+            d = quiet(lambda v: v.astype(np.float16), d)
+            d[~np.isfinite(d)] = 1.0
+            raw[:, at:at + 2] = d.view(np.uint8).reshape(n_blocks, 2)
+    else:  # make sure Inf and NaN scales occur, not just whatever the random bits give
+        raw[::7, scale_at[0]:scale_at[0] + 2] = np.frombuffer(np.float16(np.inf).tobytes(), np.uint8)
+        raw[3::7, scale_at[-1]:scale_at[-1] + 2] = np.frombuffer(np.float16(np.nan).tobytes(), np.uint8)
+    return raw.ravel(), n_blocks * qk
+
+
+def kq_encoder_inputs(dtype, rng):
+    """Awkward float32 rows of 64 blocks. For q4_1/q5_1 the zero blocks hold one sign of zero
+    only: numpy's vectorized min/max pick either zero of a block mixing +0.0 and -0.0, where
+    ggml (and we) take the first."""
+    qtype = KQ_TYPES[dtype][0]
+    qk = GGML_QUANT_SIZES[qtype][0]
+    n = qk * 64
+    cases = {"random normal": rng.standard_normal(n) * 3,
+             "uniform": rng.uniform(-1, 1, n),
+             "all negative": -np.abs(rng.standard_normal(n)),
+             "outliers": np.where(rng.random(n) < 0.02, 100.0, 1e-3) * rng.standard_normal(n)}
+    t = rng.integers(-1, 2, n)
+    for scale in (1.0, 1 / 3, 700.0):
+        cases[f"ternary x {scale:g}"] = t * np.float32(scale)
+    z = rng.standard_normal((64, qk))
+    z[::3] = 0.0
+    z[1::3] = -0.0
+    if dtype in ("q4_0", "q5_0"):
+        z[1::3, qk // 2:] = 0.0
+    cases["all-zero blocks"] = z.ravel()
+    sweep = rng.standard_normal((64, qk)) * np.exp2(np.arange(-40, 24)[:, None].astype(np.float64))
+    cases["scales 2^-40..2^23"] = sweep.ravel()
+    return {k: np.asarray(v, dtype=np.float32) for k, v in cases.items()}
+
+
+def rms_over_absmax(x, y, qk):
+    """Worst per-block RMS error over the block's absmax (blocks whose absmax is 0 skipped)."""
+    xb, yb = x.reshape(-1, qk).astype(np.float64), y.reshape(-1, qk).astype(np.float64)
+    amax = np.abs(xb).max(axis=1)
+    rms = np.sqrt(((yb - xb) ** 2).mean(axis=1))
+    keep = amax > 0
+    return float((rms[keep] / amax[keep]).max()) if keep.any() else 0.0
+
+
+def check_kq_table(tool):
+    errs = []
+    ours = tool.types()
+    for name, (gguf_id, block, size, enc, dec) in ours.items():
+        if gguf_id in (36, 37, 38):  # bitnet.cpp's fork ids, unknown to gguf-py
+            continue
+        try:
+            qtype = GGMLQuantizationType(gguf_id)
+        except ValueError:
+            errs.append(f"{name}: GGUF id {gguf_id} is not a gguf-py type")
+            continue
+        if GGML_QUANT_SIZES[qtype] != (block, size):
+            errs.append(f"{name}: block {block} x {size} bytes, gguf-py {qtype.name} has "
+                        f"{GGML_QUANT_SIZES[qtype]}")
+        if qtype.name.lower() != name:
+            errs.append(f"{name}: GGUF id {gguf_id} is gguf-py's {qtype.name}")
+    for name in KQ_TYPES:
+        if name not in ours or not (ours[name][3] and ours[name][4]):
+            errs.append(f"{name}: not in the table with an encoder and a decoder")
+    return [("dtype table = gguf-py GGML_QUANT_SIZES (ids, block sizes and bytes)", errs)]
+
+
+def check_kq_formats(tool, rng):
+    results = []
+    for dtype, (qtype, _) in KQ_TYPES.items():
+        qk = GGML_QUANT_SIZES[qtype][0]
+        for finite in (True, False):
+            data, n = kq_random_blocks(dtype, rng, 256, finite)
+            ref = quiet(quants.dequantize, data.reshape(1, -1), qtype).ravel()
+            what = "finite f16 scales" if finite else "scales of random bits, Inf, NaN"
+            results.append((f"{dtype} decode: random block bytes, {what}",
+                            same_floats(tool.decode(dtype, n, data), ref, "dequantized")))
+        oracle = gguf_can_quantize(qtype)
+        for name, x in kq_encoder_inputs(dtype, rng).items():
+            got = tool.encode(dtype, x)
+            dec = tool.decode(dtype, x.size, got)
+            errs = same_floats(dec, quiet(quants.dequantize, got.reshape(1, -1), qtype).ravel(),
+                               "our decode vs gguf-py's of our bytes")
+            if oracle:
+                want = quiet(quants.quantize, x.reshape(-1, qk * 4), qtype).view(np.uint8).ravel()
+                errs += first_diff(got, want, "bytes vs gguf-py quantize")
+                results.append((f"{dtype} encode = gguf-py quantize: {name}", errs))
+            else:
+                if name != "scales 2^-40..2^23":  # f16 over- and underflow: no error bound
+                    worst = rms_over_absmax(x, dec, qk)
+                    if not worst <= KQ_RMS_BOUND[dtype]:
+                        errs.append(f"RMS error {worst:.4g} of the block absmax > "
+                                    f"{KQ_RMS_BOUND[dtype]}")
+                results.append((f"{dtype} encode (no gguf-py encoder): {name}: decode = gguf-py, "
+                                f"error bound", errs))
+    return results
+
+
+def check_llamacpp_oracle(tool, rng):
+    """Our encoders against llama-quantize's bytes for the same float32 tensors."""
+    del rng
+    src_path = os.path.join(LLAMACPP_ORACLE, "oracle-f32.gguf")
+    if not os.path.exists(src_path):
+        return [("llama.cpp encoder oracle", [f"{src_path} is missing"])]
+    inputs = {t.name: np.array(t.data, dtype=np.float32) for t in GGUFReader(src_path).tensors}
+    results = []
+    for dtype, (qtype, _) in KQ_TYPES.items():
+        path = os.path.join(LLAMACPP_ORACLE, f"oracle-{dtype}.gguf")
+        if not os.path.exists(path):
+            results.append((f"{dtype} = llama-quantize", [f"{path} is missing"]))
+            continue
+        size = GGML_QUANT_SIZES[qtype][1]
+        for t in GGUFReader(path).tensors:
+            errs = []
+            if t.tensor_type != qtype:
+                errs.append(f"{t.name} is {t.tensor_type.name}, want {qtype.name}")
+            want = np.array(t.data).view(np.uint8).ravel()
+            got = tool.encode(dtype, inputs[t.name].ravel())
+            if got.size != want.size:
+                errs.append(f"{got.size} bytes, llama-quantize wrote {want.size}")
+            else:
+                bad = np.flatnonzero(np.any(got.reshape(-1, size) != want.reshape(-1, size), axis=1))
+                if bad.size:
+                    errs.append(f"{bad.size} of {want.size // size} blocks differ, first {bad[0]}")
+            results.append((f"{dtype} encode = llama-quantize --pure: {t.name} "
+                            f"{list(inputs[t.name].shape)}", errs))
+    return results
 
 
 def check_encoders(tool, rng):
@@ -293,7 +475,9 @@ def main():
     tool = Tool(tool_path, work)
     rng = np.random.default_rng(1234)
     results = []
-    for check in (check_encoders, check_f16, check_tq_pack, check_i2_s_pack, check_hf2_pack):
+    results += check_kq_table(tool)
+    for check in (check_encoders, check_f16, check_tq_pack, check_i2_s_pack, check_hf2_pack,
+                  check_kq_formats, check_llamacpp_oracle):
         try:
             results += check(tool, rng)
         except RuntimeError as e:  # the tool refused: report it as this check's failure

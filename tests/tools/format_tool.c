@@ -1,13 +1,16 @@
 /*
  * format_tool.c - test tool: the dtype table's row encoders/decoders and ternary pack/unpack on
- * raw files, for tests/py/test_formats_reference.py to compare with gguf-py, transformers'
- * pack_weights and bitnet.cpp's quantize_i2_s.
+ * raw files, for tests/py/test_formats_reference.py to compare with gguf-py, llama-quantize's
+ * bytes (tests/fixtures/llamacpp), transformers' pack_weights and bitnet.cpp's quantize_i2_s.
  *
  *   format_tool encode TYPE N IN.f32 OUT.bin              N float32 -> one row, via from_f32
  *   format_tool decode TYPE N IN.bin OUT.f32              one row of N values, via to_f32
  *   format_tool pack TYPE ROWS COLS SCALE IN.i8 OUT.bin   int8 t [ROWS, COLS], via pack_ternary
  *   format_tool unpack TYPE ROWS COLS IN.bin OUT.i8       via unpack_ternary: t, then the scale
  *                                                         as 4 bytes of float32
+ *   format_tool types                                     the table: one line per row with a
+ *                                                         GGUF id, "NAME GGUF_ID BLOCK_SIZE
+ *                                                         BLOCK_BYTES ENCODER(0/1) DECODER(0/1)"
  * SCALE is parsed by strtof, so hex floats (Python's float.hex()) pass exactly. Exit 0 on
  * success, 1 with the library's message on stderr otherwise, 2 on bad usage.
  */
@@ -135,15 +138,30 @@ static int unpack(const bn_dtype_traits *tr, int64_t rows, int64_t cols, const c
     return rc;
 }
 
+/* Every row that has a GGUF id, for the test to hold against gguf-py's GGML_QUANT_SIZES. */
+static int list_types(void) {
+    for (int i = 0; i < BN_DTYPE_COUNT; i++) {
+        const bn_dtype_traits *tr = bn_dtype_get((bn_dtype)i);
+        if (tr == NULL || tr->gguf_type == BN_GGUF_TYPE_NONE)
+            continue;
+        printf("%s %d %lld %zu %d %d\n", tr->name, tr->gguf_type, (long long)tr->block_size,
+               tr->block_bytes, tr->from_f32 != NULL, tr->to_f32 != NULL);
+    }
+    return 0;
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: format_tool encode TYPE N IN.f32 OUT.bin\n"
                     "       format_tool decode TYPE N IN.bin OUT.f32\n"
                     "       format_tool pack TYPE ROWS COLS SCALE IN.i8 OUT.bin\n"
-                    "       format_tool unpack TYPE ROWS COLS IN.bin OUT.i8\n");
+                    "       format_tool unpack TYPE ROWS COLS IN.bin OUT.i8\n"
+                    "       format_tool types\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "types") == 0)
+        return list_types();
     if (argc < 3)
         return usage();
     const char *cmd = argv[1];

@@ -14,6 +14,7 @@
 #include "base/timer.h"
 #include "kernels/cpu/bandwidth.h"
 #include "kernels/cpu/ceiling.h"
+#include "kernels/cpu/kq_gemm.h"
 #include "kernels/cpu/q8_gemm.h"
 #include "kernels/cpu/ternary_gemm.h"
 #include "tensor/formats.h"
@@ -223,6 +224,87 @@ static bn_status bench_head(const bench_opts *o, bn_isa isa, size_t working_set,
     return st;
 }
 
+/* The same head in Q6_K and Q4_K (what llama-quantize writes for a tied head and an untied
+ * token_embd): random codes and scales with small f16 d/dmin, timed like the Q8_0 head. */
+static bn_status bench_kq_head(const bench_opts *o, bn_isa isa, bn_dtype type, size_t working_set,
+                               bn_threadpool *pool, result *out, int *n_out) {
+    const shape *s = &head_shape;
+    const bn_dtype_traits *tr = bn_dtype_get(type);
+    size_t bytes = (size_t)(s->n * s->k / BN_KQ_BLOCK) * tr->block_bytes, act_bytes = 0;
+    int copies = (int)(working_set / bytes) + 1;
+    int64_t max_m = o->quick ? 8 : 32;
+    uint8_t *w[8] = {NULL};
+    float *x = bn_aligned_alloc((size_t)(max_m * s->k) * sizeof(float));
+    float *y = bn_aligned_alloc((size_t)(max_m * s->n) * sizeof(float));
+    bn_status st = bn_kq_acts_bytes(max_m, s->k, &act_bytes);
+    bn_kq_act_block *acts = st == BN_OK ? bn_aligned_alloc(act_bytes) : NULL;
+    if (st == BN_OK && !(x && y && acts))
+        st = BN_ERR_OUT_OF_MEMORY;
+    if (copies > 8)
+        copies = 8;
+    for (int c = 0; st == BN_OK && c < copies; c++) {
+        if ((w[c] = bn_aligned_alloc(bytes)) == NULL) {
+            st = BN_ERR_OUT_OF_MEMORY;
+            break;
+        }
+        for (size_t i = 0; i < bytes; i++)
+            w[c][i] = (uint8_t)next_rand();
+        for (size_t b = 0; b < bytes / tr->block_bytes; b++) { /* f16 2^-7 scales */
+            if (type == BN_DTYPE_Q6_K) {
+                ((bn_block_q6_k *)w[c])[b].d = 0x2000;
+            } else {
+                ((bn_block_q4_k *)w[c])[b].d = 0x2000;
+                ((bn_block_q4_k *)w[c])[b].dmin = 0x2000;
+            }
+        }
+    }
+    for (int64_t i = 0; st == BN_OK && i < max_m * s->k; i++)
+        x[i] = (float)((int)(next_rand() % 255) - 127) / 127.0f;
+    if (st == BN_OK)
+        st = bn_kq_quantize_acts(x, max_m, s->k, acts);
+    bn_isa saved = bn_cpu_isa();
+    if (st == BN_OK)
+        st = bn_cpu_set_isa(isa);
+    for (int64_t m = 1; st == BN_OK && m <= max_m; m *= (m == 1 ? 8 : 4)) {
+        if (isa == BN_ISA_SCALAR && m > 8)
+            break;
+        double times[64];
+        int reps = 0;
+        double start = bn_time_s();
+        while (reps < 64 && (reps < 3 || bn_time_s() - start < (o->quick ? 0.2 : 0.6))) {
+            double t0 = bn_time_s();
+            st = bn_kq_gemm(type, w[m == 1 ? reps % copies : 0], s->n, s->k, acts, m, y, pool);
+            times[reps++] = bn_time_s() - t0;
+            if (st != BN_OK)
+                break;
+        }
+        for (int i = 1; i < reps; i++)
+            for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+                double tmp = times[j];
+                times[j] = times[j - 1];
+                times[j - 1] = tmp;
+            }
+        double sec = times[reps / 2];
+        out[(*n_out)++] = (result){m == 1 ? "gemv" : "gemm",
+                                   s->n,
+                                   s->k,
+                                   m,
+                                   isa,
+                                   tr->name,
+                                   8.0 * (double)tr->block_bytes / BN_KQ_BLOCK,
+                                   sec * 1e3,
+                                   2.0 * (double)(s->n * s->k) * (double)m / sec * 1e-9,
+                                   (double)bytes / sec * 1e-9};
+    }
+    bn_cpu_set_isa(saved);
+    for (int c = 0; c < copies; c++)
+        bn_aligned_free(w[c]);
+    bn_aligned_free(x);
+    bn_aligned_free(y);
+    bn_aligned_free(acts);
+    return st;
+}
+
 static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
                             bn_threadpool *pool, result *out, int *n_out) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -293,9 +375,10 @@ static int usage(void) {
     printf("usage: bitnet bench kernels [--threads T] [--isa best|all|scalar|avx2|avx512|neon]\n"
            "                            [--quick] [--json]\n\n"
            "Time the ternary GEMV (M = 1) and GEMM (M = 8, 32, 128, 512) kernels on the shapes of\n"
-           "microsoft/bitnet-b1.58-2B-4T, and the Q8_0 output head (128256 x 2560; M = 1, 8, 32),\n"
-           "beside the read bandwidth (%%bw: GEMVs) and the int8 multiply-add ceiling of each\n"
-           "path (%%peak: GEMMs) measured in the same run.\n"
+           "microsoft/bitnet-b1.58-2B-4T, and the output head (128256 x 2560; M = 1, 8, 32) in\n"
+           "Q8_0, Q6_K and Q4_K (bits 8.50, 6.56, 4.50), beside the read bandwidth (%%bw: GEMVs)\n"
+           "and the int8 multiply-add ceiling of each path (%%peak: GEMMs) measured in the same\n"
+           "run.\n"
            "GEMVs stream distinct weight copies several times the last-level cache.\n"
            "--quick: M up to 8 and shorter timings. Scalar GEMMs stop at M = 32.\n");
     return 0;
@@ -362,6 +445,10 @@ static int bench_kernels(int argc, char **argv) {
         st = bench_path(&o, (bn_isa)p, working_set, pool, results, &n);
         if (st == BN_OK)
             st = bench_head(&o, (bn_isa)p, working_set, pool, results, &n);
+        if (st == BN_OK)
+            st = bench_kq_head(&o, (bn_isa)p, BN_DTYPE_Q6_K, working_set, pool, results, &n);
+        if (st == BN_OK)
+            st = bench_kq_head(&o, (bn_isa)p, BN_DTYPE_Q4_K, working_set, pool, results, &n);
     }
     bn_threadpool_destroy(pool);
     if (bw <= 0)
