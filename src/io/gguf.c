@@ -886,6 +886,18 @@ bn_status bn_gguf_open_memory(bn_gguf **out, const void *data, size_t size, cons
     return open_handle(out, h);
 }
 
+bn_status bn_gguf_open_pages(bn_gguf **out, void *data, size_t size, const char *name) {
+    *out = NULL;
+    name = name != NULL ? name : "<memory>";
+    gguf_handle *h = new_handle();
+    if (h == NULL) {
+        bn_pages_free(data, size);
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: no memory for a GGUF handle", name);
+    }
+    bn_mapped_file_adopt_pages(&h->pub.file, data, size, name);
+    return open_handle(out, h);
+}
+
 void bn_gguf_close(bn_gguf *g) {
     if (g == NULL)
         return;

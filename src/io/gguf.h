@@ -18,12 +18,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BN_GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
+#define BN_GGUF_MAGIC             0x46554747u /* "GGUF" little-endian */
 #define BN_GGUF_DEFAULT_ALIGNMENT 32
-#define BN_GGUF_MAX_DIMS 4
-#define BN_GGUF_MAX_NESTING 8        /* arrays of arrays deeper than this are refused */
-#define BN_GGUF_MAX_NAME 64          /* tensor names, as ggml limits them (bytes, without NUL) */
-#define BN_GGUF_MAX_KEY 65535
+#define BN_GGUF_MAX_DIMS          4
+#define BN_GGUF_MAX_NESTING       8  /* arrays of arrays deeper than this are refused */
+#define BN_GGUF_MAX_NAME          64 /* tensor names, as ggml limits them (bytes, without NUL) */
+#define BN_GGUF_MAX_KEY           65535
 
 typedef enum bn_gguf_type {
     BN_GGUF_U8 = 0,
@@ -64,10 +64,10 @@ typedef struct bn_gguf_array {
 struct bn_gguf_value {
     bn_gguf_type type;
     union {
-        uint64_t u64;  /* U8, U16, U32, U64 (widened) */
-        int64_t i64;   /* I8, I16, I32, I64 (widened) */
-        double f64;    /* F32, F64 (widened; F32 is exact in a double) */
-        bool b;        /* BOOL */
+        uint64_t u64; /* U8, U16, U32, U64 (widened) */
+        int64_t i64;  /* I8, I16, I32, I64 (widened) */
+        double f64;   /* F32, F64 (widened; F32 is exact in a double) */
+        bool b;       /* BOOL */
         bn_gguf_str str;
         bn_gguf_array arr;
     };
@@ -80,13 +80,13 @@ typedef struct bn_gguf_kv {
 
 typedef struct bn_gguf_tensor {
     const char *name;
-    uint32_t ggml_type;   /* the id in the file */
-    bn_dtype dtype;       /* our type, after resolving ids 36-39 from the architecture */
+    uint32_t ggml_type; /* the id in the file */
+    bn_dtype dtype;     /* our type, after resolving ids 36-39 from the architecture */
     int n_dims;
     uint64_t ne[BN_GGUF_MAX_DIMS]; /* innermost first, as in the file; unused dims are 1 */
-    uint64_t offset;      /* relative to the data section */
-    size_t size;          /* bytes */
-    const uint8_t *data;  /* inside the mapping */
+    uint64_t offset;               /* relative to the data section */
+    size_t size;                   /* bytes */
+    const uint8_t *data;           /* inside the mapping */
 } bn_gguf_tensor;
 
 typedef struct bn_gguf {
@@ -97,10 +97,10 @@ typedef struct bn_gguf {
     bn_gguf_kv *kv;
     uint64_t n_tensors;
     bn_gguf_tensor *tensors;
-    size_t data_offset;        /* file offset of the data section */
-    const char *architecture;  /* general.architecture, or "" when absent */
-    char type_note[256];       /* how ambiguous type ids 36-39 were read, "" when none occur */
-    void *arena;               /* parsed strings and items (private) */
+    size_t data_offset;       /* file offset of the data section */
+    const char *architecture; /* general.architecture, or "" when absent */
+    char type_note[256];      /* how ambiguous type ids 36-39 were read, "" when none occur */
+    void *arena;              /* parsed strings and items (private) */
 } bn_gguf;
 
 /* Open and validate a file. On error *out is NULL and bn_last_error names the field at fault
@@ -109,6 +109,11 @@ bn_status bn_gguf_open(bn_gguf **out, const char *path);
 
 /* The same over bytes in memory (tests, fuzzers); data must outlive the handle. */
 bn_status bn_gguf_open_memory(bn_gguf **out, const void *data, size_t size, const char *name);
+
+/* The same over pages from bn_pages_alloc (bn_gguf_writer_finish_memory's), which the handle
+ * owns from now on, failure included: closing frees them, and bn_mapped_file_release gives the
+ * parts that were copied elsewhere back to the system early. */
+bn_status bn_gguf_open_pages(bn_gguf **out, void *data, size_t size, const char *name);
 
 void bn_gguf_close(bn_gguf *g);
 
@@ -144,14 +149,20 @@ size_t bn_gguf_type_size(bn_gguf_type t);
 /* ---- writer ------------------------------------------------------------------------------
  * Order of calls: create; set metadata and add tensor infos (any order); begin_data; write each
  * tensor's bytes in the order the tensors were added (one or many calls per tensor); finish.
- * Everything goes to "<path>.tmp.XXXXXX" beside path, which is renamed onto path only by a
- * successful finish; abort (or any failure) removes it. The first failing call poisons the
- * writer: every later call fails with that error, and finish or abort must still free it. */
+ * Everything goes to a temporary file beside path, which is renamed onto path only by a
+ * successful finish; abort (or any failure) removes it (io/outfile.h: symbolic links are
+ * followed, only a regular file is replaced, the umask applies). The first failing call poisons
+ * the writer: every later call fails with that error, and finish or abort must still free it. */
 typedef struct bn_gguf_writer bn_gguf_writer;
 
 /* alignment 0 means the default 32; others must be a power of two >= 8 and are recorded as
  * general.alignment (u32): after the caller's keys, unless the caller set it to the same value. */
 bn_status bn_gguf_writer_create(bn_gguf_writer **out, const char *path, uint32_t alignment);
+
+/* A writer that builds the file in memory instead (anonymous pages of exactly the file's size,
+ * allocated at begin_data); name is used in messages. Finish it with
+ * bn_gguf_writer_finish_memory. */
+bn_status bn_gguf_writer_create_memory(bn_gguf_writer **out, const char *name, uint32_t alignment);
 
 /* Set a key (replacing an earlier value of the same key). The value is deep-copied: arrays of
  * fixed-size types read count elements from raw (little-endian), arrays of strings/arrays read
@@ -183,6 +194,10 @@ bn_status bn_gguf_writer_write(bn_gguf_writer *w, const void *data, size_t bytes
 
 /* Check every tensor got all its bytes, flush, fsync and rename into place. Frees w. */
 bn_status bn_gguf_writer_finish(bn_gguf_writer *w);
+
+/* Finish a memory writer: *data (pages: free with bn_pages_free(*data, *size), or hand them to
+ * bn_gguf_open_pages) and *size are the file. Frees w. */
+bn_status bn_gguf_writer_finish_memory(bn_gguf_writer *w, void **data, size_t *size);
 
 /* Remove the temporary file and free w (NULL is ignored). */
 void bn_gguf_writer_abort(bn_gguf_writer *w);

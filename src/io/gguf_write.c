@@ -3,8 +3,10 @@
  *
  * Metadata and tensor infos stay in memory until begin_data, because the header needs their
  * counts and every tensor's offset; tensor bytes then stream straight to the file through a
- * large stdio buffer. Everything goes to a temporary file beside the target (same directory, so
- * the final rename is atomic) which only a successful finish renames into place.
+ * large stdio buffer. Everything goes to a temporary file beside the target (io/outfile.h: same
+ * directory, so the final rename is atomic; symbolic links followed; only regular files
+ * replaced) which only a successful finish renames into place. A memory writer puts the file in
+ * anonymous pages instead, sized exactly at begin_data, for a loader that converts on the fly.
  *
  * The first failure poisons the writer: the temporary file is removed at once and every later
  * call, finish included, fails with the first error. A caller that misses one error still
@@ -14,23 +16,18 @@
  * integer ranges, nesting, names, shapes, byte counts), so it never writes a file the reader
  * would refuse.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* mkstemp, fsync, fchmod */
-#endif
 #include "io/gguf.h"
 
 #include "base/alloc.h"
-#include "base/log.h"
+#include "io/outfile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define WRITE_BUFFER_BYTES ((size_t)1 << 20)
@@ -50,10 +47,13 @@ typedef struct wtensor {
 } wtensor;
 
 struct bn_gguf_writer {
-    char *path, *tmp_path;
-    bool tmp_exists;
-    FILE *fp;
-    char *buffer; /* fp's stdio buffer; freed only after fp is closed */
+    char *path;     /* as the caller named it, for messages */
+    bn_outfile out; /* the temporary file (file writers) */
+    FILE *fp;       /* over out.fd */
+    char *buffer;   /* fp's stdio buffer; freed only after fp is closed */
+    bool memory;    /* a memory writer: bytes go to mem instead */
+    uint8_t *mem;   /* the header while it grows (malloc), then the whole file (pages) */
+    size_t mem_cap;
     uint32_t alignment;
     wkv *kv;
     size_t n_kv, cap_kv;
@@ -72,15 +72,23 @@ struct bn_gguf_writer {
 
 /* ---- failure handling ------------------------------------------------------------------- */
 
+static void free_memory(bn_gguf_writer *w) {
+    if (w->data_started)
+        bn_pages_free(w->mem, w->mem_cap);
+    else
+        free(w->mem);
+    w->mem = NULL;
+    w->mem_cap = 0;
+}
+
 static void discard_temp(bn_gguf_writer *w) {
     if (w->fp != NULL) {
         fclose(w->fp);
         w->fp = NULL;
+        w->out.fd = -1; /* fclose closed it */
     }
-    if (w->tmp_exists) {
-        unlink(w->tmp_path);
-        w->tmp_exists = false;
-    }
+    bn_outfile_discard(&w->out);
+    free_memory(w);
 }
 
 /* Record the first failure (its message is already set) and remove the temporary file. */
@@ -404,9 +412,32 @@ static bn_status add_tensor(bn_gguf_writer *w, const char *name, uint32_t type, 
 
 /* ---- byte output ------------------------------------------------------------------------ */
 
+/* Memory writers: the header grows by doubling; from begin_data on, mem holds the whole file
+ * (sized then), so a write past its end is a bug. */
+static bn_status mem_bytes(bn_gguf_writer *w, const void *p, size_t n) {
+    if (n > w->mem_cap - w->pos) {
+        if (w->data_started)
+            return BN_ERROR(BN_ERR_INTERNAL, "%s: write past the file's end", w->path);
+        size_t cap = w->mem_cap ? w->mem_cap : 4096;
+        while (cap - w->pos < n)
+            cap *= 2;
+        uint8_t *m = realloc(w->mem, cap);
+        if (m == NULL)
+            return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: a header of %zu bytes", w->path, cap);
+        w->mem = m;
+        w->mem_cap = cap;
+    }
+    memcpy(w->mem + w->pos, p, n);
+    return BN_OK;
+}
+
 static bn_status wbytes(bn_gguf_writer *w, const void *p, size_t n) {
-    if (n != 0 && fwrite(p, 1, n, w->fp) != n)
-        return BN_ERROR(BN_ERR_IO, "%s: write failed at byte %" PRIu64 ": %s", w->tmp_path, w->pos,
+    if (n == 0)
+        return BN_OK;
+    if (w->memory)
+        BN_TRY(mem_bytes(w, p, n));
+    else if (fwrite(p, 1, n, w->fp) != n)
+        return BN_ERROR(BN_ERR_IO, "%s: write failed at byte %" PRIu64 ": %s", w->out.tmp, w->pos,
                         strerror(errno));
     w->pos += n;
     return BN_OK;
@@ -504,6 +535,32 @@ static bn_status record_alignment(bn_gguf_writer *w) {
     return set_value(w, "general.alignment", &v);
 }
 
+/* The file's final size, once the header's is known. */
+static uint64_t file_end(const bn_gguf_writer *w) {
+    uint64_t end = w->data_offset;
+    if (w->n_tensors > 0) {
+        const wtensor *last = &w->tensors[w->n_tensors - 1];
+        end += bn_align_up(last->offset + last->nbytes, w->alignment);
+    }
+    return end;
+}
+
+/* A memory writer moves its header into pages that hold the whole file. */
+static bn_status size_memory(bn_gguf_writer *w) {
+    uint64_t end = file_end(w);
+    if (end > SIZE_MAX)
+        return BN_ERROR(BN_ERR_RANGE, "%s: %" PRIu64 " bytes do not fit in memory", w->path, end);
+    uint8_t *pages = bn_pages_alloc((size_t)end);
+    if (pages == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: a GGUF of %" PRIu64 " bytes in memory", w->path,
+                        end);
+    memcpy(pages, w->mem, (size_t)w->pos);
+    free(w->mem);
+    w->mem = pages;
+    w->mem_cap = (size_t)end;
+    return BN_OK;
+}
+
 static bn_status begin_data(bn_gguf_writer *w) {
     if (w->data_started)
         return BN_ERROR(BN_ERR_INVALID_ARG, "%s: begin_data called twice", w->path);
@@ -520,6 +577,8 @@ static bn_status begin_data(bn_gguf_writer *w) {
     BN_TRY(write_infos(w));
     BN_TRY(wpad(w));
     w->data_offset = w->pos;
+    if (w->memory)
+        BN_TRY(size_memory(w));
     w->data_started = true;
     return BN_OK;
 }
@@ -566,53 +625,18 @@ static bn_status write_data(bn_gguf_writer *w, const void *data, size_t bytes) {
 /* ---- file handling ---------------------------------------------------------------------- */
 
 static bn_status open_temp(bn_gguf_writer *w, const char *path) {
-    size_t n = strlen(path);
-    static const char suffix[] = ".tmp.XXXXXX";
-    w->path = malloc(n + 1);
-    w->tmp_path = malloc(n + sizeof suffix);
-    w->buffer = malloc(WRITE_BUFFER_BYTES);
-    if (w->path == NULL || w->tmp_path == NULL || w->buffer == NULL)
+    if ((w->path = strdup(path)) == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: no memory for a GGUF writer", path);
-    memcpy(w->path, path, n + 1);
-    memcpy(w->tmp_path, path, n);
-    memcpy(w->tmp_path + n, suffix, sizeof suffix);
-    int fd = mkstemp(w->tmp_path);
-    if (fd < 0)
-        return BN_ERROR(BN_ERR_IO, "%s: cannot create temporary file %s: %s", path, w->tmp_path,
-                        strerror(errno));
-    w->tmp_exists = true;
-    /* mkstemp makes the file 0600; models are meant to be shared, so make it 0644 (failing
-     * that, the file is still correct, only private). */
-    if (fchmod(fd, 0644) != 0)
-        bn_log(BN_LOG_DEBUG, "%s: fchmod: %s", w->tmp_path, strerror(errno));
-    w->fp = fdopen(fd, "wb");
-    if (w->fp == NULL) {
-        int e = errno;
-        close(fd);
-        return BN_ERROR(BN_ERR_IO, "%s: fdopen: %s", w->tmp_path, strerror(e));
-    }
+    if (w->memory)
+        return BN_OK;
+    if ((w->buffer = malloc(WRITE_BUFFER_BYTES)) == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: no memory for a GGUF writer", path);
+    BN_TRY(bn_outfile_open(&w->out, path));
+    w->fp = fdopen(w->out.fd, "wb");
+    if (w->fp == NULL)
+        return BN_ERROR(BN_ERR_IO, "%s: fdopen: %s", w->out.tmp, strerror(errno));
     setvbuf(w->fp, w->buffer, _IOFBF, WRITE_BUFFER_BYTES);
     return BN_OK;
-}
-
-/* After the rename, sync the directory so the new name survives a crash. Failing that is only
- * logged: the file itself is complete and in place. */
-static void sync_dir(const char *path) {
-    char dir[1024];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0)
-        bn_log(BN_LOG_WARN, "%s: cannot sync directory %s: %s", path, dir, strerror(errno));
-    if (fd >= 0)
-        close(fd);
 }
 
 static bn_status finish(bn_gguf_writer *w) {
@@ -624,26 +648,20 @@ static bn_status finish(bn_gguf_writer *w) {
                         " tensor data bytes written)",
                         w->path, w->tensors[w->cur].name, w->cur_done, w->tensors[w->cur].nbytes,
                         w->data_done, w->data_total);
-    uint64_t end = w->data_offset;
-    if (w->n_tensors > 0) {
-        const wtensor *last = &w->tensors[w->n_tensors - 1];
-        end += bn_align_up(last->offset + last->nbytes, w->alignment);
-    }
+    uint64_t end = file_end(w);
     if (w->pos != end)
         return BN_ERROR(BN_ERR_INTERNAL, "%s: wrote %" PRIu64 " bytes, expected %" PRIu64, w->path,
                         w->pos, end);
+    if (w->memory)
+        return BN_OK;
     if (fflush(w->fp) != 0 || fsync(fileno(w->fp)) != 0)
-        return BN_ERROR(BN_ERR_IO, "%s: cannot flush: %s", w->tmp_path, strerror(errno));
+        return BN_ERROR(BN_ERR_IO, "%s: write failed: %s", w->out.tmp, strerror(errno));
     FILE *fp = w->fp;
     w->fp = NULL;
+    w->out.fd = -1; /* fclose closes it */
     if (fclose(fp) != 0)
-        return BN_ERROR(BN_ERR_IO, "%s: cannot close: %s", w->tmp_path, strerror(errno));
-    if (rename(w->tmp_path, w->path) != 0)
-        return BN_ERROR(BN_ERR_IO, "%s: cannot rename %s into place: %s", w->path, w->tmp_path,
-                        strerror(errno));
-    w->tmp_exists = false;
-    sync_dir(w->path);
-    return BN_OK;
+        return BN_ERROR(BN_ERR_IO, "%s: cannot close: %s", w->out.tmp, strerror(errno));
+    return bn_outfile_commit(&w->out);
 }
 
 static void free_writer(bn_gguf_writer *w) {
@@ -656,13 +674,12 @@ static void free_writer(bn_gguf_writer *w) {
     free(w->tensors);
     free(w->buffer);
     free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
 /* ---- public entry points ---------------------------------------------------------------- */
 
-bn_status bn_gguf_writer_create(bn_gguf_writer **out, const char *path, uint32_t alignment) {
+static bn_status create(bn_gguf_writer **out, const char *path, uint32_t alignment, bool memory) {
     if (out == NULL || path == NULL || path[0] == '\0')
         return BN_ERROR(BN_ERR_INVALID_ARG, "bn_gguf_writer_create: NULL or empty argument");
     *out = NULL;
@@ -675,6 +692,8 @@ bn_status bn_gguf_writer_create(bn_gguf_writer **out, const char *path, uint32_t
     if (w == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: no memory for a GGUF writer", path);
     w->alignment = alignment;
+    w->memory = memory;
+    w->out = (bn_outfile){.fd = -1, .slot = -1};
     bn_status st = open_temp(w, path);
     if (st != BN_OK) {
         free_writer(w);
@@ -682,6 +701,14 @@ bn_status bn_gguf_writer_create(bn_gguf_writer **out, const char *path, uint32_t
     }
     *out = w;
     return BN_OK;
+}
+
+bn_status bn_gguf_writer_create(bn_gguf_writer **out, const char *path, uint32_t alignment) {
+    return create(out, path, alignment, false);
+}
+
+bn_status bn_gguf_writer_create_memory(bn_gguf_writer **out, const char *name, uint32_t alignment) {
+    return create(out, name, alignment, true);
 }
 
 bn_status bn_gguf_writer_set(bn_gguf_writer *w, const char *key, const bn_gguf_value *v) {
@@ -775,6 +802,26 @@ bn_status bn_gguf_writer_finish(bn_gguf_writer *w) {
         return st;
     if (st == BN_OK)
         st = poison(w, finish(w));
+    free_writer(w);
+    return st;
+}
+
+bn_status bn_gguf_writer_finish_memory(bn_gguf_writer *w, void **data, size_t *size) {
+    *data = NULL;
+    *size = 0;
+    bn_status st = usable(w);
+    if (w == NULL)
+        return st;
+    if (st == BN_OK && !w->memory)
+        st = BN_ERROR(BN_ERR_INVALID_ARG, "%s: not a memory writer", w->path);
+    if (st == BN_OK)
+        st = poison(w, finish(w));
+    if (st == BN_OK) { /* the pages are the caller's now */
+        *data = w->mem;
+        *size = w->mem_cap;
+        w->mem = NULL;
+        w->mem_cap = 0;
+    }
     free_writer(w);
     return st;
 }

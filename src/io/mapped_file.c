@@ -40,11 +40,18 @@ bn_status bn_mapped_file_open(bn_mapped_file *f, const char *path) {
     return BN_OK;
 }
 
-void bn_mapped_file_from_memory(bn_mapped_file *f, const void *data, size_t size, const char *name) {
+void bn_mapped_file_from_memory(bn_mapped_file *f, const void *data, size_t size,
+                                const char *name) {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", name);
     f->data = data;
     f->size = size;
+}
+
+void bn_mapped_file_adopt_pages(bn_mapped_file *f, void *data, size_t size, const char *name) {
+    bn_mapped_file_from_memory(f, data, size, name);
+    f->owns_mapping = data != NULL;
+    f->anonymous = true;
 }
 
 void bn_mapped_file_close(bn_mapped_file *f) {
@@ -54,6 +61,11 @@ void bn_mapped_file_close(bn_mapped_file *f) {
 }
 
 void bn_mapped_file_release(const bn_mapped_file *f, const void *p, size_t n) {
+    if (!f->anonymous)
+        bn_mapped_file_discard(f, p, n);
+}
+
+void bn_mapped_file_discard(const bn_mapped_file *f, const void *p, size_t n) {
     if (!f->owns_mapping || n == 0)
         return;
     long page = sysconf(_SC_PAGESIZE);

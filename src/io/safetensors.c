@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 
 #include "base/log.h"
+#include "io/outfile.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -1112,78 +1113,24 @@ static bn_status st_build_header(bn_st_writer *w, st_buf *b) {
     return BN_OK;
 }
 
-static bn_status st_write_all(int fd, const char *path, const void *data, size_t n) {
-    const uint8_t *p = data;
-    while (n > 0) {
-        size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
-        ssize_t k = write(fd, p, chunk);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return BN_ERROR(BN_ERR_IO, "%s: write failed: %s", path,
-                            k < 0 ? strerror(errno) : "no progress");
-        p += k;
-        n -= (size_t)k;
-    }
-    return BN_OK;
-}
-
-static bn_status st_write_body(const bn_st_writer *w, int fd, const char *tmp, const st_buf *h) {
+/* Through io/outfile.h: a temporary file beside path, renamed into place once complete, so
+ * readers never see half a file (symbolic links followed, only a regular file replaced). */
+static bn_status st_write_file(const bn_st_writer *w, const char *path, const st_buf *h) {
     uint8_t len[8];
     for (int i = 0; i < 8; i++)
         len[i] = (uint8_t)((uint64_t)h->len >> (8 * i));
-    BN_TRY(st_write_all(fd, tmp, len, sizeof len));
-    BN_TRY(st_write_all(fd, tmp, h->p, h->len));
-    for (size_t i = 0; i < w->n_tensors; i++)
-        BN_TRY(st_write_all(fd, tmp, w->tensors[i].data, w->tensors[i].size));
-    /* mkstemp makes 0600; model files are meant to be read by others. (The umask cannot be read
-     * without changing it, which would race with other threads.) */
-    if (fchmod(fd, 0644) != 0)
-        return BN_ERROR(BN_ERR_IO, "%s: chmod failed: %s", tmp, strerror(errno));
-    if (fsync(fd) != 0)
-        return BN_ERROR(BN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
-    return BN_OK;
-}
-
-/* After rename the new name must reach the disk too; that is the directory's fsync. Some file
- * systems refuse fsync on directories, so failure here is only logged. */
-static void st_sync_dir(const char *path) {
-    char *copy = strdup(path);
-    const char *dir = copy ? dirname(copy) : NULL;
-    int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if (fd < 0 || fsync(fd) != 0)
-        bn_log(BN_LOG_WARN, "%s: could not fsync its directory: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    free(copy);
-}
-
-/* Write to "<path>.tmp.XXXXXX" beside path, then rename, so readers never see half a file. */
-static bn_status st_write_file(const bn_st_writer *w, const char *path, const st_buf *h) {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + sizeof ".tmp.XXXXXX");
-    if (!tmp)
-        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s: no memory for the temporary name", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        bn_status e =
-            BN_ERROR(BN_ERR_IO, "%s: cannot create a temporary file: %s", tmp, strerror(errno));
-        free(tmp);
-        return e;
+    bn_outfile f;
+    BN_TRY(bn_outfile_open(&f, path));
+    bn_status s = bn_outfile_write(&f, len, sizeof len);
+    if (s == BN_OK)
+        s = bn_outfile_write(&f, h->p, h->len);
+    for (size_t i = 0; s == BN_OK && i < w->n_tensors; i++)
+        s = bn_outfile_write(&f, w->tensors[i].data, w->tensors[i].size);
+    if (s != BN_OK) {
+        bn_outfile_discard(&f);
+        return s;
     }
-    bn_status s = st_write_body(w, fd, tmp, h);
-    if (close(fd) != 0 && s == BN_OK)
-        s = BN_ERROR(BN_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (s == BN_OK && rename(tmp, path) != 0)
-        s = BN_ERROR(BN_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-    if (s != BN_OK)
-        unlink(tmp);
-    else
-        st_sync_dir(path);
-    free(tmp);
-    return s;
+    return bn_outfile_commit(&f);
 }
 
 bn_status bn_st_writer_write(bn_st_writer *w, const char *path) {

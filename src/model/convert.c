@@ -12,12 +12,14 @@
 #include "base/log.h"
 #include "io/gguf.h"
 #include "io/hf_config.h"
+#include "io/outfile.h"
 #include "model/hparams.h"
 #include "text/tokenizer.h"
 #include "io/safetensors.h"
 #include "quant/ternary.h"
 #include "tensor/half.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,7 +529,7 @@ static bool is_table_type(bn_dtype t) {
     return t == BN_DTYPE_Q8_0 || t == BN_DTYPE_F16 || t == BN_DTYPE_BF16 || t == BN_DTYPE_F32;
 }
 
-static bn_status check_options(const bn_convert_options *opt) {
+bn_status bn_convert_check_options(const bn_convert_options *opt) {
     BN_TRY(bn_convert_check_linear_type(opt->type));
     if (!is_table_type(opt->embed_type))
         return BN_ERROR(BN_ERR_INVALID_ARG,
@@ -541,8 +543,33 @@ static bn_status check_options(const bn_convert_options *opt) {
     return BN_OK;
 }
 
-static bn_status run(converter *c, const char *out_path) {
-    BN_TRY(check_options(c->opt));
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The checkpoint's files are inputs: an output that is one of them would replace it (the rename
+ * succeeds under the mapping), so `convert DIR DIR/model.safetensors` is refused. */
+static bn_status check_output(const converter *c, const char *out_path) {
+    DIR *d = opendir(c->dir);
+    if (d == NULL)
+        return BN_OK; /* reading the folder failed earlier if it could not be read */
+    bn_status st = BN_OK;
+    for (struct dirent *e; st == BN_OK && (e = readdir(d)) != NULL;) {
+        if (!ends_with(e->d_name, ".json") && !ends_with(e->d_name, ".safetensors") &&
+            !ends_with(e->d_name, ".model"))
+            continue;
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", c->dir, e->d_name) < (int)sizeof path)
+            st = bn_outfile_check_not_input(out_path, path, "a file of the checkpoint");
+    }
+    closedir(d);
+    return st;
+}
+
+/* Convert into out_path, or into memory (*mem, *mem_size) when out_path is NULL. */
+static bn_status run(converter *c, const char *out_path, void **mem, size_t *mem_size) {
+    BN_TRY(bn_convert_check_options(c->opt));
     BN_TRY(bn_hf_config_load(&c->cfg, c->dir));
     BN_TRY(check_config(c));
     /* transformers builds the packed BitLinear for linear_class bitlinear whatever
@@ -563,19 +590,25 @@ static bn_status run(converter *c, const char *out_path) {
             return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "convert: report");
     }
     bn_gguf_writer *w = NULL;
-    BN_TRY(bn_gguf_writer_create(&w, out_path, 0));
+    if (out_path != NULL) {
+        BN_TRY(check_output(c, out_path));
+        BN_TRY(bn_gguf_writer_create(&w, out_path, 0));
+    } else {
+        BN_TRY(bn_gguf_writer_create_memory(&w, c->dir, 0));
+    }
     bn_status st = write_all(c, w);
     if (st != BN_OK) {
         bn_gguf_writer_abort(w);
         return st;
     }
-    return bn_gguf_writer_finish(w);
+    return out_path != NULL ? bn_gguf_writer_finish(w)
+                            : bn_gguf_writer_finish_memory(w, mem, mem_size);
 }
 
-bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
-                                const bn_convert_options *opt, bn_convert_report *report) {
+static bn_status convert(const char *hf_dir, const char *out_path, const bn_convert_options *opt,
+                         bn_convert_report *report, void **mem, size_t *mem_size) {
     converter c = {.dir = hf_dir, .opt = opt, .report = opt->report ? report : NULL};
-    bn_status st = run(&c, out_path);
+    bn_status st = run(&c, out_path, mem, mem_size);
     bn_st_close(c.st);
     bn_tokenizer_free(c.tok);
     free(c.used);
@@ -583,6 +616,16 @@ bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
     if (st != BN_OK && report != NULL)
         bn_convert_report_free(report);
     return st;
+}
+
+bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
+                                const bn_convert_options *opt, bn_convert_report *report) {
+    return convert(hf_dir, out_path, opt, report, NULL, NULL);
+}
+
+bn_status bn_convert_hf_to_memory(const char *hf_dir, const bn_convert_options *opt, void **data,
+                                  size_t *size) {
+    return convert(hf_dir, NULL, opt, NULL, data, size);
 }
 
 bool bn_convert_has_scale_tensor(bn_dtype t) {

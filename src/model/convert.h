@@ -56,14 +56,24 @@ typedef struct bn_convert_report {
     bn_tensor_report *tensors; /* malloc'd; free with bn_convert_report_free */
 } bn_convert_report;
 
-/* Convert. On failure nothing is left at out_path (the writer works on a temporary file).
+/* Convert. On failure nothing is left at out_path (the writer works on a temporary file). An
+ * out_path that is one of the folder's own files is refused (BN_ERR_INVALID_ARG).
  * report may be NULL when opt->report is false. */
 bn_status bn_convert_hf_to_gguf(const char *hf_dir, const char *out_path,
                                 const bn_convert_options *opt, bn_convert_report *report);
 
+/* The same conversion into memory: *data (pages, see bn_gguf_writer_finish_memory) holds the
+ * GGUF file, *size its bytes. opt->report is ignored. */
+bn_status bn_convert_hf_to_memory(const char *hf_dir, const bn_convert_options *opt, void **data,
+                                  size_t *size);
+
 void bn_convert_report_free(bn_convert_report *r);
 
 /* Shared by convert and quantize (model/quantize.h). */
+
+/* The option checks convert runs first (BN_ERR_INVALID_ARG naming the option), for a caller
+ * that wants to tell a bad option from a failed conversion. */
+bn_status bn_convert_check_options(const bn_convert_options *opt);
 
 /* Whether t is a type the linear layers can be written in (tq2_0, tq1_0, i2_s, f16, bf16, f32);
  * BN_ERR_INVALID_ARG naming them otherwise. */

@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 #include "io/gguf.h"
+#include "io/outfile.h"
 #include "model/hparams.h"
 #include "quant/ternary.h"
 
@@ -294,6 +295,8 @@ static bn_status run(requant *q, const char *in_path, const char *out_path) {
         if (q->report->tensors == NULL)
             return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "quantize: report");
     }
+    /* the rename would succeed under the input's mapping and replace the model being read */
+    BN_TRY(bn_outfile_check_not_input(out_path, in_path, "the input model"));
     bn_gguf_writer *w = NULL;
     BN_TRY(bn_gguf_writer_create(&w, out_path, q->in->alignment));
     bn_status st = write_all(q, w);

@@ -315,8 +315,10 @@ def main():
     st = read_safetensors(os.path.join(packed, "model.safetensors"))
     cases = [
         (["convert", packed, "X", "--type", "q9_9"], "unknown type", 2),
-        (["convert", packed, "X", "--type", "q8_0"], "tq2_0, tq1_0, i2_s, f16, bf16 or f32", 1),
-        (["convert", packed, "X", "--embed-type", "tq2_0"], "q8_0, f16, bf16", 1),
+        # a known type that the option does not take is a usage error too (exit 2, not 1)
+        (["convert", packed, "X", "--type", "q8_0"], "tq2_0, tq1_0, i2_s, f16, bf16 or f32", 2),
+        (["convert", packed, "X", "--type", "q4_0"], "tq2_0, tq1_0, i2_s, f16, bf16 or f32", 2),
+        (["convert", packed, "X", "--embed-type", "tq2_0"], "q8_0, f16, bf16", 2),
         (["convert", small, "X", "--type", "tq2_0"], "types that fit this shape: i2_s, f16, bf16, f32", 1),
         (["convert", small, "X", "--type", "tq1_0"], "cannot be stored as tq1_0", 1),
     ]

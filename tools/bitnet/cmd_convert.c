@@ -77,6 +77,8 @@ int bn_cmd_convert(int argc, char **argv) {
         return bn_cli_usage_error("convert", "want HF_DIR and OUT.gguf");
     if (json)
         opt.report = true;
+    if (bn_convert_check_options(&opt) != BN_OK) /* a bad --type is a usage error */
+        return bn_cli_usage_error("convert", "%s", bn_last_error());
     bn_convert_report report = {0, NULL};
     bn_status st = bn_convert_hf_to_gguf(paths[0], paths[1], &opt, &report);
     return bn_cli_finish_conversion(st, &report, opt.report, json, paths[1]);

@@ -54,6 +54,8 @@ int bn_cmd_quantize(int argc, char **argv) {
         return bn_cli_usage_error("quantize", "want IN.gguf and OUT.gguf");
     if (!have_type)
         return bn_cli_usage_error("quantize", "--type is required");
+    if (bn_convert_check_linear_type(opt.type) != BN_OK)
+        return bn_cli_usage_error("quantize", "%s", bn_last_error());
     bn_convert_report report = {0, NULL};
     bn_status st = bn_quantize_gguf(paths[0], paths[1], &opt, &report);
     return bn_cli_finish_conversion(st, &report, opt.report, json, paths[1]);
