@@ -1,7 +1,9 @@
 /*
  * test_attention.c - the attention kernel (src/kernels/cpu/attention.h): the scalar reference
- * against a plain double-precision softmax, and every SIMD variant against the reference, bit
- * for bit, with f32 and f16 caches; and the float dot product (dot.h) likewise, tails included.
+ * against a plain double-precision softmax, every SIMD variant against the reference bit for
+ * bit (f32 and f16 caches, one chunk and several), the chunks computed in any order (as threads
+ * take them) combining to the same bits, a group equal to its heads one by one; and the float
+ * dot product (dot.h) likewise, tails included.
  */
 #include "test.h"
 #include "test_rng.h"
@@ -12,7 +14,8 @@
 
 #include <string.h>
 
-enum { MAX_N = 300, MAX_D = 128, STRIDE = 2 * MAX_D };
+enum { MAX_N = 700, MAX_D = 128, STRIDE = 2 * MAX_D };
+enum { MAX_CHUNKS = (MAX_N + BN_ATTN_CHUNK - 1) / BN_ATTN_CHUNK };
 
 static float uniform(void) {
     return (float)((double)(rng_next() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
@@ -38,11 +41,13 @@ static void naive(const float *q, const float *k, const float *v, int n, int d, 
     }
 }
 
+static float scores[BN_ATTN_MAX_GROUP * BN_ATTN_CHUNK];
+static float partials[MAX_CHUNKS * BN_ATTN_MAX_GROUP * (MAX_D + 2)];
+
 /* g query heads sharing one KV head: each head against a double softmax, and every path
  * against the scalar reference bit for bit (which is the single-head arithmetic per head). */
 static void one_case(int n, int d, int g, bool f16) {
     static float q[BN_ATTN_MAX_GROUP * MAX_D], k[MAX_N * STRIDE], v[MAX_N * STRIDE];
-    static float scores[BN_ATTN_MAX_GROUP * MAX_N];
     static uint16_t kh[MAX_N * STRIDE], vh[MAX_N * STRIDE];
     static float ref[BN_ATTN_MAX_GROUP * MAX_D], got[BN_ATTN_MAX_GROUP * MAX_D], one[MAX_D];
     double want[MAX_D];
@@ -65,9 +70,8 @@ static void one_case(int n, int d, int g, bool f16) {
                       .d = d,
                       .n_q = g,
                       .scale = scale,
-                      .scores = scores,
-                      .out = ref};
-    bn_attn_head_scalar(&a);
+                      .scores = scores};
+    bn_attn_heads(bn_attn_chunk_scalar, &a, partials, ref);
     for (int j = 0; j < g; j++) {
         naive(q + j * d, k, v, n, d, scale, want);
         for (int i = 0; i < d; i++)
@@ -76,15 +80,32 @@ static void one_case(int n, int d, int g, bool f16) {
         bn_attn_args single = a;
         single.q = q + j * d;
         single.n_q = 1;
-        single.out = one;
-        bn_attn_head_scalar(&single);
+        bn_attn_heads(bn_attn_chunk_scalar, &single, partials, one);
         CHECK(memcmp(one, ref + j * d, (size_t)d * sizeof(float)) == 0, "head %d of %d", j, g);
     }
+    /* the chunks computed last to first (another thread order): the same bits */
+    int chunks = bn_attn_chunks(n);
+    size_t per_chunk = (size_t)g * bn_attn_partial_floats(d);
+    for (int c = chunks - 1; c >= 0; c--)
+        bn_attn_chunk_scalar(&a, c, partials + (size_t)c * per_chunk);
+    bn_attn_combine(partials, chunks, g, d, got);
+    CHECK(memcmp(got, ref, (size_t)(g * d) * sizeof(float)) == 0, "chunks in reverse order");
+    /* the combination's variants against its scalar reference */
+    static float scalar_out[BN_ATTN_MAX_GROUP * MAX_D];
+    bn_attn_combine_scalar(partials, chunks, g, d, scalar_out);
+    CHECK(memcmp(scalar_out, ref, (size_t)(g * d) * sizeof(float)) == 0,
+          "combine: the dispatched path = the scalar reference (n=%d)", n);
+#if defined(__x86_64__)
+    if (bn_cpu_isa_supported(BN_ISA_AVX2)) {
+        bn_attn_combine_avx2(partials, chunks, g, d, got);
+        CHECK(memcmp(got, scalar_out, (size_t)(g * d) * sizeof(float)) == 0,
+              "combine avx2 = scalar (n=%d d=%d g=%d)", n, d, g);
+    }
+#endif
     for (int isa = BN_ISA_SCALAR + 1; isa < BN_ISA_COUNT; isa++) {
         if (!bn_cpu_isa_supported((bn_isa)isa))
             continue;
-        a.out = got;
-        bn_attn_head_for((bn_isa)isa)(&a);
+        bn_attn_heads(bn_attn_chunk_for((bn_isa)isa), &a, partials, got);
         CHECK(memcmp(got, ref, (size_t)(g * d) * sizeof(float)) == 0,
               "%s n=%d d=%d g=%d f16=%d: bits differ", bn_isa_name((bn_isa)isa), n, d, g, f16);
     }
@@ -127,7 +148,7 @@ static void dot_case(int n) {
 
 int main(void) {
     bn_test_rng_state = 0xa77e;
-    int sizes[] = {1, 2, 7, 64, 299};
+    int sizes[] = {1, 2, 7, 64, 255, 256, 257, 299, 513, MAX_N};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int d = 8; d <= MAX_D; d *= 2) {
             for (int g = 1; g <= BN_ATTN_MAX_GROUP; g += 3) {

@@ -38,7 +38,7 @@ static void test_case(const cJSON *c, const char *bos, const cJSON *templates) {
     }
     bool gen = cJSON_IsTrue(cJSON_GetObjectItem(c, "add_generation_prompt"));
     bn_bytes out = {0};
-    CHECK_OK(bn_chat_render(f, msgs, n, gen, bos, &out));
+    CHECK_OK(bn_chat_render(f, msgs, n, gen, bos, &out, NULL));
     const char *want = cJSON_GetObjectItem(c, "rendered")->valuestring;
     CHECK(out.n == strlen(want) && memcmp(out.data, want, out.n) == 0,
           "%s: rendered\n  got  [%.*s]\n  want [%s]", name, (int)out.n, out.data ? out.data : "",
@@ -69,7 +69,7 @@ int main(void) {
      * both (it used to drop them, seeing only the space before). */
     bn_bytes out = {0};
     bn_chat_message stray = {"user", " a\r\x97"};
-    CHECK_OK(bn_chat_render(BN_CHAT_BITNET, &stray, 1, false, NULL, &out));
+    CHECK_OK(bn_chat_render(BN_CHAT_BITNET, &stray, 1, false, NULL, &out, NULL));
     CHECK(out.n == 19 && memcmp(out.data, "User: a\r\x97<|eot_id|>", 19) == 0,
           "trim keeps a stray byte: [%.*s]", (int)out.n, out.data ? out.data : "");
     bn_bytes_free(&out);

@@ -49,11 +49,11 @@ static int32_t step(bn_context *c, bn_sampler *s, bn_detokenizer *d, bn_bytes *t
 
 int main(void) {
     bn_model *m = NULL;
-    CHECK_OK(bn_model_load(&m, BN_SOURCE_DIR "/tests/fixtures/tiny-bitnet-hf", bn_cpu_isa()));
+    CHECK_OK(bn_model_load(&m, BN_SOURCE_DIR "/tests/fixtures/tiny-bitnet-hf", NULL));
     if (m == NULL)
         return bn_test_finish("test_decode_alloc");
     CHECK(allocations > 0, "the interposed malloc saw the model load"); /* the counter works */
-    CHECK_OK(bn_model_set_head_type(m, BN_DTYPE_Q8_0));
+    CHECK_OK(bn_model_set_head_type(m, BN_DTYPE_Q8_0, 0));
     bn_context_params p = bn_context_default_params();
     p.n_threads = 2;
     bn_context *c = NULL;

@@ -570,6 +570,20 @@ static void test_i2_s_chunk_scale(void) {
           "code 3 refused: %s", bn_last_error());
     free(t);
     free(buf);
+    /* A width that is not a multiple of 128: bitnet.cpp's chunks of 171 rows of 96 begin
+     * part-way through a group of the whole tensor, where no scale can land on a chunk's start
+     * in our layout; the bytes there are codes like any others (here made equal to the scale's,
+     * which a check at r * cols / 4 would have called damage). */
+    enum { ROWS2 = 512, COLS2 = 96 };
+    t = calloc(ROWS2 * COLS2, 1);
+    nb = tensor_bytes(i2s, ROWS2, COLS2);
+    buf = malloc(nb);
+    CHECK_OK(i2s->pack_ternary(t, ROWS2, COLS2, 2.0f, buf, nb));
+    memcpy(buf + 171 * COLS2 / 4, buf + ROWS2 * COLS2 / 4, 4);
+    CHECK(bn_i2_s_chunk_damage(buf, ROWS2, COLS2, &certain) == -1 && !certain,
+          "rows off the groups are not chunk starts");
+    free(t);
+    free(buf);
 }
 
 /* The hf2 bit order on a hand-worked case (facts 1.4): rows 0, R, 2R, 3R of a column share a

@@ -98,7 +98,7 @@ static bn_status write_copy(const bn_gguf *g, const char *out, const edit *e) {
 
 static void last_logits(const char *path, float *out) {
     bn_model *m = NULL;
-    CHECK_OK(bn_model_load(&m, path, bn_cpu_isa()));
+    CHECK_OK(bn_model_load(&m, path, NULL));
     bn_context *c = NULL;
     bn_context_params p = {.n_ctx = 16, .n_threads = 1, .kv_type = BN_DTYPE_F32};
     if (m != NULL)
@@ -135,7 +135,7 @@ static void refused(const bn_gguf *g, const char *what, const edit *e, bn_status
     close(fd);
     CHECK_OK(write_copy(g, path, e));
     bn_model *m = NULL;
-    bn_status st = bn_model_load(&m, path, bn_cpu_isa());
+    bn_status st = bn_model_load(&m, path, NULL);
     CHECK(st == code && m == NULL, "%s: status %s, want %s", what, bn_status_str(st),
           bn_status_str(code));
     CHECK(strstr(bn_last_error(), says) != NULL, "%s: message '%s' does not say '%s'", what,
@@ -172,7 +172,7 @@ static void i2s_patched(const char *what, float scale, bool or_into, bn_status c
         int saved = dup(2);
         dup2(log_fd, 2); /* the warning, if any, goes to the log file */
         bn_model *m = NULL;
-        bn_status st = bn_model_load(&m, path, bn_cpu_isa());
+        bn_status st = bn_model_load(&m, path, NULL);
         dup2(saved, 2);
         close(saved);
         char text[2048] = "";
@@ -209,7 +209,7 @@ int main(void) {
     CHECK_OK(bn_synth_write(good, "tiny", BN_DTYPE_TQ2_0, 7));
     bn_model *m = NULL;
     bn_status st = BN_OK;
-    CHECK_OK(bn_model_load(&m, good, bn_cpu_isa())); /* the unedited copy is fine */
+    CHECK_OK(bn_model_load(&m, good, NULL)); /* the unedited copy is fine */
     int dim = m ? m->cfg.dim : 0, ffn = m ? m->cfg.ffn_dim : 0, vocab = m ? m->cfg.n_vocab : 0;
     bn_model_free(m);
     bn_gguf *g = NULL;
@@ -256,7 +256,7 @@ int main(void) {
     long size = ftell(f);
     fclose(f);
     CHECK(truncate(good, size / 2) == 0, "truncate");
-    st = bn_model_load(&m, good, bn_cpu_isa());
+    st = bn_model_load(&m, good, NULL);
     CHECK(st != BN_OK && m == NULL, "a truncated file loads");
     printf("%-28s -> %s\n", "truncated file", bn_last_error());
     unlink(good);

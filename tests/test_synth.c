@@ -138,7 +138,7 @@ static double spread(const float *x, int n, bool *finite) {
 /* Loads, checks the configuration and tokenizer, and leaves the last position's logits. */
 static void check_model(const char *path, bn_dtype type, float *logits) {
     bn_model *m = NULL;
-    CHECK_OK(bn_model_load(&m, path, bn_cpu_isa()));
+    CHECK_OK(bn_model_load(&m, path, NULL));
     if (m == NULL)
         return;
     const bn_model_config *c = &m->cfg;

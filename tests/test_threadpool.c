@@ -11,10 +11,16 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
     struct timespec ts;
@@ -301,6 +307,84 @@ typedef struct named_test {
     void (*fn)(void);
 } named_test;
 
+/* A file under a fake root, its folders made on the way. */
+static void put(const char *root, const char *rel, const char *text) {
+    char path[512];
+    mkdir(root, 0755);
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    for (char *p = strchr(path + strlen(root) + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        mkdir(path, 0755);
+        *p = '/';
+    }
+    FILE *f = fopen(path, "w");
+    if (f != NULL) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* cgroup CPU quotas from trees that mimic /proc and /sys/fs/cgroup. */
+static void test_cgroup_limits(void) {
+    char root[64];
+    snprintf(root, sizeof root, "/tmp/bn_cgroup_XXXXXX");
+    if (mkdtemp(root) == NULL)
+        return;
+    char r[4][128];
+    for (int i = 0; i < 4; i++)
+        snprintf(r[i], sizeof r[i], "%s/%d", root, i);
+    /* v2: 1.5 CPUs on the process's cgroup, 3 on the root, none on the leaf's child */
+    put(r[0], "proc/self/cgroup", "0::/app/web\n");
+    put(r[0], "sys/fs/cgroup/cpu.max", "300000 100000\n");
+    put(r[0], "sys/fs/cgroup/app/cpu.max", "150000 100000\n");
+    put(r[0], "sys/fs/cgroup/app/web/cpu.max", "max 100000\n");
+    CHECK(bn_cgroup_cpu_limit(r[0]) == 2, "v2: the smallest quota up the tree, rounded up: %d",
+          bn_cgroup_cpu_limit(r[0]));
+    /* v2 without a quota anywhere (a container's namespace root) */
+    put(r[1], "proc/self/cgroup", "0::/\n");
+    put(r[1], "sys/fs/cgroup/cpu.max", "max 100000\n");
+    CHECK(bn_cgroup_cpu_limit(r[1]) == 0, "v2 without a quota: %d", bn_cgroup_cpu_limit(r[1]));
+    /* v1: half a CPU under the cpu controller's mount */
+    put(r[2], "proc/self/cgroup", "12:memory:/docker/x\n4:cpu,cpuacct:/docker/x\n");
+    put(r[2], "sys/fs/cgroup/cpu,cpuacct/docker/x/cpu.cfs_quota_us", "50000\n");
+    put(r[2], "sys/fs/cgroup/cpu,cpuacct/docker/x/cpu.cfs_period_us", "100000\n");
+    put(r[2], "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "-1\n");
+    put(r[2], "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n");
+    CHECK(bn_cgroup_cpu_limit(r[2]) == 1, "v1: %d", bn_cgroup_cpu_limit(r[2]));
+    CHECK(bn_cgroup_cpu_limit(r[3]) == 0, "no /proc: no limit");
+    int n = bn_cpu_count();
+    CHECK(n >= 1 && n <= sysconf(_SC_NPROCESSORS_ONLN), "bn_cpu_count %d", n);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
+/* Workers block SIGINT: a process-directed signal reaches the caller's thread. */
+static atomic_int handler_thread_is_main;
+static pthread_t main_thread;
+static void on_usr(int sig) {
+    (void)sig;
+    atomic_store(&handler_thread_is_main, pthread_equal(pthread_self(), main_thread) ? 1 : 2);
+}
+
+static void test_signals_reach_caller(void) {
+    bn_threadpool *pool = NULL;
+    CHECK_OK(bn_threadpool_create(4, &pool));
+    main_thread = pthread_self();
+    struct sigaction sa = {.sa_handler = on_usr}, old;
+    sigaction(SIGINT, &sa, &old);
+    for (int k = 0; k < 20; k++) { /* the kernel picks any thread that does not block it */
+        atomic_store(&handler_thread_is_main, 0);
+        kill(getpid(), SIGINT);
+        for (int w = 0; w < 1000 && atomic_load(&handler_thread_is_main) == 0; w++)
+            sleep_us(100);
+        CHECK(atomic_load(&handler_thread_is_main) == 1, "SIGINT handled on %s",
+              atomic_load(&handler_thread_is_main) == 2 ? "a worker" : "no thread");
+    }
+    sigaction(SIGINT, &old, NULL);
+    bn_threadpool_destroy(pool);
+}
+
 int main(void) {
     static const named_test tests[] = {
         {"every_index_once", test_every_index_once}, {"null_and_single", test_null_and_single},
@@ -313,5 +397,7 @@ int main(void) {
         tests[i].fn();
         printf("%-18s %.3f s\n", tests[i].name, now_s() - t0);
     }
+    test_cgroup_limits();
+    test_signals_reach_caller();
     return bn_test_finish("test_threadpool");
 }

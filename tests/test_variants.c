@@ -107,7 +107,7 @@ static void check_variant(const char *name, const cJSON *entry) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", FIX, name);
     bn_model *m = NULL;
-    CHECK_OK(bn_model_load(&m, path, bn_cpu_isa()));
+    CHECK_OK(bn_model_load(&m, path, NULL));
     snprintf(path, sizeof path, "%s/%s", REF,
              cJSON_GetStringValue(cJSON_GetObjectItem(entry, "logits")));
     int64_t rows = 0, vocab = 0;
@@ -151,9 +151,9 @@ static void check_inverted_scales(const cJSON *entry) {
     bool made = hf_edit_make(twin, sizeof twin, BITNET, &e);
     CHECK(made, "autobitlinear twin of %s", BITNET);
     bn_model *a = NULL, *b = NULL;
-    CHECK_OK(bn_model_load(&a, BITNET, bn_cpu_isa()));
+    CHECK_OK(bn_model_load(&a, BITNET, NULL));
     if (made)
-        CHECK_OK(bn_model_load(&b, twin, bn_cpu_isa()));
+        CHECK_OK(bn_model_load(&b, twin, NULL));
     const cJSON *prompts = cJSON_GetObjectItem(entry, "prompts");
     for (int p = 0; a && b && p < cJSON_GetArraySize(prompts); p++) {
         int32_t ids[64];
@@ -348,7 +348,7 @@ static void check_refusals(void) {
             continue;
         bn_model *m = NULL;
         bn_clear_error();
-        bn_status st = bn_model_load(&m, dir, bn_cpu_isa());
+        bn_status st = bn_model_load(&m, dir, NULL);
         CHECK(st == b->want && m == NULL, "case %zu (%s): got %s want %s: %s", i, b->needle,
               bn_status_str(st), bn_status_str(b->want), bn_last_error());
         CHECK(strstr(bn_last_error(), b->needle) != NULL, "case %zu: message '%s' lacks '%s'", i,

@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -98,6 +99,52 @@ void *bn_pages_alloc(size_t size) {
         return NULL;
     }
     return p;
+}
+
+/* A "Key: N kB" line of /proc/meminfo, in bytes, or -1. */
+static long long meminfo_bytes(const char *text, const char *key) {
+    const char *p = strstr(text, key);
+    long long kb;
+    return p != NULL && sscanf(p + strlen(key), " %lld", &kb) == 1 ? kb * 1024 : -1;
+}
+
+/* One number from a cgroup v2 file of the process's cgroup, or -1 ("max", absent). */
+static long long cgroup_number(const char *cgroup, const char *file) {
+    char path[4200], buf[64];
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/%s", cgroup, file);
+    FILE *f = fopen(path, "r");
+    long long v = -1;
+    if (f != NULL) {
+        if (fgets(buf, sizeof buf, f) != NULL && sscanf(buf, "%lld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+size_t bn_memory_available(void) {
+    char text[8192];
+    FILE *f = fopen("/proc/meminfo", "r");
+    size_t n = f != NULL ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    text[n] = '\0';
+    long long avail = meminfo_bytes(text, "MemAvailable:"), swap = meminfo_bytes(text, "SwapFree:");
+    size_t best = avail < 0 ? SIZE_MAX : (size_t)avail + (size_t)(swap > 0 ? swap : 0);
+    char line[4096] = "";
+    f = fopen("/proc/self/cgroup", "r");
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "0::", 3) != 0)
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        long long max = cgroup_number(line + 3, "memory.max");
+        long long cur = cgroup_number(line + 3, "memory.current");
+        if (max > 0 && cur >= 0 && (size_t)(max > cur ? max - cur : 0) < best)
+            best = (size_t)(max > cur ? max - cur : 0);
+    }
+    if (f != NULL)
+        fclose(f);
+    return best;
 }
 
 void bn_pages_free(void *p, size_t size) {

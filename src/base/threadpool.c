@@ -30,10 +30,12 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,7 +43,7 @@
 
 /* More threads than this is almost certainly a bug in the caller (a negative count cast, a
  * cores-times-something formula) rather than a real machine. */
-#define MAX_THREADS 256
+#define MAX_THREADS BN_MAX_THREADS
 
 /* How long a waiter spins before sleeping. Long enough to bridge the gap between consecutive
  * layers of one token, short enough that an idle pool stops burning CPU almost at once. */
@@ -358,15 +360,26 @@ bn_status bn_threadpool_create(int n_threads, bn_threadpool **out) {
         return st;
     }
 
+    /* Workers inherit a mask blocking the asynchronous signals, so that SIGINT and the like
+     * reach the program's own threads: a handler that sets a flag, or a blocking read that it
+     * should interrupt, is on the thread that called us. Faults stay deliverable. */
+    sigset_t async, old;
+    sigfillset(&async);
+    const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    for (size_t k = 0; k < sizeof faults / sizeof faults[0]; k++)
+        sigdelset(&async, faults[k]);
+    pthread_sigmask(SIG_BLOCK, &async, &old);
     for (int i = 0; i < n_threads - 1; i++) {
         workers[i] = (worker){.pool = pool, .id = i + 1};
         int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
         if (rc != 0) {
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
             shutdown_and_free(pool, i);
             return BN_ERROR(BN_ERR_THREAD, "threadpool: creating worker %d of %d failed: %s", i + 1,
                             n_threads - 1, strerror(rc));
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     bn_log(BN_LOG_DEBUG, "threadpool: %d threads (%d workers + caller)%s", n_threads, n_threads - 1,
            pool->oversubscribed ? ", more than the CPUs" : "");
     *out = pool;
@@ -383,7 +396,106 @@ int bn_threadpool_n_threads(const bn_threadpool *pool) {
     return pool ? pool->n_threads : 1;
 }
 
-int bn_cpu_count(void) {
+/* ---- how many CPUs ------------------------------------------------------------------------ */
+
+/* The first line of a small file, or "" when it cannot be read. */
+static void read_line(const char *path, char *buf, size_t n) {
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    if (fgets(buf, (int)n, f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+}
+
+/* CPUs one cgroup folder's quota allows, rounded up; 0 for none. v2 writes "QUOTA PERIOD" or
+ * "max PERIOD" in cpu.max; v1 writes the quota (-1: none) and the period in two files. */
+static int folder_limit(const char *folder) {
+    char path[4400], a[64], b[64];
+    long long quota = -1, period = 0;
+    if (snprintf(path, sizeof path, "%s/cpu.max", folder) >= (int)sizeof path)
+        return 0;
+    read_line(path, a, sizeof a);
+    if (a[0] != '\0') {
+        if (sscanf(a, "%lld %lld", &quota, &period) != 2)
+            return 0; /* "max 100000": no quota */
+    } else {
+        if (snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", folder) >= (int)sizeof path)
+            return 0;
+        read_line(path, a, sizeof a);
+        if (snprintf(path, sizeof path, "%s/cpu.cfs_period_us", folder) >= (int)sizeof path)
+            return 0;
+        read_line(path, b, sizeof b);
+        if (sscanf(a, "%lld", &quota) != 1 || sscanf(b, "%lld", &period) != 1)
+            return 0;
+    }
+    if (quota <= 0 || period <= 0)
+        return 0;
+    long long cpus = (quota + period - 1) / period;
+    return cpus > INT_MAX ? INT_MAX : (int)cpus;
+}
+
+/* The smallest limit of the cgroup at `path` under mount and of each of its ancestors. */
+static int walk_limits(const char *mount, const char *path) {
+    char cur[4096];
+    snprintf(cur, sizeof cur, "%s", path);
+    int best = 0;
+    for (;;) {
+        char folder[4352];
+        snprintf(folder, sizeof folder, "%s%s", mount, cur);
+        int lim = folder_limit(folder);
+        if (lim > 0 && (best == 0 || lim < best))
+            best = lim;
+        char *slash = strrchr(cur, '/');
+        if (slash == NULL || slash == cur) {
+            if (strcmp(cur, "/") == 0 || cur[0] == '\0')
+                break;
+            strcpy(cur, "/");
+        } else {
+            *slash = '\0';
+        }
+    }
+    return best;
+}
+
+int bn_cgroup_cpu_limit(const char *root) {
+    char path[4352], line[4096];
+    snprintf(path, sizeof path, "%s/proc/self/cgroup", root);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    int best = 0;
+    /* v2: "0::/path"; v1: "N:cpu,cpuacct:/path" (the cpu controller's mount is named after its
+     * controllers, with a "cpu" alias) */
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c2 == NULL)
+            continue;
+        *c2 = '\0';
+        const char *controllers = c1 + 1, *cg = c2 + 1;
+        char mount[4352];
+        int lim = 0;
+        if (controllers[0] == '\0') {
+            snprintf(mount, sizeof mount, "%s/sys/fs/cgroup", root);
+            lim = walk_limits(mount, cg);
+        } else if (strstr(controllers, "cpu") != NULL) {
+            snprintf(mount, sizeof mount, "%s/sys/fs/cgroup/%s", root, controllers);
+            lim = walk_limits(mount, cg);
+            if (lim == 0) {
+                snprintf(mount, sizeof mount, "%s/sys/fs/cgroup/cpu", root);
+                lim = walk_limits(mount, cg);
+            }
+        }
+        if (lim > 0 && (best == 0 || lim < best))
+            best = lim;
+    }
+    fclose(f);
+    return best;
+}
+
+static int affinity_cpus(void) {
 #if defined(__linux__) && defined(CPU_COUNT)
     /* Affinity, not the machine: under taskset or a container's cpuset only these CPUs run us. */
     cpu_set_t set;
@@ -397,4 +509,17 @@ int bn_cpu_count(void) {
     if (n < 1)
         return 1;
     return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+static int cpu_count;
+static pthread_once_t cpu_count_once = PTHREAD_ONCE_INIT;
+
+static void count_cpus(void) {
+    int n = affinity_cpus(), quota = bn_cgroup_cpu_limit("");
+    cpu_count = quota > 0 && quota < n ? quota : n;
+}
+
+int bn_cpu_count(void) {
+    pthread_once(&cpu_count_once, count_cpus);
+    return cpu_count;
 }

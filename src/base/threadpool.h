@@ -15,6 +15,9 @@
 
 typedef struct bn_threadpool bn_threadpool;
 
+/* The most threads a pool runs (the caller included). */
+#define BN_MAX_THREADS 256
+
 /* Process the half-open index range [begin, end). thread_id is in [0, n_threads); the caller
  * is thread 0. Called concurrently from several threads with disjoint ranges. */
 typedef void (*bn_range_fn)(void *ctx, size_t begin, size_t end, int thread_id);
@@ -36,7 +39,15 @@ int bn_threadpool_n_threads(const bn_threadpool *pool);
  * pool has one job slot), so the second caller waits rather than sharing the workers. */
 void bn_parallel_for(bn_threadpool *pool, size_t n, size_t chunk, bn_range_fn fn, void *ctx);
 
-/* Number of online CPUs (at least 1). */
+/* CPUs this process may use (at least 1): the CPUs of its affinity mask, and no more than its
+ * cgroup's CPU quota allows (cpu.max in cgroup v2, cpu.cfs_quota_us / cfs_period_us in v1,
+ * rounded up), so a container limited to 2 CPUs on a 64-core host runs 2 threads, not 64. */
 int bn_cpu_count(void);
+
+/* The CPU limit a cgroup quota sets, from the files under root ("" for this system): the process's
+ * cgroup from root/proc/self/cgroup, then the quota of that cgroup and each of its ancestors,
+ * the smallest, rounded up. 0 when there is none. For tests, root may be a folder that mimics
+ * /proc and /sys/fs/cgroup. */
+int bn_cgroup_cpu_limit(const char *root);
 
 #endif /* BN_BASE_THREADPOOL_H */

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BN_ST_MAX_DIMS 8
+#define BN_ST_MAX_DIMS   8
 #define BN_ST_MAX_HEADER (100u << 20) /* headers above 100 MiB are refused (as upstream does) */
 
 typedef enum bn_st_dtype {
@@ -36,11 +36,11 @@ typedef enum bn_st_dtype {
 typedef struct bn_st_tensor {
     const char *name;
     bn_st_dtype dtype;
-    int n_dims;                       /* 0 for a scalar */
-    int64_t shape[BN_ST_MAX_DIMS];    /* outermost first */
-    size_t size;                      /* bytes = numel * element size (checked) */
-    const uint8_t *data;              /* inside the mapping of its shard */
-    int shard;                        /* which file of a sharded checkpoint */
+    int n_dims;                    /* 0 for a scalar */
+    int64_t shape[BN_ST_MAX_DIMS]; /* outermost first */
+    size_t size;                   /* bytes = numel * element size (checked) */
+    const uint8_t *data;           /* inside the mapping of its shard */
+    int shard;                     /* which file of a sharded checkpoint */
 } bn_st_tensor;
 
 typedef struct bn_st_meta {
@@ -52,10 +52,10 @@ typedef struct bn_safetensors {
     int n_shards;
     bn_mapped_file *shards;
     int64_t n_tensors;
-    bn_st_tensor *tensors;           /* sorted by name */
+    bn_st_tensor *tensors; /* sorted by name */
     int64_t n_meta;
-    bn_st_meta *meta;                /* __metadata__ of the first shard, in file order */
-    void *arena;                     /* private */
+    bn_st_meta *meta; /* __metadata__ of the first shard, in file order */
+    void *arena;      /* private */
 } bn_safetensors;
 
 /* Open one .safetensors file. Errors name the file, the tensor/field and what is wrong. */

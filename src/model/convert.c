@@ -525,20 +525,23 @@ static bn_status write_all(converter *c, bn_gguf_writer *w) {
     return BN_OK;
 }
 
-static bool is_table_type(bn_dtype t) {
-    return t == BN_DTYPE_Q8_0 || t == BN_DTYPE_F16 || t == BN_DTYPE_BF16 || t == BN_DTYPE_F32;
+bool bn_convert_is_table_type(bn_dtype t) {
+    const bn_dtype_traits *d = bn_dtype_get(t);
+    return d != NULL && d->to_f32 != NULL && d->from_f32 != NULL && d->unpack_ternary == NULL &&
+           !d->is_integer && d->gguf_type != BN_GGUF_TYPE_NONE;
 }
 
 bn_status bn_convert_check_options(const bn_convert_options *opt) {
     BN_TRY(bn_convert_check_linear_type(opt->type));
-    if (!is_table_type(opt->embed_type))
+    if (!opt->embed_as_source && !bn_convert_is_table_type(opt->embed_type))
         return BN_ERROR(BN_ERR_INVALID_ARG,
-                        "--embed-type %s: embeddings can be q8_0, f16, bf16 "
-                        "or f32",
+                        "--embed-type %s: embeddings can be q8_0, f16, bf16, f32 or one of "
+                        "llama.cpp's k-quants (q6_k, q5_k, q4_k, q3_k, q2_k, q5_0, q4_0, ...)",
                         bn_dtype_name(opt->embed_type));
-    if (!opt->head_as_source && !is_table_type(opt->head_type))
+    if (!opt->head_as_source && !bn_convert_is_table_type(opt->head_type))
         return BN_ERROR(BN_ERR_INVALID_ARG,
-                        "--head-type %s: the head can be source, q8_0, f16, bf16 or f32",
+                        "--head-type %s: the head can be source, q8_0, f16, bf16, f32 or one of "
+                        "llama.cpp's k-quants (q6_k, q5_k, q4_k, ...)",
                         bn_dtype_name(opt->head_type));
     return BN_OK;
 }

@@ -35,8 +35,8 @@ typedef void (*bn_progress_fn)(void *ctx, int64_t done, int64_t total, const cha
 
 typedef struct bn_convert_options {
     bn_dtype type;        /* linear layers: tq1_0, tq2_0, i2_s, f16, bf16, f32 */
-    bn_dtype embed_type;  /* embeddings (and so a tied head): q8_0, f16, bf16, f32 */
-    bn_dtype head_type;   /* untied head (lm_head): q8_0, f16, bf16, f32 ... */
+    bn_dtype embed_type;  /* embeddings (and so a tied head): bn_convert_is_table_type */
+    bn_dtype head_type;   /* untied head (lm_head), likewise ... */
     bool head_as_source;  /* ... or, when set, the checkpoint's own f32/f16/bf16, unchanged */
     bool embed_as_source; /* embeddings likewise in the checkpoint's own float type */
     bool report;          /* measure each tensor's error against the source */
@@ -78,6 +78,10 @@ bn_status bn_convert_check_options(const bn_convert_options *opt);
 /* Whether t is a type the linear layers can be written in (tq2_0, tq1_0, i2_s, f16, bf16, f32);
  * BN_ERR_INVALID_ARG naming them otherwise. */
 bn_status bn_convert_check_linear_type(bn_dtype t);
+
+/* Whether embeddings or a head can be written in t: a GGUF type with row encoder and decoder,
+ * neither ternary nor integer (f32, f16, bf16, q8_0 and llama.cpp's k-quants). */
+bool bn_convert_is_table_type(bn_dtype t);
 
 /* TQ types keep the per-tensor scale in a 1-element f32 `.scale` tensor beside the weight. */
 bool bn_convert_has_scale_tensor(bn_dtype t);

@@ -6,10 +6,12 @@
 #include "base/alloc.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/dot.h"
+#include "kernels/cpu/kq_gemm.h"
 #include "kernels/cpu/q8_gemm.h"
 #include "tensor/half.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,18 +20,27 @@
 struct bn_context {
     const bn_model *m;
     bn_threadpool *pool;
-    int n_ctx, n_past, kv_dim, max_in;
-    bool kv_f16;
-    void *k_cache, *v_cache; /* [layers][n_ctx][kv_dim], f16 or f32 */
-    bn_attn_fn attend_head;
+    int n_ctx, n_past, kv_dim, max_in, n_threads;
+    bool kv_f16, float_head;
+    void *k_cache, *v_cache; /* [layers][n_ctx][kv_dim], f16 or f32 (pages: resident as used) */
+    size_t cache_bytes;      /* of each */
+    bn_attn_chunk_fn attend_chunk;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *xn;
     int8_t *xq;
     float *xs;
     int32_t *xsum;
-    float *scores;  /* [threads][BN_ATTN_MAX_GROUP][n_ctx]: attention scores, per thread */
-    float *rope;    /* [n_ctx][head_dim]: cos and sin of each position's angles */
+    float *scores;   /* [threads][BN_ATTN_MAX_GROUP][BN_ATTN_CHUNK]: a chunk's scores */
+    float *partials; /* attention partials (attention.h): per thread for prompts, per work item
+                        for decode (context_bytes says how many) */
+    size_t partials_bytes;
+    float *rope; /* [n_ctx][head_dim]: cos and sin of each position's angles, the first
+                    rope_ready positions computed (on first use, not up front) */
+    int rope_ready;
+    size_t rope_bytes;
     int8_t *head_q; /* the q8_0 head's activation codes [BATCH, dim] and scales */
     float *head_d;
+    bn_kq_act_block *head_kq; /* the k-quant head's activations [BATCH, dim]; NULL when the
+                                 hidden size is not a whole number of 256-value blocks */
     float *trace;
     int trace_rows;
 };
@@ -43,21 +54,76 @@ static void *scratch(size_t n_floats, bool *ok) {
     return p;
 }
 
+/* Big buffers come as pages from the OS: untouched pages cost no memory and no time, so a
+ * context of many positions is cheap until its positions are used. */
+static void *pages(size_t bytes, bool *ok) {
+    void *p = *ok ? bn_pages_alloc(bytes) : NULL;
+    if (p == NULL)
+        *ok = false;
+    return p;
+}
+
 bn_context_params bn_context_default_params(void) {
     return (bn_context_params){.n_ctx = 0, .n_threads = 0, .kv_type = BN_DTYPE_F16};
+}
+
+/* What a context of n_ctx positions takes: bytes per position (KV cache, RoPE table, attention
+ * partials) and bytes that do not depend on it (activation scratch). */
+typedef struct context_bytes {
+    size_t kv_per_pos, rope_per_pos, partials_per_chunk, fixed;
+} context_bytes;
+
+static context_bytes sizes_of(const bn_model_config *c, int threads, bool f16, int max_in) {
+    size_t kv_dim = (size_t)c->n_kv_heads * c->head_dim, widest = (size_t)c->ffn_dim;
+    widest = widest > (size_t)c->dim ? widest : (size_t)c->dim;
+    size_t pf = bn_attn_partial_floats(c->head_dim) * sizeof(float);
+    size_t blocks = (size_t)(c->n_heads / c->n_kv_heads + BN_ATTN_MAX_GROUP - 1) /
+                    BN_ATTN_MAX_GROUP; /* query-head blocks per KV head */
+    /* decode: one partial per (KV head, head block, chunk); prompts: a chunk row per thread */
+    size_t items = (size_t)c->n_kv_heads * blocks + (size_t)threads;
+    return (context_bytes){
+        .kv_per_pos = 2 * (size_t)c->n_layers * kv_dim * (f16 ? 2 : 4),
+        .rope_per_pos = (size_t)c->head_dim * sizeof(float),
+        .partials_per_chunk = items * BN_ATTN_MAX_GROUP * pf,
+        .fixed = sizeof(float) * BATCH *
+                     (3 * (size_t)c->dim + widest + 2 * kv_dim + c->dim + 2 * (size_t)c->ffn_dim) +
+                 (size_t)BATCH * max_in + (size_t)threads * BN_ATTN_MAX_GROUP * BN_ATTN_CHUNK * 4,
+    };
+}
+
+static size_t total_bytes(const context_bytes *b, int n_ctx) {
+    return b->fixed + (size_t)n_ctx * (b->kv_per_pos + b->rope_per_pos) +
+           (size_t)bn_attn_chunks(n_ctx) * b->partials_per_chunk;
+}
+
+/* A context that cannot fit is refused up front with the sizes and the -c that would fit,
+ * rather than killed by the OOM killer half-way through a long conversation. */
+static bn_status check_fits(const context_bytes *b, int n_ctx, bool f16) {
+    size_t need = total_bytes(b, n_ctx), avail = bn_memory_available();
+    if (need <= avail)
+        return BN_OK;
+    size_t per_pos = b->kv_per_pos + b->rope_per_pos + b->partials_per_chunk / BN_ATTN_CHUNK + 1;
+    size_t fit = avail > b->fixed ? (avail - b->fixed) / per_pos : 0;
+    return BN_ERROR(BN_ERR_OUT_OF_MEMORY,
+                    "a context of %d positions needs %.2f GiB (KV cache %.2f GiB in %s) but "
+                    "%.2f GiB of memory is available: a context of at most %zu positions fits "
+                    "(-c)%s",
+                    n_ctx, (double)need / (1 << 30), (double)b->kv_per_pos * n_ctx / (1 << 30),
+                    f16 ? "f16" : "f32", (double)avail / (1 << 30), fit,
+                    f16 ? "" : ", or half the cache with f16");
 }
 
 bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_context_params *p) {
     *out = NULL;
     const bn_model_config *c = &m->cfg;
-    int n_ctx = p->n_ctx, n_threads = p->n_threads;
+    int n_ctx = p->n_ctx;
     if (p->kv_type != BN_DTYPE_F16 && p->kv_type != BN_DTYPE_F32)
         return BN_ERROR(BN_ERR_UNSUPPORTED, "KV cache type %s: want f16 or f32",
                         bn_dtype_name(p->kv_type));
     if (c->head_dim % 8 != 0)
         return BN_ERROR(BN_ERR_UNSUPPORTED, "head size %d is not a multiple of 8", c->head_dim);
     if (n_ctx <= 0)
-        n_ctx = c->ctx_max;
+        n_ctx = c->ctx_max < BN_DEFAULT_CTX ? c->ctx_max : BN_DEFAULT_CTX;
     if (n_ctx > c->ctx_max)
         return BN_ERROR(BN_ERR_RANGE, "context %d is larger than the model's %d", n_ctx,
                         c->ctx_max);
@@ -68,14 +134,29 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     x->n_ctx = n_ctx;
     x->kv_dim = c->n_kv_heads * c->head_dim;
     x->kv_f16 = p->kv_type == BN_DTYPE_F16;
-    x->attend_head = bn_attn_head_for(bn_cpu_isa());
+    x->float_head = p->float_head;
+    x->attend_chunk = bn_attn_chunk_for(bn_cpu_isa());
     int widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
     x->max_in = (int)bn_ternary_padded_cols(widest, m->layers[0].wq.isa);
-    size_t cache = (size_t)c->n_layers * (size_t)n_ctx * (size_t)x->kv_dim;
+    bn_status st = bn_threadpool_create(p->n_threads, &x->pool);
+    if (st != BN_OK) {
+        free(x);
+        return st;
+    }
+    x->n_threads = bn_threadpool_n_threads(x->pool);
+    context_bytes b = sizes_of(c, x->n_threads, x->kv_f16, x->max_in);
+    if ((st = check_fits(&b, n_ctx, x->kv_f16)) != BN_OK) {
+        bn_context_free(x);
+        return st;
+    }
     bool ok = true;
-    size_t cache_floats = x->kv_f16 ? (cache + 1) / 2 : cache;
-    x->k_cache = scratch(cache_floats, &ok);
-    x->v_cache = scratch(cache_floats, &ok);
+    x->cache_bytes = (size_t)n_ctx * b.kv_per_pos / 2;
+    x->k_cache = pages(x->cache_bytes, &ok);
+    x->v_cache = pages(x->cache_bytes, &ok);
+    x->rope_bytes = (size_t)n_ctx * b.rope_per_pos;
+    x->rope = pages(x->rope_bytes, &ok);
+    x->partials_bytes = (size_t)bn_attn_chunks(n_ctx) * b.partials_per_chunk;
+    x->partials = pages(x->partials_bytes, &ok);
     x->x = scratch((size_t)BATCH * c->dim, &ok);
     x->xb = scratch((size_t)BATCH * widest, &ok);
     x->xn = scratch((size_t)BATCH * c->dim, &ok);
@@ -88,22 +169,16 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     x->xq = scratch((size_t)BATCH * x->max_in / 4 + 16, &ok);
     x->xs = scratch(BATCH, &ok);
     x->xsum = scratch(BATCH, &ok);
-    x->rope = scratch((size_t)n_ctx * c->head_dim, &ok);
-    for (int pos = 0; ok && pos < n_ctx; pos++)
-        bn_rope_table(x->rope + (size_t)pos * c->head_dim, c->head_dim, pos, c->rope_theta);
     x->head_q = scratch((size_t)BATCH * c->dim / 4 + 16, &ok);
     x->head_d = scratch((size_t)BATCH * c->dim / 32 + 1, &ok);
-    bn_status st = ok ? bn_threadpool_create(n_threads, &x->pool)
-                      : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context of %d positions", n_ctx);
-    if (st == BN_OK) {
-        x->scores =
-            scratch((size_t)bn_threadpool_n_threads(x->pool) * BN_ATTN_MAX_GROUP * n_ctx, &ok);
-        if (!ok)
-            st = BN_ERROR(BN_ERR_OUT_OF_MEMORY, "attention scores");
-    }
-    if (st != BN_OK) {
+    x->scores = scratch((size_t)x->n_threads * BN_ATTN_MAX_GROUP * BN_ATTN_CHUNK, &ok);
+    size_t kq_bytes;
+    if (bn_kq_acts_bytes(BATCH, c->dim, &kq_bytes) == BN_OK)
+        x->head_kq = scratch(kq_bytes / sizeof(float), &ok);
+    if (!ok) {
         bn_context_free(x);
-        return st;
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context of %d positions (%.2f GiB)", n_ctx,
+                        (double)total_bytes(&b, n_ctx) / (1 << 30));
     }
     *out = x;
     return BN_OK;
@@ -113,9 +188,12 @@ void bn_context_free(bn_context *c) {
     if (c == NULL)
         return;
     bn_threadpool_destroy(c->pool);
-    void *bufs[] = {c->k_cache, c->v_cache, c->x,      c->xb,     c->xn,     c->q,
-                    c->k,       c->v,       c->att,    c->hb,     c->hb2,    c->xq,
-                    c->xs,      c->xsum,    c->scores, c->head_q, c->head_d, c->rope};
+    bn_pages_free(c->k_cache, c->cache_bytes);
+    bn_pages_free(c->v_cache, c->cache_bytes);
+    bn_pages_free(c->rope, c->rope_bytes);
+    bn_pages_free(c->partials, c->partials_bytes);
+    void *bufs[] = {c->x,   c->xb, c->xn, c->q,    c->k,      c->v,      c->att,    c->hb,
+                    c->hb2, c->xq, c->xs, c->xsum, c->scores, c->head_q, c->head_d, c->head_kq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         bn_aligned_free(bufs[i]);
     free(c);
@@ -141,8 +219,7 @@ int bn_context_n_ctx(const bn_context *c) {
 }
 
 size_t bn_context_kv_bytes(const bn_context *c) {
-    size_t esize = c->kv_f16 ? sizeof(uint16_t) : sizeof(float);
-    return 2 * (size_t)c->m->cfg.n_layers * (size_t)c->n_ctx * (size_t)c->kv_dim * esize;
+    return 2 * c->cache_bytes;
 }
 
 void bn_context_trace(bn_context *c, float *trace, int trace_rows) {
@@ -152,20 +229,24 @@ void bn_context_trace(bn_context *c, float *trace, int trace_rows) {
 
 /* ---- pieces of a layer ------------------------------------------------------------------- */
 
-/* RMSNorm with the mean of squares summed in double: torch sums in a tree, so a plain float
- * running sum drifts from it by more than the double sum does, and every drift can flip the
- * int8 rounding of the activation quantization that follows. */
+/* RMSNorm of m rows (bn_ref_rmsnorm, the engine's one RMSNorm). */
 static void rmsnorm_rows(float *out, const float *x, const float *w, int m, int n, float eps) {
-    for (int r = 0; r < m; r++) {
-        const float *xr = x + (size_t)r * n;
-        float *o = out + (size_t)r * n;
-        double ss = 0.0;
-        for (int i = 0; i < n; i++)
-            ss += (double)xr[i] * xr[i];
-        float inv = 1.0f / sqrtf((float)(ss / n) + eps);
-        for (int i = 0; i < n; i++)
-            o[i] = w[i] * (xr[i] * inv);
-    }
+    for (int r = 0; r < m; r++)
+        bn_ref_rmsnorm(out + (size_t)r * n, x + (size_t)r * n, w, (size_t)n, eps);
+}
+
+/* Non-finite values must stop the pass, not flow on: the int8 quantization would turn a NaN
+ * into 0 and an Inf row into zeros, and the logits into plausible nonsense. Each check names
+ * where the values first appeared. */
+static bn_status check_rows(const float *x, int m, int n, int pos0, const char *where, int layer) {
+    for (int r = 0; r < m; r++)
+        if (!bn_all_finite(x + (size_t)r * n, (size_t)n))
+            return BN_ERROR(BN_ERR_RANGE,
+                            "non-finite activations (NaN or Inf) %s%s%.0d at position %d: the "
+                            "model's weights or the input are out of range",
+                            where, layer >= 0 ? " of layer " : "", layer >= 0 ? layer : 0,
+                            pos0 + r);
+    return BN_OK;
 }
 
 /*
@@ -179,17 +260,19 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int m, int 
  */
 typedef struct input_job {
     bn_context *c;
+    const char *name;           /* the product's name, for the non-finite message */
     const bn_ternary_matrix *w; /* the layout to quantize for */
     float *x;                   /* [m, n] rows: written by the steps, then quantized */
     const float *src;           /* the input rows (x itself when NULL) */
     const float *norm;          /* RMSNorm weight, or NULL for no norm */
     const float *up;            /* gated: x = act(x) * up first, or NULL */
     int n;
+    atomic_int bad_row; /* 1 + the first row seen with non-finite values, 0 when none */
 } input_job;
 
 static void input_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     (void)thread_id;
-    const input_job *j = ctx;
+    input_job *j = ctx;
     const bn_model_config *cfg = &j->c->m->cfg;
     const int64_t kp = j->w->cols_padded;
     for (size_t r = begin; r < end; r++) {
@@ -201,16 +284,26 @@ static void input_rows(void *ctx, size_t begin, size_t end, int thread_id) {
                          cfg->eps);
         else if (j->src != NULL)
             memcpy(x, j->src + r * (size_t)j->n, (size_t)j->n * sizeof *x);
+        int none = 0; /* the quantization would turn NaN into 0: report the row instead */
+        if (!bn_all_finite(x, (size_t)j->n))
+            atomic_compare_exchange_strong(&j->bad_row, &none, (int)r + 1);
         bn_ternary_quantize_acts(j->w, x, 1, j->c->xq + (int64_t)r * kp, j->c->xs + r,
                                  j->c->xsum + r);
     }
 }
 
-static void prepare_input(bn_context *c, int m, const input_job *job) {
+static bn_status prepare_input(bn_context *c, int m, int layer, int pos0, input_job *job) {
     if (m == 1) /* decode: less work than waking the pool */
-        input_rows((void *)job, 0, 1, 0);
+        input_rows(job, 0, 1, 0);
     else
-        bn_parallel_for(c->pool, (size_t)m, 0, input_rows, (void *)job);
+        bn_parallel_for(c->pool, (size_t)m, 0, input_rows, job);
+    int bad = atomic_load(&job->bad_row);
+    if (bad == 0)
+        return BN_OK;
+    return BN_ERROR(BN_ERR_RANGE,
+                    "non-finite activations (NaN or Inf) at the input of %s of layer %d at "
+                    "position %d: the model's weights or the input are out of range",
+                    job->name, layer, pos0 + bad - 1);
 }
 
 static bn_status product(bn_context *c, const bn_ternary_matrix *w, int m, float *y) {
@@ -220,38 +313,100 @@ static bn_status product(bn_context *c, const bn_ternary_matrix *w, int m, float
 typedef struct attn_job {
     bn_context *c;
     int layer, m, pos0;
+    int blocks, chunks; /* query-head blocks per KV head; chunks of the longest row (decode) */
 } attn_job;
 
-/* One (token, KV head) pair at a time: attention.h's kernel over positions 0..pos of the
- * cache, for the query heads that share the KV head (up to BN_ATTN_MAX_GROUP per call). */
-static void attend(void *ctx, size_t begin, size_t end, int thread_id) {
-    const attn_job *j = ctx;
+/* The kernel's arguments for token i, KV head kvh and its query-head block hb. */
+static bn_attn_args attn_args(const attn_job *j, int i, int kvh, int hb, int thread_id) {
     bn_context *c = j->c;
     const bn_model_config *cfg = &c->m->cfg;
-    int hd = cfg->head_dim, group = cfg->n_heads / cfg->n_kv_heads;
+    int hd = cfg->head_dim, group = cfg->n_heads / cfg->n_kv_heads, h0 = hb * BN_ATTN_MAX_GROUP;
     size_t esize = c->kv_f16 ? sizeof(uint16_t) : sizeof(float);
-    size_t layer_off = (size_t)j->layer * c->n_ctx * c->kv_dim;
+    size_t off = ((size_t)j->layer * c->n_ctx * c->kv_dim + (size_t)kvh * hd) * esize;
+    return (bn_attn_args){
+        .q = c->q + (size_t)i * cfg->dim + (size_t)(kvh * group + h0) * hd,
+        .keys = (const uint8_t *)c->k_cache + off,
+        .values = (const uint8_t *)c->v_cache + off,
+        .stride = c->kv_dim,
+        .f16 = c->kv_f16,
+        .n = j->pos0 + i + 1,
+        .d = hd,
+        .n_q = group - h0 < BN_ATTN_MAX_GROUP ? group - h0 : BN_ATTN_MAX_GROUP,
+        .scale = 1.0f / sqrtf((float)hd),
+        .scores = c->scores + (size_t)thread_id * BN_ATTN_MAX_GROUP * BN_ATTN_CHUNK,
+    };
+}
+
+static float *attn_out(const attn_job *j, const bn_attn_args *a) {
+    return j->c->att + (a->q - j->c->q);
+}
+
+/* Prompts: one (token, KV head, head block) at a time, every chunk of its row on this thread,
+ * its partials in the thread's own row of the partials buffer. */
+static void attend_rows(void *ctx, size_t begin, size_t end, int thread_id) {
+    const attn_job *j = ctx;
+    size_t per_thread = (size_t)bn_attn_chunks(j->c->n_ctx) * BN_ATTN_MAX_GROUP *
+                        bn_attn_partial_floats(j->c->m->cfg.head_dim);
+    float *partials = j->c->partials + (size_t)thread_id * per_thread;
     for (size_t item = begin; item < end; item++) {
-        int i = (int)(item / (size_t)cfg->n_kv_heads), kvh = (int)(item % (size_t)cfg->n_kv_heads);
-        size_t off = (layer_off + (size_t)kvh * hd) * esize;
-        for (int h0 = 0; h0 < group; h0 += BN_ATTN_MAX_GROUP) {
-            size_t q_off = (size_t)i * cfg->dim + (size_t)(kvh * group + h0) * hd;
-            bn_attn_args a = {
-                .q = c->q + q_off,
-                .keys = (const uint8_t *)c->k_cache + off,
-                .values = (const uint8_t *)c->v_cache + off,
-                .stride = c->kv_dim,
-                .f16 = c->kv_f16,
-                .n = j->pos0 + i + 1,
-                .d = hd,
-                .n_q = group - h0 < BN_ATTN_MAX_GROUP ? group - h0 : BN_ATTN_MAX_GROUP,
-                .scale = 1.0f / sqrtf((float)hd),
-                .scores = c->scores + (size_t)thread_id * BN_ATTN_MAX_GROUP * c->n_ctx,
-                .out = c->att + q_off,
-            };
-            c->attend_head(&a);
-        }
+        int hb = (int)(item % (size_t)j->blocks);
+        size_t rest = item / (size_t)j->blocks;
+        int kvh = (int)(rest % (size_t)j->c->m->cfg.n_kv_heads);
+        int i = (int)(rest / (size_t)j->c->m->cfg.n_kv_heads);
+        bn_attn_args a = attn_args(j, i, kvh, hb, thread_id);
+        bn_attn_heads(j->c->attend_chunk, &a, partials, attn_out(j, &a));
     }
+}
+
+/* Decode: a single token has only n_kv_heads * blocks rows, fewer than the threads at times
+ * (2B-4T: 5), so each row's chunks are work items too; the partials of the (row, chunk) items
+ * sit after the per-thread rows, and each row is combined once they are all in. The chunks
+ * and their order are the prompt path's, so the bits are the same. */
+static float *decode_partials(const attn_job *j, size_t row) {
+    const bn_context *c = j->c;
+    size_t per_row = (size_t)bn_attn_chunks(c->n_ctx) * BN_ATTN_MAX_GROUP *
+                     bn_attn_partial_floats(c->m->cfg.head_dim);
+    return c->partials + ((size_t)c->n_threads + row) * per_row;
+}
+
+static void attend_chunks(void *ctx, size_t begin, size_t end, int thread_id) {
+    const attn_job *j = ctx;
+    for (size_t item = begin; item < end; item++) {
+        size_t row = item / (size_t)j->chunks;
+        int chunk = (int)(item % (size_t)j->chunks);
+        bn_attn_args a = attn_args(j, 0, (int)(row / (size_t)j->blocks),
+                                   (int)(row % (size_t)j->blocks), thread_id);
+        j->c->attend_chunk(&a, chunk,
+                           decode_partials(j, row) +
+                               (size_t)chunk * a.n_q * bn_attn_partial_floats(a.d));
+    }
+}
+
+static void combine_rows(void *ctx, size_t begin, size_t end, int thread_id) {
+    const attn_job *j = ctx;
+    for (size_t row = begin; row < end; row++) {
+        bn_attn_args a = attn_args(j, 0, (int)(row / (size_t)j->blocks),
+                                   (int)(row % (size_t)j->blocks), thread_id);
+        bn_attn_combine(decode_partials(j, row), j->chunks, a.n_q, a.d, attn_out(j, &a));
+    }
+}
+
+static void attention(bn_context *c, int layer, int m, int pos0) {
+    const bn_model_config *cfg = &c->m->cfg;
+    int group = cfg->n_heads / cfg->n_kv_heads;
+    attn_job job = {c,
+                    layer,
+                    m,
+                    pos0,
+                    (group + BN_ATTN_MAX_GROUP - 1) / BN_ATTN_MAX_GROUP,
+                    bn_attn_chunks(pos0 + m)};
+    size_t rows = (size_t)cfg->n_kv_heads * job.blocks;
+    if (m > 1 || job.chunks == 1) {
+        bn_parallel_for(c->pool, (size_t)m * rows, 0, attend_rows, &job);
+        return;
+    }
+    bn_parallel_for(c->pool, rows * job.chunks, 1, attend_chunks, &job);
+    bn_parallel_for(c->pool, rows, 1, combine_rows, &job);
 }
 
 /* Position pos's key and value rows into the cache of a layer, in the cache's type. */
@@ -268,56 +423,78 @@ static void cache_store(bn_context *c, int layer, int pos, const float *k, const
 
 static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, int m, int pos0) {
     const bn_model_config *cfg = &c->m->cfg;
-    prepare_input(c, m, &(input_job){c, &l->wq, c->xb, c->x, l->attn_norm, NULL, cfg->dim});
+    input_job in = {.c = c,
+                    .name = "attn_q/k/v",
+                    .w = &l->wq,
+                    .x = c->xb,
+                    .src = c->x,
+                    .norm = l->attn_norm,
+                    .n = cfg->dim};
+    BN_TRY(prepare_input(c, m, layer, pos0, &in));
     BN_TRY(product(c, &l->wq, m, c->q));
     BN_TRY(product(c, &l->wk, m, c->k));
     BN_TRY(product(c, &l->wv, m, c->v));
     for (int i = 0; i < m; i++) {
         float *q = c->q + (size_t)i * cfg->dim, *k = c->k + (size_t)i * c->kv_dim;
-        const float *cs = c->rope + (size_t)(pos0 + i) * cfg->head_dim;
-        bn_rope_neox_apply(q, cfg->n_heads, cfg->head_dim, cfg->head_dim, cs);
-        bn_rope_neox_apply(k, cfg->n_kv_heads, cfg->head_dim, cfg->head_dim, cs);
+        const float *cs = c->rope + (size_t)(pos0 + i) * cfg->n_rot;
+        bn_rope_neox_apply(q, cfg->n_heads, cfg->head_dim, cfg->n_rot, cs);
+        bn_rope_neox_apply(k, cfg->n_kv_heads, cfg->head_dim, cfg->n_rot, cs);
         cache_store(c, layer, pos0 + i, k, c->v + (size_t)i * c->kv_dim);
     }
-    attn_job job = {c, layer, m, pos0};
-    bn_parallel_for(c->pool, (size_t)m * cfg->n_kv_heads, 0, attend, &job);
-    prepare_input(c, m, &(input_job){c, &l->wo, c->att, NULL, l->attn_sub_norm, NULL, cfg->dim});
+    attention(c, layer, m, pos0);
+    input_job out = {.c = c,
+                     .name = "attn_output",
+                     .w = &l->wo,
+                     .x = c->att,
+                     .norm = l->attn_sub_norm,
+                     .n = cfg->dim};
+    BN_TRY(prepare_input(c, m, layer, pos0, &out));
     BN_TRY(product(c, &l->wo, m, c->xb));
     for (size_t i = 0; i < (size_t)m * cfg->dim; i++)
         c->x[i] += c->xb[i];
-    return BN_OK;
+    return check_rows(c->x, m, cfg->dim, pos0, "after the attention", layer);
 }
 
-static bn_status ffn_block(bn_context *c, const bn_layer *l, int m) {
+static bn_status ffn_block(bn_context *c, const bn_layer *l, int layer, int m, int pos0) {
     const bn_model_config *cfg = &c->m->cfg;
-    prepare_input(c, m, &(input_job){c, &l->wgate, c->xb, c->x, l->ffn_norm, NULL, cfg->dim});
+    input_job in = {.c = c,
+                    .name = "ffn_gate/up",
+                    .w = &l->wgate,
+                    .x = c->xb,
+                    .src = c->x,
+                    .norm = l->ffn_norm,
+                    .n = cfg->dim};
+    BN_TRY(prepare_input(c, m, layer, pos0, &in));
     BN_TRY(product(c, &l->wgate, m, c->hb));
     BN_TRY(product(c, &l->wup, m, c->hb2));
-    prepare_input(c, m,
-                  &(input_job){c, &l->wdown, c->hb, NULL, l->ffn_sub_norm, c->hb2, cfg->ffn_dim});
+    input_job down = {.c = c,
+                      .name = "ffn_down",
+                      .w = &l->wdown,
+                      .x = c->hb,
+                      .norm = l->ffn_sub_norm,
+                      .up = c->hb2,
+                      .n = cfg->ffn_dim};
+    BN_TRY(prepare_input(c, m, layer, pos0, &down));
     BN_TRY(product(c, &l->wdown, m, c->xb));
     for (size_t i = 0; i < (size_t)m * cfg->dim; i++)
         c->x[i] += c->xb[i];
-    return BN_OK;
+    return check_rows(c->x, m, cfg->dim, pos0, "after the feed-forward", layer);
 }
 
 /* ---- embeddings and head ----------------------------------------------------------------- */
 
-static size_t row_bytes(bn_dtype t, int dim) {
-    const bn_dtype_traits *d = bn_dtype_get(t);
-    return (size_t)(dim / d->block_size) * d->block_bytes;
-}
-
-static bn_status embed(bn_context *c, const int32_t *tokens, int m) {
+static bn_status embed(bn_context *c, const int32_t *tokens, int m, int pos0) {
     const bn_model *md = c->m;
     const bn_dtype_traits *d = bn_dtype_get(md->embed_type);
-    size_t rb = row_bytes(md->embed_type, md->cfg.dim);
     for (int i = 0; i < m; i++) {
-        if (tokens[i] < 0 || tokens[i] >= md->cfg.n_vocab)
-            return BN_ERROR(BN_ERR_RANGE, "token id %d is outside the vocabulary (0..%d)",
-                            tokens[i], md->cfg.n_vocab - 1);
-        d->to_f32((const uint8_t *)md->embed + (size_t)tokens[i] * rb,
-                  c->x + (size_t)i * md->cfg.dim, md->cfg.dim);
+        float *x = c->x + (size_t)i * md->cfg.dim;
+        d->to_f32((const uint8_t *)md->embed + (size_t)tokens[i] * md->embed_row_bytes, x,
+                  md->cfg.dim);
+        if (!bn_all_finite(x, (size_t)md->cfg.dim))
+            return BN_ERROR(BN_ERR_RANGE,
+                            "token %d at position %d: its row of token_embd.weight holds "
+                            "non-finite values",
+                            tokens[i], pos0 + i);
     }
     return BN_OK;
 }
@@ -331,8 +508,9 @@ typedef struct head_job {
 
 /* One vocabulary row at a time. Few tokens (generation): an f16/bf16 row is dotted straight
  * from the file, the rows a few ahead prefetched (the head is a stream from memory). Many
- * tokens (all logits of a prompt): each row is widened once and dotted with every token. The
- * widening is exact, so both give the same bits. */
+ * tokens (all logits of a prompt), or a type without a direct dot: each row is decoded to
+ * float32 once and dotted with every token. The widening of f16/bf16 is exact, so both give the
+ * same bits. */
 enum { HEAD_DIRECT_ROWS = 4, HEAD_PREFETCH_ROWS = 4 };
 
 static void head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
@@ -341,14 +519,12 @@ static void head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     const bn_model *m = j->m;
     int dim = m->cfg.dim;
     const bn_dtype_traits *d = bn_dtype_get(m->head_type);
-    size_t rb = row_bytes(m->head_type, dim);
+    size_t rb = m->head_row_bytes;
     const uint8_t *head = m->head;
     bn_dot_fn dot = bn_dot_f32_for(bn_cpu_isa());
-    bn_dot_half_fn half = m->head_type == BN_DTYPE_F16    ? bn_dot_f16_for(bn_cpu_isa())
-                          : m->head_type == BN_DTYPE_BF16 ? bn_dot_bf16_for(bn_cpu_isa())
-                                                          : NULL;
+    bn_dot_half_fn half = bn_dot_half_for(m->head_type, bn_cpu_isa());
     bool direct = j->rows <= HEAD_DIRECT_ROWS && (half != NULL || m->head_type == BN_DTYPE_F32);
-    float w[8192];
+    float w[BN_MAX_DIM];
     for (size_t v = begin; v < end; v++) {
         const uint8_t *row = head + v * rb;
         if (v + HEAD_PREFETCH_ROWS < end)
@@ -367,56 +543,82 @@ static void head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     }
 }
 
-/* A q8_0 head runs the Q8_0 kernels (the activations quantized per block of 32); a float head
- * is dotted in float32, exactly. */
-static bn_status head(bn_context *c, int first, int rows, float *logits) {
+bool bn_head_has_int8(bn_dtype type) {
+    return type == BN_DTYPE_Q8_0 || bn_kq_gemm_supports(type);
+}
+
+/* A q8_0 head runs the Q8_0 kernels (the activations quantized per block of 32), a q6_k or
+ * q4_k head the k-quant kernels (blocks of 256); a float head, and any head of a float_head
+ * context, is dotted in float32 from rows decoded exactly. */
+static bn_status head(bn_context *c, int first, int rows, int pos0, float *logits) {
     const bn_model_config *cfg = &c->m->cfg;
-    rmsnorm_rows(c->xn, c->x + (size_t)first * cfg->dim, c->m->output_norm, rows, cfg->dim,
-                 cfg->eps);
-    if (c->m->head_type == BN_DTYPE_Q8_0) {
+    const bn_model *m = c->m;
+    rmsnorm_rows(c->xn, c->x + (size_t)first * cfg->dim, m->output_norm, rows, cfg->dim, cfg->eps);
+    BN_TRY(check_rows(c->xn, rows, cfg->dim, pos0 + first, "after the final norm", -1));
+    if (!c->float_head && m->head_type == BN_DTYPE_Q8_0) {
         bn_q8_quantize_acts(c->xn, rows, cfg->dim, c->head_q, c->head_d);
-        return bn_q8_gemm(c->m->head, cfg->n_vocab, cfg->dim, c->head_q, c->head_d, rows, logits,
+        return bn_q8_gemm(m->head, cfg->n_vocab, cfg->dim, c->head_q, c->head_d, rows, logits,
                           c->pool);
     }
-    head_job job = {c->m, c->xn, rows, logits};
+    if (!c->float_head && bn_kq_gemm_supports(m->head_type) && c->head_kq != NULL) {
+        BN_TRY(bn_kq_quantize_acts(c->xn, rows, cfg->dim, c->head_kq));
+        return bn_kq_gemm(m->head_type, m->head, cfg->n_vocab, cfg->dim, c->head_kq, rows, logits,
+                          c->pool);
+    }
+    head_job job = {m, c->xn, rows, logits};
     bn_parallel_for(c->pool, (size_t)cfg->n_vocab, 256, head_rows, &job);
     return BN_OK;
 }
 
 /* ---- one batch, then the whole call ------------------------------------------------------ */
 
-static void trace_rows(bn_context *c, int slot, int m) {
-    if (c->trace == NULL || c->n_past + m > c->trace_rows)
+static void trace_rows(bn_context *c, int slot, int m, int pos0) {
+    if (c->trace == NULL || pos0 + m > c->trace_rows)
         return;
     int dim = c->m->cfg.dim;
-    memcpy(c->trace + ((size_t)slot * c->trace_rows + c->n_past) * dim, c->x,
+    memcpy(c->trace + ((size_t)slot * c->trace_rows + pos0) * dim, c->x,
            (size_t)m * dim * sizeof(float));
 }
 
-static bn_status eval_batch(bn_context *c, const int32_t *tokens, int m, float *logits, bool all) {
+static bn_status eval_batch(bn_context *c, const int32_t *tokens, int m, int pos0, float *logits,
+                            bool all) {
     const bn_model *md = c->m;
-    BN_TRY(embed(c, tokens, m));
-    trace_rows(c, 0, m);
+    BN_TRY(embed(c, tokens, m, pos0));
+    trace_rows(c, 0, m, pos0);
     for (int l = 0; l < md->cfg.n_layers; l++) {
-        BN_TRY(attention_block(c, &md->layers[l], l, m, c->n_past));
-        BN_TRY(ffn_block(c, &md->layers[l], m));
-        trace_rows(c, l + 1, m);
+        BN_TRY(attention_block(c, &md->layers[l], l, m, pos0));
+        BN_TRY(ffn_block(c, &md->layers[l], l, m, pos0));
+        trace_rows(c, l + 1, m, pos0);
     }
     if (logits != NULL)
-        BN_TRY(all ? head(c, 0, m, logits) : head(c, m - 1, 1, logits));
-    c->n_past += m;
+        BN_TRY(all ? head(c, 0, m, pos0, logits) : head(c, m - 1, 1, pos0, logits));
     return BN_OK;
 }
 
+/* The cos/sin rows of positions up to n, computed on first use. */
+static void ensure_rope(bn_context *c, int n) {
+    const bn_model_config *cfg = &c->m->cfg;
+    for (; c->rope_ready < n; c->rope_ready++)
+        bn_rope_table(c->rope + (size_t)c->rope_ready * cfg->n_rot, cfg->n_rot,
+                      (float)c->rope_ready / cfg->rope_scale, cfg->rope_theta);
+}
+
+/* Everything is checked before anything changes, and a failure part-way (a non-finite value)
+ * leaves n_past where it was: a call fully succeeds or changes nothing the next call sees (the
+ * cache rows it wrote lie past n_past, to be written again). */
 bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *logits, bool all) {
-    if (n <= 0)
+    if (n <= 0 || tokens == NULL)
         return BN_ERROR(BN_ERR_INVALID_ARG, "eval: no tokens");
-    if (c->n_past + n > c->n_ctx)
+    if (n > c->n_ctx - c->n_past)
         return BN_ERROR(BN_ERR_RANGE, "%d tokens after %d do not fit the context of %d", n,
                         c->n_past, c->n_ctx);
-    if (c->m->cfg.dim > 8192 || c->m->cfg.head_dim > 1024)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "hidden size %d / head size %d above 8192 / 1024",
-                        c->m->cfg.dim, c->m->cfg.head_dim);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->m->cfg.n_vocab)
+            return BN_ERROR(BN_ERR_RANGE,
+                            "token id %d (at index %d of the %d tokens) is outside the "
+                            "vocabulary (0..%d): nothing was evaluated",
+                            tokens[i], i, n, c->m->cfg.n_vocab - 1);
+    ensure_rope(c, c->n_past + n);
     for (int done = 0; done < n;) {
         int m = n - done < BATCH ? n - done : BATCH;
         bool last = done + m == n;
@@ -424,8 +626,11 @@ bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *lo
                      : all          ? logits + (size_t)done * c->m->cfg.n_vocab
                      : last         ? logits
                                     : NULL;
-        BN_TRY(eval_batch(c, tokens + done, m, out, all));
+        bn_status st = eval_batch(c, tokens + done, m, c->n_past + done, out, all);
+        if (st != BN_OK)
+            return st;
         done += m;
     }
+    c->n_past += n;
     return BN_OK;
 }

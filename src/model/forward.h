@@ -18,11 +18,25 @@
 
 typedef struct bn_context bn_context;
 
+/* The context a model gets when none is asked for, if its own is longer: a GGUF may declare
+ * any length (2B-4T: 4096; others 128k or 20 M), and a cache of the whole of it is gigabytes
+ * that a short conversation never touches. */
+#define BN_DEFAULT_CTX 4096
+
 typedef struct bn_context_params {
-    int n_ctx;        /* positions the KV cache holds (<= the model's context; 0 = that length) */
+    int n_ctx;        /* positions the KV cache holds, <= the model's context; 0 = the model's,
+                         at most BN_DEFAULT_CTX. A context that cannot fit in the memory there
+                         is is refused (BN_ERR_OUT_OF_MEMORY) naming the size that would. */
     int n_threads;    /* 0 = one per CPU */
     bn_dtype kv_type; /* BN_DTYPE_F16 (default: half the bytes) or BN_DTYPE_F32 (exact) */
+    bool float_head;  /* the head's rows decoded to float32 and dotted in float32, whatever
+                         their type (exact: for comparisons with float references); otherwise
+                         q8_0, q6_k and q4_k heads run their int8 kernels (bn_head_has_int8) */
 } bn_context_params;
+
+/* Whether a head of this type has an int8-activation kernel (q8_0, q6_k, q4_k): generation
+ * keeps such a head as it is; any other type is better re-encoded as q8_0 first. */
+bool bn_head_has_int8(bn_dtype type);
 
 bn_context_params bn_context_default_params(void);
 

@@ -37,7 +37,85 @@ static bn_status arch_u32(const bn_gguf *g, const char *suffix, int *out, bool r
 static bn_status arch_f32(const bn_gguf *g, const char *suffix, float *out) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", g->architecture, suffix);
-    return bn_gguf_find(g, key) ? bn_gguf_get_f32(g, key, out) : BN_OK;
+    if (bn_gguf_find(g, key) == NULL)
+        return BN_OK;
+    BN_TRY(bn_gguf_get_f32(g, key, out));
+    if (!isfinite(*out) || !(*out > 0.0f))
+        return BN_ERROR(BN_ERR_RANGE, "%s = %g: must be finite and > 0", key, (double)*out);
+    return BN_OK;
+}
+
+static bool arch_has(const bn_gguf *g, const char *suffix) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", g->architecture, suffix);
+    return bn_gguf_find(g, key) != NULL;
+}
+
+/* Keys that change the math: each is honoured, or the file is refused naming it, so that a
+ * model never runs with a computation its file says is different. */
+static bn_status read_rope(const bn_gguf *g, bn_model_config *c) {
+    const char *arch = g->architecture;
+    c->n_rot = c->head_dim;
+    BN_TRY(arch_u32(g, "rope.dimension_count", &c->n_rot, false));
+    if (c->n_rot % 2 != 0 || c->n_rot > c->head_dim)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s.rope.dimension_count = %d: must be even and at most the head size %d",
+                        arch, c->n_rot, c->head_dim);
+    c->rope_scale = 1.0f;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *type = "none";
+    if (bn_gguf_find(g, key) != NULL)
+        BN_TRY(bn_gguf_get_str(g, key, &type));
+    if (strcmp(type, "linear") == 0) { /* llama.cpp's converter writes linear, factor 1 */
+        BN_TRY(arch_f32(g, "rope.scaling.factor", &c->rope_scale));
+    } else if (strcmp(type, "none") != 0) {
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s = '%s': only linear RoPE scaling (or none) is implemented", key, type);
+    }
+    BN_TRY(arch_f32(g, "rope.scale_linear", &c->rope_scale)); /* the older name of the factor */
+    float attn_factor = 1.0f;
+    BN_TRY(arch_f32(g, "rope.scaling.attn_factor", &attn_factor));
+    if (attn_factor != 1.0f)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s.rope.scaling.attn_factor = %g is not implemented",
+                        arch, (double)attn_factor);
+    return BN_OK;
+}
+
+/* The rest of llama.cpp's keys that would change the computation of this graph. */
+static bn_status refuse_other_math(const bn_gguf *g, const bn_model_config *c) {
+    const char *arch = g->architecture;
+    int key_len = c->head_dim, value_len = c->head_dim;
+    BN_TRY(arch_u32(g, "attention.key_length", &key_len, false));
+    BN_TRY(arch_u32(g, "attention.value_length", &value_len, false));
+    if (key_len != c->head_dim || value_len != c->head_dim)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "%s.attention.key_length / value_length = %d / %d: only heads of "
+                        "embedding_length / head_count = %d are implemented",
+                        arch, key_len, value_len, c->head_dim);
+    static const char *const unsupported[] = {
+        "attention.layer_norm_epsilon", /* LayerNorm, where BitNet has RMSNorm */
+        "attention.clamp_kqv",
+        "attention.logit_softcapping",
+        "final_logit_softcapping",
+        "attention.scale",
+        "embedding_scale",
+        "residual_scale",
+        "expert_count",
+        "attention.sliding_window",
+    };
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (arch_has(g, unsupported[i]))
+            return BN_ERROR(BN_ERR_UNSUPPORTED,
+                            "%s.%s: the file asks for a computation this engine does not "
+                            "implement",
+                            arch, unsupported[i]);
+    float logit_scale = 1.0f;
+    BN_TRY(arch_f32(g, "logit_scale", &logit_scale));
+    if (logit_scale != 1.0f)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s.logit_scale = %g is not implemented", arch,
+                        (double)logit_scale);
+    return BN_OK;
 }
 
 static bn_status read_config(bn_model *m) {
@@ -66,6 +144,13 @@ static bn_status read_config(bn_model *m) {
         return BN_ERROR(BN_ERR_SHAPE, "embedding_length %d, heads %d, kv heads %d do not divide",
                         c->dim, c->n_heads, c->n_kv_heads);
     c->head_dim = c->dim / c->n_heads;
+    if (c->dim > BN_MAX_DIM)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s.embedding_length = %d: at most %d is supported",
+                        arch, c->dim, BN_MAX_DIM);
+    if (c->head_dim % 8 != 0)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "head size %d is not a multiple of 8", c->head_dim);
+    BN_TRY(read_rope(g, c));
+    BN_TRY(refuse_other_math(g, c));
     /* Without the key: llama.cpp's `bitnet` defaults to SiLU (1bitLLM-style models); the two
      * bitnet.cpp names exist only for the 2B-4T GGUFs (bitnet2b_2501, bitnet2b), which are
      * ReLU^2 and carry no key. */
@@ -111,18 +196,17 @@ static bn_status load_vector(const bn_model *m, const char *name, int64_t n, boo
     const bn_gguf_tensor *t = NULL;
     BN_TRY(need(m, name, n, 1, &t));
     const bn_dtype_traits *d = bn_dtype_get(t->dtype);
-    if (d == NULL || d->to_f32 == NULL || d->is_quantized)
+    if (d == NULL || d->to_f32 == NULL || d->is_quantized || d->is_integer)
         return BN_ERROR(BN_ERR_DTYPE, "tensor '%s' is %s; want f32, f16 or bf16", name,
                         bn_dtype_name(t->dtype));
     if ((*out = malloc((size_t)n * sizeof(float))) == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s", name);
     d->to_f32(t->data, *out, n);
+    if (!bn_all_finite(*out, (size_t)n))
+        return BN_ERROR(BN_ERR_RANGE, "tensor '%s' holds non-finite values", name);
     return BN_OK;
 }
 
-/* Ternary values and scale from any ternary file type, then the runtime layout. Our converter
- * writes TQ types with d = 1 and the scale as a separate "<name>.scale" tensor; llama.cpp keeps
- * the scale in d; I2_S keeps it in the tensor's tail. */
 /* A linear layer stored as floats (f32/f16/bf16, or q8_0): llama.cpp's converter writes the
  * ternary values times their scale, which are read back exactly (every nonzero |w| the same s:
  * codes sign(w), scale s); anything else is a float master, quantized as transformers' online
@@ -186,13 +270,12 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     const bn_gguf_tensor *t = NULL;
     BN_TRY(need(m, name, cols, rows, &t));
     const bn_dtype_traits *d = bn_dtype_get(t->dtype);
-    bool floats = d != NULL && d->unpack_ternary == NULL && d->to_f32 != NULL &&
-                  (t->dtype == BN_DTYPE_F32 || t->dtype == BN_DTYPE_F16 ||
-                   t->dtype == BN_DTYPE_BF16 || t->dtype == BN_DTYPE_Q8_0);
+    /* what is not a ternary layout but decodes to real numbers is read as floats */
+    bool floats = d != NULL && d->unpack_ternary == NULL && d->to_f32 != NULL && !d->is_integer;
     if (d == NULL || (d->unpack_ternary == NULL && !floats))
         return BN_ERROR(BN_ERR_DTYPE,
-                        "tensor '%s' is %s; want a ternary type (tq1_0, tq2_0, i2_s) or "
-                        "f32, f16, bf16, q8_0",
+                        "tensor '%s' is %s; want a ternary type (tq1_0, tq2_0, i2_s) or one "
+                        "that decodes to floats (f32, f16, bf16, q8_0, ...)",
                         name, bn_dtype_name(t->dtype));
     /* TQ2_0 is already the AVX2 layout: copied, not unpacked and packed again */
     bool direct = t->dtype == BN_DTYPE_TQ2_0 && bn_ternary_vbytes(isa) == 32;
@@ -219,8 +302,9 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     if (st == BN_OK && extra != NULL)
         scale *= *extra;
     free(extra);
-    if (st == BN_OK && !(scale > 0.0f))
-        st = BN_ERROR(BN_ERR_RANGE, "layer '%s' has weight scale %g", base, (double)scale);
+    if (st == BN_OK && !(scale > 0.0f && isfinite(scale)))
+        st = BN_ERROR(BN_ERR_RANGE, "layer '%s' has weight scale %g (must be finite and > 0)", base,
+                      (double)scale);
     if (st == BN_OK && direct)
         out->scale = scale;
     else if (st == BN_OK)
@@ -230,7 +314,7 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     bn_pages_free(codes, n_codes);
     /* The runtime copy is all the forward pass reads: the file's pages would otherwise stay in
      * the resident set beside it, doubling the weights' footprint. */
-    bn_mapped_file_release(&m->gguf->file, t->data, t->size);
+    bn_mapped_file_discard(&m->gguf->file, t->data, t->size);
     return st;
 }
 
@@ -276,12 +360,12 @@ static void load_layer_range(void *ctx, size_t begin, size_t end, int thread_id)
             snprintf(j->message[i], BN_ERROR_MAX, "%s", bn_last_error());
 }
 
-static bn_status load_layers(bn_model *m, bn_isa isa) {
+static bn_status load_layers(bn_model *m, bn_isa isa, int n_threads) {
     int n = m->cfg.n_layers;
     layers_job j = {m, isa, calloc((size_t)n, sizeof *j.status),
                     calloc((size_t)n, sizeof *j.message)};
     bn_threadpool *pool = NULL;
-    bn_status st = j.status && j.message ? bn_threadpool_create(0, &pool)
+    bn_status st = j.status && j.message ? bn_threadpool_create(n_threads, &pool)
                                          : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "layer loading");
     if (st == BN_OK)
         bn_parallel_for(pool, (size_t)n, 1, load_layer_range, &j);
@@ -294,14 +378,18 @@ static bn_status load_layers(bn_model *m, bn_isa isa) {
     return st;
 }
 
-static bn_status float_table(const bn_model *m, const char *name, const void **data,
-                             bn_dtype *type) {
+/* The embeddings or the head: [n_vocab, dim] rows of any type with a row decoder. */
+static bn_status float_table(const bn_model *m, const char *name, const void **data, bn_dtype *type,
+                             size_t *row_bytes) {
     const bn_gguf_tensor *t = NULL;
     BN_TRY(need(m, name, m->cfg.dim, m->cfg.n_vocab, &t));
     const bn_dtype_traits *d = bn_dtype_get(t->dtype);
-    if (d == NULL || d->to_f32 == NULL || m->cfg.dim % d->block_size != 0)
-        return BN_ERROR(BN_ERR_DTYPE, "tensor '%s' is %s; want f32, f16, bf16 or q8_0", name,
-                        bn_dtype_name(t->dtype));
+    if (d == NULL || d->to_f32 == NULL || d->is_integer ||
+        bn_dtype_row_bytes(t->dtype, m->cfg.dim, row_bytes))
+        return BN_ERROR(BN_ERR_DTYPE,
+                        "tensor '%s' is %s; want a type whose rows of %d decode to floats "
+                        "(f32, f16, bf16, q8_0, the k-quants, ...)",
+                        name, bn_dtype_name(t->dtype), m->cfg.dim);
     *data = t->data;
     *type = t->dtype;
     return BN_OK;
@@ -340,25 +428,30 @@ static bn_status check_no_extra(const bn_model *m) {
     return BN_OK;
 }
 
-static bn_status load(bn_model *m, const char *path, bn_isa isa) {
-    BN_TRY(bn_gguf_open(&m->gguf, path));
+static bn_status load_gguf(bn_model *m, const bn_model_params *p) {
     BN_TRY(read_config(m));
     BN_TRY(check_no_extra(m));
     const bn_gguf_tensor *e = bn_gguf_find_tensor(m->gguf, "token_embd.weight");
     if (e == NULL)
         return BN_ERROR(BN_ERR_NOT_FOUND, "tensor 'token_embd.weight' is missing");
     m->cfg.n_vocab = e->n_dims > 1 ? (int)e->ne[1] : 0;
-    BN_TRY(float_table(m, "token_embd.weight", &m->embed, &m->embed_type));
-    if (bn_gguf_find_tensor(m->gguf, "output.weight") != NULL)
-        BN_TRY(float_table(m, "output.weight", &m->head, &m->head_type));
-    else {
+    int declared = m->cfg.n_vocab;
+    BN_TRY(arch_u32(m->gguf, "vocab_size", &declared, false));
+    if (declared != m->cfg.n_vocab)
+        return BN_ERROR(BN_ERR_SHAPE, "%s.vocab_size = %d, but token_embd.weight has %d rows",
+                        m->gguf->architecture, declared, m->cfg.n_vocab);
+    BN_TRY(float_table(m, "token_embd.weight", &m->embed, &m->embed_type, &m->embed_row_bytes));
+    if (bn_gguf_find_tensor(m->gguf, "output.weight") != NULL) {
+        BN_TRY(float_table(m, "output.weight", &m->head, &m->head_type, &m->head_row_bytes));
+    } else {
         m->head = m->embed;
         m->head_type = m->embed_type;
+        m->head_row_bytes = m->embed_row_bytes;
     }
     BN_TRY(load_vector(m, "output_norm.weight", m->cfg.dim, false, &m->output_norm));
     if ((m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers)) == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "layers");
-    BN_TRY(load_layers(m, isa));
+    BN_TRY(load_layers(m, p->isa, p->n_threads));
     bn_tokenizer_spec *spec;
     BN_TRY(bn_tokenizer_spec_load_gguf(&spec, m->gguf));
     BN_TRY(bn_tokenizer_create(&m->tok, spec));
@@ -370,42 +463,47 @@ static bn_status load(bn_model *m, const char *path, bn_isa isa) {
     return BN_OK;
 }
 
-/* A Hugging Face folder is converted once into a temporary GGUF (ternary layers exactly, in
- * TQ2_0 with their float scale; float tables in their own type), mapped, and unlinked: one
- * loader for every source. */
-static bn_status load_hf(bn_model *m, const char *dir, bn_isa isa) {
-    const char *tmp = getenv("TMPDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/bitnet-hf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return BN_ERROR(BN_ERR_IO, "%s: cannot make a temporary file for the conversion", path);
-    close(fd);
-    /* Float tables stay in the checkpoint's type (exact, and half the bytes of f32 for bf16) */
+static bn_status load_file(bn_model *m, const char *path, const bn_model_params *p) {
+    BN_TRY(bn_gguf_open(&m->gguf, path));
+    return load_gguf(m, p);
+}
+
+/* A Hugging Face folder is converted in memory into a GGUF (ternary layers exactly, in TQ2_0
+ * with their float scale; float tables in their own type) and loaded from there: one loader for
+ * every source, and nothing written to disk (no temporary file to leave behind on an interrupt,
+ * no gigabyte rewritten at every load). The repacked layers' pages are released as for a file,
+ * so what stays is the embeddings and head. */
+static bn_status load_hf(bn_model *m, const char *dir, const bn_model_params *p) {
     bn_convert_options opt = {.type = BN_DTYPE_TQ2_0,
                               .embed_type = BN_DTYPE_F32,
                               .head_type = BN_DTYPE_F32,
                               .head_as_source = true,
                               .embed_as_source = true};
-    bn_status st = bn_convert_hf_to_gguf(dir, path, &opt, NULL);
+    void *data = NULL;
+    size_t size = 0;
+    bn_status st = bn_convert_hf_to_memory(dir, &opt, &data, &size);
     if (st == BN_ERR_SHAPE) { /* TQ2_0 needs rows of 256: I2_S takes what it does not */
         opt.type = BN_DTYPE_I2_S;
-        st = bn_convert_hf_to_gguf(dir, path, &opt, NULL);
+        st = bn_convert_hf_to_memory(dir, &opt, &data, &size);
     }
     if (st == BN_OK)
-        st = load(m, path, isa);
-    unlink(path); /* the mapping stays valid */
-    return st;
+        st = bn_gguf_open_pages(&m->gguf, data, size, dir);
+    return st == BN_OK ? load_gguf(m, p) : st;
 }
 
-bn_status bn_model_load(bn_model **out, const char *path, bn_isa isa) {
+bn_model_params bn_model_default_params(void) {
+    return (bn_model_params){.isa = bn_cpu_isa(), .n_threads = 0};
+}
+
+bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params *params) {
     *out = NULL;
+    bn_model_params p = params != NULL ? *params : bn_model_default_params();
     bn_model *m = calloc(1, sizeof *m);
     if (m == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "model");
     struct stat sb;
     bn_status st =
-        stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? load_hf(m, path, isa) : load(m, path, isa);
+        stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? load_hf(m, path, &p) : load_file(m, path, &p);
     if (st != BN_OK) {
         bn_model_free(m);
         return st;
@@ -419,45 +517,42 @@ bn_status bn_model_load(bn_model **out, const char *path, bn_isa isa) {
     return BN_OK;
 }
 
-typedef struct head_job {
+typedef struct encode_job {
     const void *from;
     uint8_t *to;
     const bn_dtype_traits *type;
     int dim;
     size_t in_row, out_row;
-} head_job;
+} encode_job;
 
 static void encode_head_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     (void)thread_id;
-    const head_job *j = ctx;
-    float row[8192]; /* bn_context_eval's bound on the hidden size */
+    const encode_job *j = ctx;
+    float row[BN_MAX_DIM];
     for (size_t v = begin; v < end; v++) {
         j->type->to_f32((const uint8_t *)j->from + v * j->in_row, row, j->dim);
         bn_q8_0_from_f32(row, j->to + v * j->out_row, j->dim);
     }
 }
 
-bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
+bn_status bn_model_set_head_type(bn_model *m, bn_dtype type, int n_threads) {
     if (type == m->head_type)
         return BN_OK;
     if (type != BN_DTYPE_Q8_0)
         return BN_ERROR(BN_ERR_UNSUPPORTED, "head type %s: the head can be re-encoded as q8_0 only",
                         bn_dtype_name(type));
     int dim = m->cfg.dim;
-    if (dim % 32 != 0 || dim > 8192)
-        return BN_ERROR(BN_ERR_SHAPE,
-                        "a q8_0 head needs a hidden size divisible by 32 and at "
-                        "most 8192, not %d",
+    size_t in_row = m->head_row_bytes, out_row;
+    if (bn_dtype_row_bytes(BN_DTYPE_Q8_0, dim, &out_row) != BN_OK)
+        return BN_ERROR(BN_ERR_SHAPE, "a q8_0 head needs a hidden size divisible by 32, not %d",
                         dim);
     const bn_dtype_traits *from = bn_dtype_get(m->head_type);
-    size_t in_row = (size_t)(dim / from->block_size) * from->block_bytes;
-    size_t out_row = (size_t)(dim / 32) * sizeof(bn_block_q8_0);
     uint8_t *q = bn_aligned_alloc((size_t)m->cfg.n_vocab * out_row);
     if (q == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "q8_0 head of %d rows", m->cfg.n_vocab);
-    head_job j = {m->head, q, from, dim, in_row, out_row};
+    encode_job j = {m->head, q, from, dim, in_row, out_row};
     bn_threadpool *pool = NULL;
-    bn_status st = bn_threadpool_create(0, &pool);
+    bn_status st = bn_threadpool_create(n_threads, &pool);
     if (st != BN_OK) {
         bn_aligned_free(q);
         return st;
@@ -470,6 +565,7 @@ bn_status bn_model_set_head_type(bn_model *m, bn_dtype type) {
     bn_aligned_free(m->head_owned);
     m->head = m->head_owned = q;
     m->head_type = BN_DTYPE_Q8_0;
+    m->head_row_bytes = out_row;
     return BN_OK;
 }
 
@@ -483,8 +579,7 @@ static const bn_ternary_matrix *layer_matrix(const bn_layer *l, int j) {
 
 size_t bn_model_bytes_per_token(const bn_model *m) {
     const bn_model_config *c = &m->cfg;
-    const bn_dtype_traits *h = bn_dtype_get(m->head_type);
-    size_t bytes = (size_t)c->n_vocab * (size_t)(c->dim / h->block_size) * h->block_bytes;
+    size_t bytes = (size_t)c->n_vocab * m->head_row_bytes;
     for (int i = 0; i < c->n_layers; i++)
         for (int j = 0; j < LAYER_MATRICES; j++)
             bytes += layer_matrix(&m->layers[i], j)->bytes;

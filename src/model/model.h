@@ -21,9 +21,16 @@ typedef struct bn_layer {
     bn_ternary_matrix wq, wk, wv, wo, wgate, wup, wdown;
 } bn_layer;
 
+/* The largest hidden size (and head size) a model may have: the forward pass and the head
+ * re-encoding keep one row of the head in a stack buffer of this many floats. Checked at load. */
+#define BN_MAX_DIM 8192
+
 typedef struct bn_model_config {
     int n_vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, ctx_max;
-    float eps, rope_theta;
+    int n_rot;        /* RoPE rotates the first n_rot dims of each head (rope.dimension_count) */
+    float eps;        /* RMSNorm epsilon, finite and > 0 */
+    float rope_theta; /* RoPE base, finite and > 0 */
+    float rope_scale; /* linear RoPE scaling: position p turns as p / rope_scale (1: none) */
     bn_act act;
 } bn_model_config;
 
@@ -32,16 +39,25 @@ typedef struct bn_model {
     bn_gguf *gguf; /* keeps the mapping the embeddings and head point into */
     bn_dtype embed_type, head_type;
     const void *embed, *head; /* [n_vocab, dim] rows in their file type; head == embed if tied */
-    void *head_owned;         /* the head when re-encoded at load (bn_model_set_head_type) */
+    size_t embed_row_bytes, head_row_bytes;
+    void *head_owned; /* the head when re-encoded at load (bn_model_set_head_type) */
     float *output_norm;
     bn_layer *layers;
     bn_tokenizer *tok;
     char name[128];
 } bn_model;
 
+typedef struct bn_model_params {
+    bn_isa isa;    /* the CPU kernel path the layers are repacked for */
+    int n_threads; /* threads for repacking (0 = one per CPU the process may use) */
+} bn_model_params;
+
+/* bn_cpu_isa(), all CPUs. */
+bn_model_params bn_model_default_params(void);
+
 /* Load a GGUF model (arch bitnet / bitnet-b1.58 / bitnet-25) or a Hugging Face BitNet folder
- * (converted on the fly) for the CPU path isa. */
-bn_status bn_model_load(bn_model **out, const char *path, bn_isa isa);
+ * (converted on the fly, in memory). p NULL means bn_model_default_params(). */
+bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params *p);
 void bn_model_free(bn_model *m);
 
 /* Re-encode the output head once, in memory: q8_0 halves the bytes every generated token reads
@@ -49,7 +65,7 @@ void bn_model_free(bn_model *m);
  * generation wants it and comparisons with a float reference do not. The embeddings (the same
  * tensor when tied) stay as they are in the file. Q8_0 is the only target for now; asking for
  * the current type is a no-op. */
-bn_status bn_model_set_head_type(bn_model *m, bn_dtype type);
+bn_status bn_model_set_head_type(bn_model *m, bn_dtype type, int n_threads);
 
 /* Weight bytes one generated token reads: every linear layer and the whole head (the KV cache
  * and the norms come on top). */

@@ -18,6 +18,7 @@ typedef struct out_tensor {
     const bn_gguf_tensor *src;       /* source tensor (the weight, for a .scale) */
     const bn_gguf_tensor *src_scale; /* a linear's source .scale tensor, or NULL */
     bool linear, is_new_scale;
+    bool table; /* embeddings or head re-encoded row by row in `type` */
     char name[96];
     bn_dtype type;
     int n_dims;
@@ -66,6 +67,38 @@ static bn_status push(requant *q, const out_tensor *o) {
     return BN_OK;
 }
 
+/* The type token_embd / output is to be written in, if re-encoded: --embed-type for the
+ * embeddings, --head-type for an untied head; a tied head is the embeddings, so --head-type
+ * alone re-encodes them (as llama-quantize's --output-tensor-type does). */
+static bool table_type(const requant *q, const char *name, bn_dtype *type) {
+    const bn_convert_options *o = q->opt;
+    bool tied = bn_gguf_find_tensor(q->in, "output.weight") == NULL;
+    if (strcmp(name, "token_embd.weight") == 0 && !o->embed_as_source)
+        *type = o->embed_type;
+    else if (strcmp(name, "token_embd.weight") == 0 && tied && !o->head_as_source)
+        *type = o->head_type;
+    else if (strcmp(name, "output.weight") == 0 && !o->head_as_source)
+        *type = o->head_type;
+    else
+        return false;
+    return true;
+}
+
+static bn_status plan_table(requant *q, out_tensor *o) {
+    const bn_gguf_tensor *t = o->src;
+    const bn_dtype_traits *from = bn_dtype_get(t->dtype);
+    if (t->n_dims != 2 || from == NULL || from->to_f32 == NULL)
+        return BN_ERROR(BN_ERR_DTYPE, "%s: '%s' is %s with %d dims: no rows to re-encode",
+                        q->in->file.path, t->name, bn_dtype_name(t->dtype), t->n_dims);
+    o->table = true;
+    int64_t rows = (int64_t)t->ne[1], cols = (int64_t)t->ne[0];
+    bn_status st = bn_dtype_tensor_bytes(o->type, cols, rows * cols, &o->nbytes);
+    if (st != BN_OK)
+        return BN_ERROR(st, "%s: '%s' [%lld x %lld] cannot be %s: %s", q->in->file.path, t->name,
+                        (long long)rows, (long long)cols, bn_dtype_name(o->type), bn_last_error());
+    return BN_OK;
+}
+
 static bn_status plan(requant *q) {
     for (uint64_t i = 0; i < q->in->n_tensors; i++) {
         const bn_gguf_tensor *t = &q->in->tensors[i];
@@ -80,6 +113,11 @@ static bn_status plan(requant *q) {
             if (is_linear(weight, scale_name, sizeof scale_name) &&
                 bn_gguf_find_tensor(q->in, weight))
                 continue; /* folded into its weight; a new one is written if the type needs it */
+        }
+        if (table_type(q, t->name, &o.type)) {
+            BN_TRY(plan_table(q, &o));
+            BN_TRY(push(q, &o));
+            continue;
         }
         if (!is_linear(t->name, scale_name, sizeof scale_name)) {
             BN_TRY(push(q, &o));
@@ -225,6 +263,27 @@ static bn_status write_linear(requant *q, const out_tensor *o, uint8_t *out) {
     return st;
 }
 
+/* Embeddings or head in another type, a row at a time: decoded from the file's type to float32,
+ * encoded in the new one. (Not in the report, which holds whole tensors: a 2B-4T table is 1.3 GB
+ * as float32.) */
+static bn_status write_table(const out_tensor *o, bn_gguf_writer *w) {
+    const bn_gguf_tensor *t = o->src;
+    const bn_dtype_traits *from = bn_dtype_get(t->dtype), *to = bn_dtype_get(o->type);
+    int64_t rows = (int64_t)t->ne[1], cols = (int64_t)t->ne[0];
+    size_t in_row = t->size / (size_t)rows, out_row = o->nbytes / (size_t)rows;
+    float *v = bn_aligned_alloc((size_t)cols * sizeof(float));
+    uint8_t *enc = bn_aligned_alloc(out_row);
+    bn_status st = v && enc ? BN_OK : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "quantize: a row");
+    for (int64_t r = 0; st == BN_OK && r < rows; r++) {
+        from->to_f32(t->data + (size_t)r * in_row, v, cols);
+        to->from_f32(v, enc, cols);
+        st = bn_gguf_writer_write(w, enc, out_row);
+    }
+    bn_aligned_free(v);
+    bn_aligned_free(enc);
+    return st;
+}
+
 /* Metadata: everything but alignment (the writer sets it) and file type; the architecture
  * prefix follows the output type. */
 static bn_status copy_metadata(requant *q, bn_gguf_writer *w, const char *arch) {
@@ -262,6 +321,10 @@ static bn_status write_all(requant *q, bn_gguf_writer *w) {
         const out_tensor *o = &q->outs[i];
         if (q->opt->progress)
             q->opt->progress(q->opt->progress_ctx, i, q->n_outs, o->name);
+        if (o->table) {
+            BN_TRY(write_table(o, w));
+            continue;
+        }
         if (!o->linear && !o->is_new_scale) {
             BN_TRY(bn_gguf_writer_write(w, o->src->data, o->nbytes));
             continue;

@@ -96,14 +96,14 @@ typedef struct planned {
 
 typedef struct synth {
     const bn_synth_shape *shape;
-    bn_dtype type;
+    bn_dtype type, embed_type;
     uint64_t seed;
     planned *plan;
     int n_plan;
     int8_t *codes;    /* the largest linear layer's ternary values */
     uint8_t *packed;  /* and its bytes */
     float *chunk;     /* rows of embeddings or a norm, as float */
-    uint16_t *half;   /* and as f16 */
+    uint8_t *encoded; /* and in the embeddings' type */
     float last_gamma; /* scale of the linear just written, for its .scale tensor */
 } synth;
 
@@ -142,7 +142,8 @@ static bn_status make_plan(synth *y) {
     int64_t f = s->ffn_dim;
     if ((y->plan = calloc(3 + (size_t)s->n_layers * 18, sizeof *y->plan)) == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "synth: plan");
-    BN_TRY(plan_add(y, KIND_EMBED, BN_DTYPE_F16, s->n_vocab, h, "token_embd.weight"));
+    int64_t rows = (int64_t)s->n_vocab + s->n_pad;
+    BN_TRY(plan_add(y, KIND_EMBED, y->embed_type, rows, h, "token_embd.weight"));
     for (int i = 0; i < s->n_layers; i++) {
         BN_TRY(plan_norm(y, i, "attn_norm", h));
         BN_TRY(plan_norm(y, i, "ffn_norm", h));
@@ -160,7 +161,7 @@ static bn_status make_plan(synth *y) {
     }
     BN_TRY(plan_add(y, KIND_NORM, BN_DTYPE_F32, 1, h, "output_norm.weight"));
     if (!s->tied)
-        BN_TRY(plan_add(y, KIND_EMBED, BN_DTYPE_F16, s->n_vocab, h, "output.weight"));
+        BN_TRY(plan_add(y, KIND_EMBED, y->embed_type, rows, h, "output.weight"));
     return BN_OK;
 }
 
@@ -180,8 +181,8 @@ static bn_status alloc_buffers(synth *y) {
     y->codes = bn_aligned_alloc(values);
     y->packed = bn_aligned_alloc(bytes);
     y->chunk = bn_aligned_alloc(chunk * sizeof *y->chunk);
-    y->half = bn_aligned_alloc(chunk * sizeof *y->half);
-    if (!y->codes || !y->packed || !y->chunk || !y->half)
+    y->encoded = bn_aligned_alloc(chunk * sizeof(float)); /* no row type is wider than f32 */
+    if (!y->codes || !y->packed || !y->chunk || !y->encoded)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "synth: %zu-value buffers", values);
     return BN_OK;
 }
@@ -242,15 +243,17 @@ static bn_status write_linear(synth *y, const planned *p, bn_rng *r, bn_gguf_wri
     return bn_gguf_writer_write(w, y->packed, p->nbytes);
 }
 
-/* Embeddings and the head, a chunk of rows at a time. */
+/* Embeddings and the head, a chunk of rows at a time, each row encoded in the table's type. */
 static bn_status write_table(synth *y, const planned *p, bn_rng *r, bn_gguf_writer *w) {
+    const bn_dtype_traits *d = bn_dtype_get(p->type);
+    size_t row_bytes = p->nbytes / (size_t)p->rows;
     int64_t rows_per_chunk = CHUNK_VALUES / p->cols > 0 ? CHUNK_VALUES / p->cols : 1;
     for (int64_t row = 0; row < p->rows; row += rows_per_chunk) {
         int64_t rows = p->rows - row < rows_per_chunk ? p->rows - row : rows_per_chunk;
-        size_t n = (size_t)(rows * p->cols);
-        draw_normal(r, y->chunk, (int64_t)n, 0.0f, 0.02f);
-        bn_f32_to_f16_row(y->chunk, y->half, n);
-        BN_TRY(bn_gguf_writer_write(w, y->half, n * sizeof *y->half));
+        draw_normal(r, y->chunk, rows * p->cols, 0.0f, 0.02f);
+        for (int64_t i = 0; i < rows; i++)
+            d->from_f32(y->chunk + i * p->cols, y->encoded + (size_t)i * row_bytes, p->cols);
+        BN_TRY(bn_gguf_writer_write(w, y->encoded, (size_t)rows * row_bytes));
     }
     return BN_OK;
 }
@@ -279,7 +282,7 @@ static bn_status write_metadata(synth *y, bn_gguf_writer *w) {
     bn_hparams h = {
         .name = name,
         .linear_type = y->type,
-        .vocab_size = s->n_vocab,
+        .vocab_size = s->n_vocab + s->n_pad,
         .context_length = s->ctx_max,
         .embedding_length = s->dim,
         .block_count = s->n_layers,
@@ -324,12 +327,21 @@ static bn_status write_all(synth *y, bn_gguf_writer *w, bn_progress_fn progress,
     return BN_OK;
 }
 
-static bn_status check_type(bn_dtype t) {
-    if (t == BN_DTYPE_TQ1_0 || t == BN_DTYPE_TQ2_0 || t == BN_DTYPE_I2_S)
-        return BN_OK;
-    return BN_ERROR(BN_ERR_INVALID_ARG,
-                    "synth: type '%s' is not a ternary GGUF type (tq1_0, tq2_0, i2_s)",
-                    bn_dtype_name(t));
+static bn_status check_types(const bn_synth_options *o, int dim) {
+    bn_dtype t = o->type;
+    if (t != BN_DTYPE_TQ1_0 && t != BN_DTYPE_TQ2_0 && t != BN_DTYPE_I2_S)
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "synth: type '%s' is not a ternary GGUF type (tq1_0, tq2_0, i2_s)",
+                        bn_dtype_name(t));
+    const bn_dtype_traits *e = bn_dtype_get(o->embed_type);
+    size_t row;
+    if (e == NULL || e->from_f32 == NULL || e->to_f32 == NULL || e->unpack_ternary != NULL ||
+        e->gguf_type == BN_GGUF_TYPE_NONE || bn_dtype_row_bytes(o->embed_type, dim, &row) != BN_OK)
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "synth: embeddings cannot be '%s' (a GGUF type with a row encoder whose "
+                        "blocks divide the hidden size %d: f32, f16, bf16, q8_0, q6_k, ...)",
+                        bn_dtype_name(o->embed_type), dim);
+    return BN_OK;
 }
 
 static bn_status run(synth *y, const char *path, bn_progress_fn progress, void *ctx) {
@@ -345,18 +357,29 @@ static bn_status run(synth *y, const char *path, bn_progress_fn progress, void *
     return bn_gguf_writer_finish(w);
 }
 
-bn_status bn_synth_write_progress(const char *path, const char *shape, bn_dtype ternary_type,
-                                  uint64_t seed, bn_progress_fn progress, void *progress_ctx) {
-    synth y = {.type = ternary_type, .seed = seed};
-    BN_TRY(bn_synth_shape_find(shape, &y.shape));
-    BN_TRY(check_type(ternary_type));
-    bn_status st = run(&y, path, progress, progress_ctx);
+bn_status bn_synth_write_shape(const char *path, const bn_synth_shape *shape,
+                               const bn_synth_options *opt) {
+    BN_TRY(check_types(opt, shape->dim));
+    synth y = {.shape = shape, .type = opt->type, .embed_type = opt->embed_type, .seed = opt->seed};
+    bn_status st = run(&y, path, opt->progress, opt->progress_ctx);
     free(y.plan);
     bn_aligned_free(y.codes);
     bn_aligned_free(y.packed);
     bn_aligned_free(y.chunk);
-    bn_aligned_free(y.half);
+    bn_aligned_free(y.encoded);
     return st;
+}
+
+bn_status bn_synth_write_progress(const char *path, const char *shape, bn_dtype ternary_type,
+                                  uint64_t seed, bn_progress_fn progress, void *progress_ctx) {
+    const bn_synth_shape *s = NULL;
+    BN_TRY(bn_synth_shape_find(shape, &s));
+    bn_synth_options o = {.type = ternary_type,
+                          .embed_type = BN_DTYPE_F16,
+                          .seed = seed,
+                          .progress = progress,
+                          .progress_ctx = progress_ctx};
+    return bn_synth_write_shape(path, s, &o);
 }
 
 bn_status bn_synth_write(const char *path, const char *shape, bn_dtype ternary_type,

@@ -41,7 +41,18 @@ typedef struct bn_synth_shape {
     bn_act act;
     bool sub_norms; /* attn_sub_norm and ffn_sub_norm */
     bool tied;      /* no output.weight: the head is the embeddings */
+    int n_pad;      /* embedding (and head) rows past the tokenizer's n_vocab tokens, as
+                       checkpoints pad their tables to a round size; 0 for the named shapes */
 } bn_synth_shape;
+
+typedef struct bn_synth_options {
+    bn_dtype type;       /* linear layers: tq1_0, tq2_0 or i2_s */
+    bn_dtype embed_type; /* embeddings and an untied head: f16 for the named shapes' files, or
+                            any type with a row encoder (f32, bf16, q8_0, q6_k, q4_k, ...) */
+    uint64_t seed;
+    bn_progress_fn progress; /* may be NULL: called before each tensor and once at the end */
+    void *progress_ctx;
+} bn_synth_options;
 
 /* The shapes, in the order `bitnet synth --help` lists them (NULL past the last). */
 const bn_synth_shape *bn_synth_shape_at(int i);
@@ -55,8 +66,13 @@ bn_status bn_synth_shape_find(const char *name, const bn_synth_shape **out);
  * added when encoding, the 2B-4T chat template. */
 bn_status bn_synth_tokenizer(bn_tokenizer **out, int n_vocab, int n_special);
 
-/* Write the synthetic model of a shape with its linear layers in ternary_type (tq1_0, tq2_0 or
- * i2_s; BN_ERR_INVALID_ARG naming them otherwise). */
+/* Write a synthetic model of any shape (tests build odd ones: GQA groups, padded tables, long
+ * contexts). BN_ERR_INVALID_ARG for a type the options cannot take, naming the ones they can. */
+bn_status bn_synth_write_shape(const char *path, const bn_synth_shape *shape,
+                               const bn_synth_options *opt);
+
+/* Write the synthetic model of a named shape with its linear layers in ternary_type (tq1_0,
+ * tq2_0 or i2_s; BN_ERR_INVALID_ARG naming them otherwise) and f16 embeddings. */
 bn_status bn_synth_write(const char *path, const char *shape, bn_dtype ternary_type, uint64_t seed);
 
 /* The same, calling progress (may be NULL) before each tensor and once at the end. */

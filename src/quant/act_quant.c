@@ -38,36 +38,6 @@ float bn_act_quant_row(const float *x, int64_t n, int8_t *q, int32_t *row_sum) {
     return s;
 }
 
-/* The normalised value, with exactly bn_ref_rmsnorm's float expression: recomputing it gives
- * the same bits each time, which is what lets the fused row skip storing it. */
-static inline float normed(const float *x, const float *w, int64_t i, float inv) {
-    return w ? x[i] * inv * w[i] : x[i] * inv;
-}
-
-float bn_rmsnorm_quant_row(const float *x, const float *w, int64_t n, float eps, int8_t *q,
-                           int32_t *row_sum) {
-    assert(n > 0 && n <= INT32_MAX / 128);
-    float ss = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        ss += x[i] * x[i];
-    float inv = 1.0f / sqrtf(ss / (float)n + eps);
-    float amax = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-        float a = fabsf(normed(x, w, i, inv));
-        if (a > amax)
-            amax = a;
-    }
-    float s = 127.0f / (amax > BN_ACT_QUANT_MIN_ABSMAX ? amax : BN_ACT_QUANT_MIN_ABSMAX);
-    int32_t sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        q[i] = round_clamp_i8(normed(x, w, i, inv) * s);
-        sum += q[i];
-    }
-    if (row_sum != NULL)
-        *row_sum = sum;
-    return s;
-}
-
 void bn_act_quant_rows(const float *x, int64_t m, int64_t n, int8_t *q, float *scales,
                        int32_t *row_sums) {
     for (int64_t r = 0; r < m; r++)

@@ -31,12 +31,4 @@ float bn_act_quant_row(const float *x, int64_t n, int8_t *q, int32_t *row_sum);
 void bn_act_quant_rows(const float *x, int64_t m, int64_t n, int8_t *q, float *scales,
                        int32_t *row_sums);
 
-/* RMSNorm fused with the quantization above: the same q, scale and row sum as
- * bn_ref_rmsnorm(y, x, w, n, eps) followed by bn_act_quant_row(y, n, q, row_sum), bit for bit,
- * without writing y: the normalised values are recomputed (same float expression) instead of
- * stored and read back, which saves a pass over the row before every q/k/v and gate/up
- * product. w may be NULL (no weight). n > 0. */
-float bn_rmsnorm_quant_row(const float *x, const float *w, int64_t n, float eps, int8_t *q,
-                           int32_t *row_sum);
-
 #endif /* BN_QUANT_ACT_QUANT_H */

@@ -534,7 +534,12 @@ int64_t bn_i2_s_chunk_damage(const void *src, int64_t rows, int64_t cols, bool *
     const int64_t chunk_rows = cols >= 16384 ? 1 : (16384 + cols - 1) / cols;
     const uint8_t *tail = q + rows * cols / 4;
     for (int64_t r = chunk_rows; r < rows; r += chunk_rows) {
-        const uint8_t *w = q + r * (cols / 4);
+        /* bitnet.cpp quantizes each chunk as a tensor of its own, so only where a chunk begins
+         * on a group of the whole tensor (any row of a width that is a multiple of 128, only
+         * some rows of other widths) are the bytes there what a damaged chunk start would be */
+        if (r * cols % BN_QK_I2_S != 0)
+            continue;
+        const uint8_t *w = q + r * cols / 4;
         bool code_3 = false;
         for (int b = 0; b < 4; b++)
             for (int f = 0; f < 8; f += 2)

@@ -6,6 +6,7 @@
 #include "tensor/ops_ref.h"
 
 #include <math.h>
+#include <string.h>
 
 void bn_ref_add(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -47,22 +48,35 @@ void bn_ref_softmax(float *x, size_t n) {
         x[i] /= sum;
 }
 
+/* The mean of squares is summed in double: torch sums in a tree, so a plain float running sum
+ * drifts from it by more than the double sum does, and every drift can flip the int8 rounding of
+ * the activation quantization that follows a norm in BitNet. */
 void bn_ref_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps) {
-    float ss = 0.0f;
+    double ss = 0.0;
     for (size_t i = 0; i < n; i++)
-        ss += x[i] * x[i];
-    float inv = 1.0f / sqrtf(ss / (float)n + eps);
+        ss += (double)x[i] * x[i];
+    float inv = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     for (size_t i = 0; i < n; i++)
         out[i] = w ? x[i] * inv * w[i] : x[i] * inv;
 }
 
-/* inv_freq[i] = theta^(-2i/n_rot), computed as HF does in float32: 1 / theta^(2i/n_rot). */
-static float rope_angle(int pos, int i, int n_rot, float theta) {
-    float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)n_rot);
-    return (float)pos * inv_freq;
+bool bn_all_finite(const float *x, size_t n) {
+    uint32_t inf_or_nan = 0; /* the exponent's bits all set: the add carries into bit 31 */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        inf_or_nan |= (b & 0x7f800000u) + 0x00800000u;
+    }
+    return (inf_or_nan & 0x80000000u) == 0;
 }
 
-void bn_rope_table(float *cs, int n_rot, int pos, float theta) {
+/* inv_freq[i] = theta^(-2i/n_rot), computed as HF does in float32: 1 / theta^(2i/n_rot). */
+static float rope_angle(float pos, int i, int n_rot, float theta) {
+    float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)n_rot);
+    return pos * inv_freq;
+}
+
+void bn_rope_table(float *cs, int n_rot, float pos, float theta) {
     int half = n_rot / 2;
     for (int i = 0; i < half; i++) {
         float a = rope_angle(pos, i, n_rot, theta);
@@ -86,7 +100,7 @@ void bn_rope_neox_apply(float *x, int n_heads, int head_dim, int n_rot, const fl
 
 void bn_ref_rope_neox(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta) {
     float cs[1024];
-    bn_rope_table(cs, n_rot, pos, theta);
+    bn_rope_table(cs, n_rot, (float)pos, theta);
     bn_rope_neox_apply(x, n_heads, head_dim, n_rot, cs);
 }
 
@@ -94,7 +108,7 @@ void bn_ref_rope_gptj(float *x, int n_heads, int head_dim, int n_rot, int pos, f
     for (int h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * (size_t)head_dim;
         for (int i = 0; i < n_rot / 2; i++) {
-            float a = rope_angle(pos, i, n_rot, theta);
+            float a = rope_angle((float)pos, i, n_rot, theta);
             float c = cosf(a), s = sinf(a);
             float x0 = v[2 * i], x1 = v[2 * i + 1];
             v[2 * i] = x0 * c - x1 * s;

@@ -10,6 +10,7 @@
 
 #include "tensor/tensor.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,8 +30,14 @@ void bn_ref_matmul(float *out, const float *x, const float *w, int64_t M, int64_
 /* In place: x = softmax(x), subtracting the max first so exp never overflows. n >= 1. */
 void bn_ref_softmax(float *x, size_t n);
 
-/* out = x / sqrt(mean(x^2) + eps) * w (w may be NULL for no weight); out may alias x. */
+/* out = x / sqrt(mean(x^2) + eps) * w (w may be NULL for no weight); out may alias x. The one
+ * RMSNorm of the engine: the forward pass calls it, so it is the specification and the code. The
+ * mean of squares is summed in double, then rounded to float: inv = 1 / sqrtf(mean + eps),
+ * out[i] = x[i] * inv * w[i]. */
 void bn_ref_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps);
+
+/* Whether every x[i] is finite (no NaN, no Inf). */
+bool bn_all_finite(const float *x, size_t n);
 
 /* Rotary position embedding in place on x[n_heads, head_dim] at position pos, rotating the
  * first n_rot (even, <= head_dim) dims of each head with inv_freq[i] = theta^(-2i/n_rot).
@@ -39,9 +46,11 @@ void bn_ref_rmsnorm(float *out, const float *x, const float *w, size_t n, float 
 void bn_ref_rope_neox(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta);
 
 /* The same rotation in two steps, so a caller can compute a position's angles once for every
- * head and layer: cs[0..n_rot/2) = cos, cs[n_rot/2..n_rot) = sin of position pos's angles
- * (n_rot <= 1024), then the rotation with them; bn_ref_rope_neox is exactly these two. */
-void bn_rope_table(float *cs, int n_rot, int pos, float theta);
+ * head and layer: cs[0..n_rot/2) = cos, cs[n_rot/2..n_rot) = sin of position pos's angles,
+ * then the rotation with them; bn_ref_rope_neox (n_rot <= 1024) is exactly these two for
+ * pos = (float)p. pos is a float so that linear RoPE scaling can pass p / factor (as
+ * transformers divides its float positions). */
+void bn_rope_table(float *cs, int n_rot, float pos, float theta);
 void bn_rope_neox_apply(float *x, int n_heads, int head_dim, int n_rot, const float *cs);
 void bn_ref_rope_gptj(float *x, int n_heads, int head_dim, int n_rot, int pos, float theta);
 

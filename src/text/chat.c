@@ -85,24 +85,34 @@ static bn_status put(bn_bytes *out, const char *s) {
     return bn_bytes_append(out, s, strlen(s));
 }
 
-static bn_status render_message(bn_chat_format f, const bn_chat_message *m, bn_bytes *out) {
+/* The message's content, recording where it lands in out. */
+static bn_status put_content(bn_bytes *out, const char *content, bool trim, bn_span *at) {
+    size_t start = out->n;
+    BN_TRY(trim ? append_trimmed(out, content) : put(out, content));
+    if (at != NULL)
+        *at = (bn_span){start, out->n};
+    return BN_OK;
+}
+
+static bn_status render_message(bn_chat_format f, const bn_chat_message *m, bn_bytes *out,
+                                bn_span *at) {
     switch (f) {
     case BN_CHAT_BITNET:
         BN_TRY(append_capitalized(out, m->role));
         BN_TRY(put(out, ": "));
-        BN_TRY(append_trimmed(out, m->content));
+        BN_TRY(put_content(out, m->content, true, at));
         return put(out, "<|eot_id|>");
     case BN_CHAT_LLAMA3:
         BN_TRY(put(out, "<|start_header_id|>"));
         BN_TRY(put(out, m->role));
         BN_TRY(put(out, "<|end_header_id|>\n\n"));
-        BN_TRY(append_trimmed(out, m->content));
+        BN_TRY(put_content(out, m->content, true, at));
         return put(out, "<|eot_id|>");
     case BN_CHAT_CHATML:
         BN_TRY(put(out, "<|im_start|>"));
         BN_TRY(put(out, m->role));
         BN_TRY(put(out, "\n"));
-        BN_TRY(put(out, m->content));
+        BN_TRY(put_content(out, m->content, false, at));
         return put(out, "<|im_end|>\n");
     default:
         return BN_ERROR(BN_ERR_INVALID_ARG, "no chat format to render with");
@@ -110,7 +120,8 @@ static bn_status render_message(bn_chat_format f, const bn_chat_message *m, bn_b
 }
 
 bn_status bn_chat_render(bn_chat_format f, const bn_chat_message *messages, size_t n,
-                         bool add_generation_prompt, const char *bos, bn_bytes *out) {
+                         bool add_generation_prompt, const char *bos, bn_bytes *out,
+                         bn_span *contents) {
     static const char *const prompts[] = {
         NULL, "Assistant: ", "<|start_header_id|>assistant<|end_header_id|>\n\n",
         "<|im_start|>assistant\n"};
@@ -121,7 +132,7 @@ bn_status bn_chat_render(bn_chat_format f, const bn_chat_message *messages, size
             return BN_ERROR(BN_ERR_INVALID_ARG, "chat message %zu has no role or content", i);
         if (i == 0 && f != BN_CHAT_CHATML && bos != NULL)
             BN_TRY(put(out, bos));
-        BN_TRY(render_message(f, &messages[i], out));
+        BN_TRY(render_message(f, &messages[i], out, contents != NULL ? &contents[i] : NULL));
     }
     return add_generation_prompt ? put(out, prompts[f]) : BN_OK;
 }

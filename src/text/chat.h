@@ -35,8 +35,11 @@ bn_status bn_chat_format_from_name(const char *name, bn_chat_format *out);
 const char *bn_chat_format_name(bn_chat_format f);
 
 /* Append the prompt text of messages[0..n) to out. bos is the text of the BOS token (used by
- * the formats that start with it). */
+ * the formats that start with it). contents (NULL, or n spans) receives where each message's
+ * content landed in out, for bn_tokenizer_encode_plain: the template's special tokens are text
+ * to parse, what the user wrote is not. */
 bn_status bn_chat_render(bn_chat_format f, const bn_chat_message *messages, size_t n,
-                         bool add_generation_prompt, const char *bos, bn_bytes *out);
+                         bool add_generation_prompt, const char *bos, bn_bytes *out,
+                         bn_span *contents);
 
 #endif /* BN_TEXT_CHAT_H */

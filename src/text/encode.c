@@ -62,9 +62,10 @@ typedef struct added_match {
     int32_t id;
 } added_match;
 
-/* The longest allowed added token starting at s[i], or -1 (an index into spec->added). */
+/* The longest allowed added token starting at s[i], or -1 (an index into spec->added). Special
+ * tokens are allowed when special is set and they end by special_end. */
 static int32_t longest_at(const bn_tokenizer *t, const uint8_t *s, size_t n, size_t i, bool special,
-                          size_t *end) {
+                          size_t special_end, size_t *end) {
     const bn_tok_added *added = t->spec->added;
     int32_t node = 0, best = -1;
     for (size_t j = i; j < n; j++) {
@@ -75,7 +76,7 @@ static int32_t longest_at(const bn_tokenizer *t, const uint8_t *s, size_t n, siz
             break;
         node = c;
         int32_t a = t->trie[node].added;
-        if (a < 0 || (added[a].special && !special))
+        if (a < 0 || (added[a].special && (!special || j + 1 > special_end)))
             continue;
         if (added[a].single_word && ((i > 0 && is_word_char_before(t, s, i)) ||
                                      (j + 1 < n && is_word_byte_at(t, s, n, j + 1))))
@@ -86,14 +87,27 @@ static int32_t longest_at(const bn_tokenizer *t, const uint8_t *s, size_t n, siz
     return best;
 }
 
+/* Where special tokens starting at i must end by: the start of the next plain span, or i when
+ * i is inside one (none can start there), or n. */
+static size_t special_end(const bn_encoder *e, size_t i, size_t n) {
+    for (size_t k = 0; k < e->n_plain; k++) {
+        if (i < e->plain[k].start)
+            return e->plain[k].start;
+        if (i < e->plain[k].end)
+            return i;
+    }
+    return n;
+}
+
 /* The leftmost-longest added token in s[from..n), as tokenizers' AddedVocabulary finds it. */
-static bool next_added(const bn_tokenizer *t, const uint8_t *s, size_t n, size_t from, bool special,
+static bool next_added(const bn_encoder *e, const uint8_t *s, size_t n, size_t from, bool special,
                        added_match *m) {
+    const bn_tokenizer *t = e->t;
     for (size_t i = from; i < n; i++) {
         if (!t->first_byte[s[i]])
             continue;
         size_t end;
-        int32_t a = longest_at(t, s, n, i, special, &end);
+        int32_t a = longest_at(t, s, n, i, special, special_end(e, i, n), &end);
         if (a < 0)
             continue;
         const bn_tok_added *tok = &t->spec->added[a];
@@ -274,7 +288,7 @@ static bn_status encode_text(bn_encoder *e, const uint8_t *s, size_t n, unsigned
             BN_TRY(bn_tokens_push(e->out, spec->prefix[i]));
     size_t pos = 0;
     added_match m;
-    while (pos < n && next_added(e->t, s, n, pos, special, &m)) {
+    while (pos < n && next_added(e, s, n, pos, special, &m)) {
         BN_TRY(encode_stretch(e, s + pos, m.start - pos, pos == 0));
         BN_TRY(bn_tokens_push(e->out, m.id));
         pos = m.end;
@@ -288,17 +302,32 @@ static bn_status encode_text(bn_encoder *e, const uint8_t *s, size_t n, unsigned
 
 bn_status bn_tokenizer_encode(const bn_tokenizer *t, const char *text, size_t len, unsigned flags,
                               bn_tokens *out) {
+    return bn_tokenizer_encode_plain(t, text, len, flags, NULL, 0, out);
+}
+
+bn_status bn_tokenizer_encode_plain(const bn_tokenizer *t, const char *text, size_t len,
+                                    unsigned flags, const bn_span *plain, size_t n_plain,
+                                    bn_tokens *out) {
     if (text == NULL && len > 0)
         return BN_ERROR(BN_ERR_INVALID_ARG, "encode: NULL text of length %zu", len);
     const uint8_t *s = (const uint8_t *)text;
     uint8_t *clean = NULL;
+    if (n_plain > 0 && !bn_utf8_is_valid(s, len))
+        return BN_ERROR(BN_ERR_INVALID_ARG, "encode: text with plain spans must be valid UTF-8");
+    for (size_t k = 0; k < n_plain; k++)
+        if (plain[k].start > plain[k].end || plain[k].end > len ||
+            (k > 0 && plain[k].start < plain[k - 1].end))
+            return BN_ERROR(BN_ERR_INVALID_ARG,
+                            "encode: plain span %zu [%zu, %zu) is out of order "
+                            "or past the text's %zu bytes",
+                            k, plain[k].start, plain[k].end, len);
     if (!bn_utf8_is_valid(s, len)) { /* the replacement policy of tokenizer.h */
         if ((clean = malloc(3 * len)) == NULL)
             return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "encode: %zu bytes", len);
         len = bn_utf8_sanitize(s, len, clean);
         s = clean;
     }
-    bn_encoder e = {.t = t, .out = out};
+    bn_encoder e = {.t = t, .out = out, .plain = plain, .n_plain = n_plain};
     bn_tokenizer *mut = (bn_tokenizer *)t; /* only the cache lock and the cache change */
     bool locked = pthread_mutex_trylock(&mut->cache_lock) == 0;
     e.cache = locked ? mut->cache : NULL;

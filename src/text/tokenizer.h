@@ -49,6 +49,20 @@ enum {
         1u << 1, /* "<|eot_id|>" in the text is that token (tokenizers' default) */
 };
 
+/* A byte range [start, end) of a text. */
+typedef struct bn_span {
+    size_t start, end;
+} bn_span;
+
+/* bn_tokenizer_encode, except that special tokens are not parsed inside the plain spans (sorted,
+ * disjoint), even with BN_TOK_PARSE_SPECIAL: a chat's template text holds its special tokens as
+ * text, while what a user typed is only text ("<|eot_id|>" typed into a message stays those
+ * characters). A special token must lie wholly outside the spans to be parsed. With spans, text
+ * must be valid UTF-8 (BN_ERR_INVALID_ARG otherwise), so that its offsets are the ones encoded. */
+bn_status bn_tokenizer_encode_plain(const bn_tokenizer *t, const char *text, size_t len,
+                                    unsigned flags, const bn_span *plain, size_t n_plain,
+                                    bn_tokens *out);
+
 /* Build from a spec; takes ownership of spec (freed on failure too). Checks what a file can get
  * wrong: merges naming unknown tokens, duplicate tokens, missing byte tokens, bad regexes. */
 bn_status bn_tokenizer_create(bn_tokenizer **out, bn_tokenizer_spec *spec);

@@ -97,6 +97,8 @@ typedef struct bn_encoder {
     size_t cap;   /* of sym and heap */
     uint8_t *buf; /* normalized text of a stretch */
     size_t buf_cap;
+    const bn_span *plain; /* byte ranges where special tokens are not parsed (sorted) */
+    size_t n_plain;
 } bn_encoder;
 
 /* BPE over one pre-token (bytes in the model's key form), appending ids to e->out. */

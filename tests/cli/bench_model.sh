@@ -35,11 +35,38 @@ check("linear_ops_per_token", j.get("linear_ops_per_token") == 2 * 2 * (2 * 256 
       256 + 3 * 512 * 256), str(j.get("linear_ops_per_token")))
 check("rooflines measured", j.get("read_bandwidth_gbs", 0) > 0 and
       (j.get("isa") == "scalar" or j.get("int8_ceiling_gops", 0) > 0), r.stdout)
+# The bytes a generated token reads: the linear layers in the kernels' 2-bit layout (the widths
+# are whole blocks of every path), then the head re-encoded as q8_0: 272 rows of 8 blocks of 34.
+linear = 2 * (2 * 256 * 256 + 2 * 128 * 256 + 3 * 512 * 256) // 4
+check("weight_bytes_per_token", j.get("weight_bytes_per_token") == linear + 272 * 8 * 34,
+      str(j.get("weight_bytes_per_token")))
+
+
+def near(a, b):
+    return a is not None and b is not None and abs(a / b - 1) < 1e-9
+
+
+# The bounds are what they say: the ceiling over the work per token, the bandwidth over the
+# bytes per token (and a bound no test could reach is not a bound to report).
+if j.get("int8_ceiling_gops"):
+    check("pp bound = int8 ceiling / operations per token", near(
+        j.get("pp_bound_tokens_per_s"), j["int8_ceiling_gops"] * 1e9 / j["linear_ops_per_token"]),
+          r.stdout)
+check("tg bound = read bandwidth / bytes per token", near(
+    j.get("tg_bound_tokens_per_s"), j.get("read_bandwidth_gbs", 0) * 1e9 /
+    j.get("weight_bytes_per_token", 1)), r.stdout)
 r = run("-m", model, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "--kv-type", "f32",
         "--head-type", "file")
 check("text output lists pp8 and tg2", r.returncode == 0 and "pp8" in r.stdout and
       "tg2" in r.stdout and "resident after load" in r.stdout and "bounds pp at" in r.stdout
       and "bounds tg at" in r.stdout, r.stdout + r.stderr)
+import re
+m = re.search(r"ceiling, ([\d.]+) GOP/s, bounds pp at ([\d.]+)", r.stdout)
+if j.get("linear_ops_per_token") and m:
+    gops, bound = (float(x) for x in m.groups())
+    want = gops * 1e9 / j["linear_ops_per_token"]  # the same model, the same work per token
+    check("text: the pp bound is the ceiling over the work", abs(bound - want) <=
+          0.05 + 0.001 * want + 0.05 * 1e9 / j["linear_ops_per_token"], m.group(0))
 for args, says in [(["-m", model, "-p", "x"], "bad value"), ([], "-m MODEL"),
                    (["-m", model, "--kv-type", "q4"], "want f16 or f32"),
                    (["-m", model, "-p", "4096"], "context")]:

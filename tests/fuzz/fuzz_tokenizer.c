@@ -206,7 +206,8 @@ static void fuzz_tok_check_chat(const bn_tokenizer *t, const char *text, size_t 
     const char *bos = spec->bos_id >= 0 ? spec->tokens[spec->bos_id] : NULL;
     bn_bytes prompt = {0};
     bn_clear_error();
-    fuzz_tok_require(bn_chat_render(f, msgs, 2, true, bos, &prompt) == BN_OK, "chat render fails");
+    fuzz_tok_require(bn_chat_render(f, msgs, 2, true, bos, &prompt, NULL) == BN_OK,
+                     "chat render fails");
     fuzz_tok_encode(t, prompt.data, prompt.n, BN_TOK_PARSE_SPECIAL, ids);
     bn_bytes_free(&prompt);
     free(content);

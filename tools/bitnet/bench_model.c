@@ -102,6 +102,9 @@ static int parse(int argc, char **argv, bench_args *a) {
     }
     if (a->model == NULL)
         return bn_cli_usage_error("bench model", "-m MODEL is required");
+    if (a->n_pp == 0 && a->n_tg == 0)
+        return bn_cli_usage_error("bench model",
+                                  "nothing to measure: -p and -n name no test (0 skips one)");
     return 0;
 }
 
@@ -151,17 +154,22 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
     double weights = (double)bn_model_bytes_per_token(m);
     if (a->json) {
         cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray();
-        cJSON_AddStringToObject(root, "model", m->name[0] ? m->name : a->model);
+        bn_cli_json_add_text(root, "model", m->name[0] ? m->name : a->model);
         cJSON_AddNumberToObject(root, "threads", threads);
         cJSON_AddStringToObject(root, "isa", bn_isa_name(bn_cpu_isa()));
         cJSON_AddNumberToObject(root, "weight_bytes_per_token", weights);
         cJSON_AddNumberToObject(root, "resident_bytes", (double)facts->resident);
         cJSON_AddNumberToObject(root, "kv_bytes", (double)facts->kv);
         cJSON_AddNumberToObject(root, "linear_ops_per_token", facts->ops_per_token);
-        if (facts->int8_gops > 0)
+        if (facts->int8_gops > 0) {
             cJSON_AddNumberToObject(root, "int8_ceiling_gops", facts->int8_gops);
-        if (facts->read_gbs > 0)
+            cJSON_AddNumberToObject(root, "pp_bound_tokens_per_s",
+                                    facts->int8_gops * 1e9 / facts->ops_per_token);
+        }
+        if (facts->read_gbs > 0) {
             cJSON_AddNumberToObject(root, "read_bandwidth_gbs", facts->read_gbs);
+            cJSON_AddNumberToObject(root, "tg_bound_tokens_per_s", facts->read_gbs * 1e9 / weights);
+        }
         for (int i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "test", r[i].test);
@@ -173,7 +181,7 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
         return bn_cli_print_json(root);
     }
     printf("model %s, %d threads, %s, head %s, %.1f MB of weights read per generated token\n",
-           m->name[0] ? m->name : a->model, threads, bn_isa_name(bn_cpu_isa()),
+           bn_cli_shown(m->name[0] ? m->name : a->model), threads, bn_isa_name(bn_cpu_isa()),
            bn_dtype_name(m->head_type), weights / 1e6);
     /* A head used from the file's mapping is resident only once read (the first token). */
     printf("resident after load: %.1f MiB; weights %.1f MiB%s + KV cache %.1f MiB + 64 MiB "
@@ -260,7 +268,7 @@ int bn_bench_model(int argc, char **argv) {
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     bn_model *m = NULL;
-    bn_status st = bn_model_load(&m, a.model, bn_cpu_isa());
+    bn_status st = bn_cli_load_model(a.model, a.threads, &m);
     bench_result r[2 * MAX_TESTS];
     int n = 0;
     bench_facts facts;

@@ -4,6 +4,7 @@
 
 #include "bitnet.h"
 
+#include <signal.h>
 #include <stdbool.h>
 
 /* One subcommand: argv[0] is the subcommand's name. Returns the process exit code. */
@@ -25,6 +26,14 @@ int bn_bench_tokenizer(int argc, char **argv); /* bitnet bench tokenizer */
 int bn_bench_model(int argc, char **argv);     /* bitnet bench model (argv[0] = "model") */
 int bn_cmd_detokenize(int argc, char **argv);
 
+/* SIGINT and SIGTERM remove the temporary files of outputs being written and end the process.
+ * bn_cli_catch_interrupt(true, ...) makes the first SIGINT only set bn_cli_interrupted (a
+ * second one still ends the process): generation checks it and stops. restart = false lets a
+ * SIGINT interrupt a blocking read (chat's prompt) instead of resuming it. Every call clears
+ * bn_cli_interrupted. */
+extern volatile sig_atomic_t bn_cli_interrupted;
+void bn_cli_catch_interrupt(bool catch, bool restart);
+
 /* Print "bitnet: error: <message>" (from bn_last_error) and return 1. */
 int bn_cli_fail(bn_status status);
 
@@ -35,6 +44,17 @@ int bn_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
  * printing ran out of memory. */
 struct cJSON;
 int bn_cli_print_json(struct cJSON *root);
+
+/* Text that came from a file (a model's name, a tensor's, a tokenizer's strings), for JSON:
+ * a string item in which invalid UTF-8 became U+FFFD, so that the document stays valid JSON
+ * (cJSON escapes control characters); NULL when out of memory. _add_ puts it under key. */
+struct cJSON *bn_cli_json_text(const char *s);
+void bn_cli_json_add_text(struct cJSON *o, const char *key, const char *s);
+
+/* Text from a file, for printing on stdout: on a terminal, control characters (C0, DEL, C1) are
+ * shown as \xNN, so that a file cannot move the cursor or reprogram the terminal; elsewhere s
+ * itself. The result lives until eight more calls (for several arguments of one printf). */
+const char *bn_cli_shown(const char *s);
 
 /* The bytes of FILE ('-' for stdin), appended to text. Returns 0, or 1 after printing the
  * error. */
@@ -49,8 +69,9 @@ bool bn_cli_is_help(const char *arg);
 bool bn_cli_parse_int(const char *s, long min, long max, int *out);
 
 /* The -t/--threads option shared by subcommands. If argv[*i] is -t or --threads, reads its
- * value (1..1024) into *threads, advances *i past it and returns BN_CLI_TAKEN; on a missing or
- * bad value prints a usage error and returns BN_CLI_BAD. Otherwise returns BN_CLI_NOT_MINE. */
+ * value (1..BN_MAX_THREADS, what a thread pool runs) into *threads, advances *i past it and returns
+ * BN_CLI_TAKEN; on a missing or bad value prints a usage error and returns BN_CLI_BAD. Otherwise
+ * returns BN_CLI_NOT_MINE. */
 typedef enum bn_cli_opt { BN_CLI_NOT_MINE = 0, BN_CLI_TAKEN = 1, BN_CLI_BAD = 2 } bn_cli_opt;
 bn_cli_opt bn_cli_threads_option(const char *cmd, int argc, char **argv, int *i, int *threads);
 

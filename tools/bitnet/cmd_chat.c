@@ -34,10 +34,11 @@ static const char USAGE[] =
     "Talk with a chat model. Each line of stdin is a user message (blank lines are skipped); the\n"
     "reply streams to stdout and ends with a newline. A reply stops at the model's\n"
     "end-of-generation token, at a --stop string or after N tokens (-n, default -1: no limit).\n"
-    "End of input (Ctrl-D) ends the chat. The prompt \"> \" goes to stderr, only when stdin is a\n"
-    "terminal. The conversation is written in the model's chat template (bitnet, llama3 or\n"
-    "chatml, recognised from the template the model ships), and only the tokens the KV cache\n"
-    "does not hold yet are evaluated each turn.\n"
+    "End of input (Ctrl-D) ends the chat. Ctrl-C stops the reply being written (the conversation\n"
+    "goes on); at the prompt, Ctrl-C ends the chat (exit status 130). The prompt \"> \" goes to\n"
+    "stderr, only when stdin is a terminal. The conversation is written in the model's chat\n"
+    "template (bitnet, llama3 or chatml, recognised from the template the model ships), and\n"
+    "only the tokens the KV cache does not hold yet are evaluated each turn.\n"
     "When the conversation fills the context (-c), chat says so on stderr and ends with exit\n"
     "status 1 (a reply cut off by it is printed as far as it got); older turns are not dropped.\n"
     "\n"
@@ -45,6 +46,9 @@ static const char USAGE[] =
     "  -m, --model MODEL       a GGUF file or a Hugging Face BitNet folder\n"
     "  --system TEXT           a system message in front of the conversation\n"
     "  --template NAME         bitnet, llama3 or chatml, instead of the model's own template\n"
+    "  --special               parse special-token text typed in messages (\"<|eot_id|>\") as\n"
+    "                          those tokens; by default what you type is only text, and only\n"
+    "                          the template's own markers are special tokens\n"
     "  --print-prompt          before each reply, write the rendered conversation to stderr as\n"
     "                          a JSON line: {\"prompt\": text, \"tokens\": n, \"cached\": n},\n"
     "                          cached being the tokens reused from the KV cache\n"
@@ -54,7 +58,7 @@ static const char USAGE[] =
 typedef struct chat_args {
     const char *model, *system, *template_name;
     int n_ctx, threads;
-    bool print_prompt;
+    bool print_prompt, special;
     bn_cli_sampling gen;
     bn_cli_engine engine;
 } chat_args;
@@ -66,7 +70,9 @@ typedef struct chat {
     bn_sampler *s;
     bn_chat_format format;
     const char *bos;       /* the BOS token's text, which some templates write first */
-    bn_chat_message *msgs; /* the conversation so far; each content is owned */
+    bn_chat_message *msgs; /* the conversation so far; each content is owned (valid UTF-8) */
+    bn_span *spans;        /* [cap]: where each content lands in the rendered text */
+    bn_span *plain;        /* [cap]: the spans whose special-token text is not parsed */
     size_t n_msgs, cap;
     bn_tokens cached; /* the tokens in the KV cache, in order */
     bn_tokens prompt; /* scratch: the rendered conversation's tokens */
@@ -94,6 +100,9 @@ static int parse(int argc, char **argv, chat_args *a) {
             return -1;
         } else if (!strcmp(o, "--print-prompt")) {
             a->print_prompt = true;
+            continue;
+        } else if (!strcmp(o, "--special")) {
+            a->special = true;
             continue;
         } else if (v == NULL) {
             return bn_cli_usage_error("chat", "unknown option or missing value: %s", o);
@@ -141,18 +150,28 @@ static bn_status pick_format(const chat_args *a, const bn_tokenizer *t, bn_chat_
     return BN_OK;
 }
 
+static bn_status grow(void **p, size_t cap, size_t size) {
+    void *q = realloc(*p, cap * size);
+    if (q == NULL)
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "chat history");
+    *p = q;
+    return BN_OK;
+}
+
+/* The content is kept as valid UTF-8 (invalid bytes become U+FFFD, which the tokenizer would
+ * make of them anyway), so that the rendered text's offsets are the ones it encodes. */
 static bn_status add_message(chat *ch, const char *role, const char *content, size_t len) {
     if (ch->n_msgs == ch->cap) {
         size_t cap = ch->cap ? 2 * ch->cap : 16;
-        bn_chat_message *msgs = realloc(ch->msgs, cap * sizeof *msgs);
-        if (msgs == NULL)
-            return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "chat history");
-        ch->msgs = msgs;
+        BN_TRY(grow((void **)&ch->msgs, cap, sizeof *ch->msgs));
+        BN_TRY(grow((void **)&ch->spans, cap, sizeof *ch->spans));
+        BN_TRY(grow((void **)&ch->plain, cap, sizeof *ch->plain));
         ch->cap = cap;
     }
-    char *copy = strndup(content, len);
+    char *copy = malloc(3 * len + 1);
     if (copy == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "chat message");
+    copy[bn_utf8_sanitize((const uint8_t *)content, len, (uint8_t *)copy)] = '\0';
     ch->msgs[ch->n_msgs++] = (bn_chat_message){.role = role, .content = copy};
     return BN_OK;
 }
@@ -161,9 +180,15 @@ static bn_status add_message(chat *ch, const char *role, const char *content, si
 static bn_status render(chat *ch) {
     ch->text.n = 0;
     ch->prompt.n = 0;
-    BN_TRY(bn_chat_render(ch->format, ch->msgs, ch->n_msgs, true, ch->bos, &ch->text));
-    BN_TRY(bn_tokenizer_encode(ch->m->tok, ch->text.data, ch->text.n, BN_TOK_PARSE_SPECIAL,
-                               &ch->prompt));
+    BN_TRY(bn_chat_render(ch->format, ch->msgs, ch->n_msgs, true, ch->bos, &ch->text, ch->spans));
+    /* What the user (or system) wrote is text; the replies keep the tokens they were made of,
+     * special ones included. */
+    size_t n_plain = 0;
+    for (size_t i = 0; i < ch->n_msgs && !ch->a->special; i++)
+        if (strcmp(ch->msgs[i].role, "assistant") != 0)
+            ch->plain[n_plain++] = ch->spans[i];
+    BN_TRY(bn_tokenizer_encode_plain(ch->m->tok, ch->text.data, ch->text.n, BN_TOK_PARSE_SPECIAL,
+                                     ch->plain, n_plain, &ch->prompt));
     int n_ctx = bn_context_n_ctx(ch->c);
     if (ch->prompt.n > (size_t)n_ctx)
         return BN_ERROR(BN_ERR_RANGE,
@@ -248,8 +273,10 @@ static bn_status turn(chat *ch, const char *line, size_t len) {
     return st;
 }
 
-/* Lines until end of input: each non-blank one is a user message. */
-static bn_status converse(chat *ch) {
+/* Lines until end of input: each non-blank one is a user message. Ctrl-C while a reply is
+ * being written ends that reply (what was written stays in the conversation); Ctrl-C while
+ * waiting for a line ends the chat, as end of input does but with *interrupted set. */
+static bn_status converse(chat *ch, bool *interrupted) {
     bool tty = isatty(STDIN_FILENO);
     char *line = NULL;
     size_t cap = 0;
@@ -257,11 +284,23 @@ static bn_status converse(chat *ch) {
     for (;;) {
         if (tty)
             fputs("> ", stderr);
+        bn_cli_catch_interrupt(true, false); /* the read returns on Ctrl-C */
         ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0 && bn_cli_interrupted) {
+            *interrupted = true;
+            clearerr(stdin);
+            break;
+        }
         if (n < 0)
             break;
+        bn_cli_catch_interrupt(true, true); /* from here, Ctrl-C stops the reply */
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             n--;
+        if (memchr(line, '\0', (size_t)n) != NULL) {
+            fprintf(stderr, "bitnet chat: that line holds a NUL byte, which a message cannot "
+                            "contain: not sent\n");
+            continue;
+        }
         if (strspn(line, " \t\r\n") >= (size_t)n)
             continue; /* blank */
         st = turn(ch, line, (size_t)n);
@@ -271,7 +310,8 @@ static bn_status converse(chat *ch) {
     if (st == BN_OK && ferror(stdin))
         st = BN_ERROR(BN_ERR_IO, "reading stdin: %s", strerror(errno));
     if (tty && st == BN_OK)
-        fputc('\n', stderr); /* after ^D, so the shell's prompt starts a line */
+        fputc('\n', stderr); /* after ^D or ^C, so the shell's prompt starts a line */
+    bn_cli_catch_interrupt(false, true);
     free(line);
     return st;
 }
@@ -279,12 +319,13 @@ static bn_status converse(chat *ch) {
 static bn_status start(chat *ch) {
     const chat_args *a = ch->a;
     double t0 = bn_time_s();
-    BN_TRY(bn_model_load(&ch->m, a->model, bn_cpu_isa()));
+    BN_TRY(bn_cli_load_model(a->model, a->threads, &ch->m));
     BN_TRY(pick_format(a, ch->m->tok, &ch->format));
     const bn_tokenizer_spec *spec = bn_tokenizer_spec_of(ch->m->tok);
     ch->bos = spec->bos_id >= 0 ? spec->tokens[spec->bos_id] : NULL;
     BN_TRY(bn_cli_engine_context(&a->engine, ch->m, a->n_ctx, a->threads, &ch->c));
-    BN_TRY(bn_sampler_create(&ch->s, ch->m->cfg.n_vocab, &a->gen.params));
+    /* only ids the tokenizer has (the embeddings may have padding rows past them) */
+    BN_TRY(bn_sampler_create(&ch->s, bn_tokenizer_n_vocab(ch->m->tok), &a->gen.params));
     ch->logits = malloc((size_t)ch->m->cfg.n_vocab * sizeof(float));
     if (ch->logits == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "logits");
@@ -299,6 +340,8 @@ static void finish(chat *ch) {
     for (size_t i = 0; i < ch->n_msgs; i++)
         free((char *)ch->msgs[i].content);
     free(ch->msgs);
+    free(ch->spans);
+    free(ch->plain);
     bn_tokens_free(&ch->cached);
     bn_tokens_free(&ch->prompt);
     bn_bytes_free(&ch->text);
@@ -313,10 +356,14 @@ int bn_cmd_chat(int argc, char **argv) {
     int rc = parse(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
+    bn_cli_sampling_seed(&a.gen);
     chat ch = {.a = &a};
+    bool interrupted = false;
     bn_status st = start(&ch);
     if (st == BN_OK)
-        st = converse(&ch);
+        st = converse(&ch, &interrupted);
     finish(&ch);
-    return st == BN_OK ? 0 : bn_cli_fail(st);
+    if (st != BN_OK)
+        return bn_cli_fail(st);
+    return interrupted ? 130 : 0; /* 128 + SIGINT, as the shell reports a process it ended */
 }

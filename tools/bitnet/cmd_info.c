@@ -74,12 +74,17 @@ static const char *shape_text(const bn_info_tensor *t, char *buf, size_t size) {
     return buf;
 }
 
-static void print_text(const bn_info *info) {
-    printf("file:          %s (%s)\n", info->path, info->format);
-    printf("architecture:  %s%s%s%s\n", info->architecture, info->hf_class[0] ? " (" : "",
-           info->hf_class, info->hf_class[0] ? ")" : "");
+/* A single .safetensors file has tensors but no configuration. */
+static bool has_config(const bn_info *info) {
+    return strcmp(info->format, "safetensors") != 0;
+}
+
+static void print_config(const bn_info *info) {
+    printf("architecture:  %s%s%s%s\n", bn_cli_shown(info->architecture),
+           info->hf_class[0] ? " (" : "", bn_cli_shown(info->hf_class),
+           info->hf_class[0] ? ")" : "");
     if (info->name[0])
-        printf("name:          %s\n", info->name);
+        printf("name:          %s\n", bn_cli_shown(info->name));
     printf("shape:         hidden %lld, intermediate %lld, layers %lld, heads %lld, kv heads %lld, "
            "head_dim %lld, vocab %lld\n",
            (long long)info->hidden_size, (long long)info->intermediate_size,
@@ -87,13 +92,20 @@ static void print_text(const bn_info *info) {
            (long long)info->head_dim, (long long)info->vocab_size);
     printf("               context %lld, rope_theta %g, rms_norm_eps %g, activation %s, tied "
            "embeddings %s\n",
-           (long long)info->context_length, info->rope_theta, info->rms_norm_eps, info->hidden_act,
-           info->tie_word_embeddings ? "yes" : "no");
-    printf("quantization:  %s\n", info->quantization[0] ? info->quantization : "none");
+           (long long)info->context_length, info->rope_theta, info->rms_norm_eps,
+           bn_cli_shown(info->hidden_act), info->tie_word_embeddings ? "yes" : "no");
+    printf("quantization:  %s\n",
+           info->quantization[0] ? bn_cli_shown(info->quantization) : "none");
+}
+
+static void print_text(const bn_info *info) {
+    printf("file:          %s (%s)\n", bn_cli_shown(info->path), info->format);
+    if (has_config(info)) /* a lone .safetensors file says so in a note */
+        print_config(info);
     if (info->tok_vocab >= 0) {
-        printf("tokenizer:     %s%s%s%s, %lld tokens, bos %lld, eos", info->tok_model,
-               info->tok_pre[0] ? " (pre " : "", info->tok_pre, info->tok_pre[0] ? ")" : "",
-               (long long)info->tok_vocab, (long long)info->bos_id);
+        printf("tokenizer:     %s%s%s%s, %lld tokens, bos %lld, eos", bn_cli_shown(info->tok_model),
+               info->tok_pre[0] ? " (pre " : "", bn_cli_shown(info->tok_pre),
+               info->tok_pre[0] ? ")" : "", (long long)info->tok_vocab, (long long)info->bos_id);
         for (int i = 0; i < info->n_eos; i++)
             printf(" %lld", (long long)info->eos_ids[i]);
         if (info->eot_id >= 0)
@@ -103,13 +115,13 @@ static void print_text(const bn_info *info) {
         printf("tokenizer:     none\n");
     }
     for (int i = 0; i < info->n_notes; i++)
-        printf("note:          %s\n", info->notes[i]);
+        printf("note:          %s\n", bn_cli_shown(info->notes[i]));
     printf("\n%-48s %-6s %-16s %12s\n", "tensor", "dtype", "shape", "bytes");
     char buf[96];
     for (int64_t i = 0; i < info->n_tensors; i++) {
         const bn_info_tensor *t = &info->tensors[i];
-        printf("%-48s %-6s %-16s %12llu\n", t->name, t->dtype, shape_text(t, buf, sizeof buf),
-               (unsigned long long)t->bytes);
+        printf("%-48s %-6s %-16s %12llu\n", bn_cli_shown(t->name), t->dtype,
+               shape_text(t, buf, sizeof buf), (unsigned long long)t->bytes);
     }
     totals t = sum_up(info);
     printf("\ntotal:         %lld tensors, %llu parameters, %llu bytes (%.2f MiB)\n",
@@ -127,14 +139,12 @@ static void add_ids(cJSON *o, const char *key, const int64_t *ids, int n) {
         cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)ids[i]));
 }
 
-static int print_json(const bn_info *info) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "path", info->path);
-    cJSON_AddStringToObject(o, "format", info->format);
-    cJSON_AddStringToObject(o, "architecture", info->architecture);
+/* Text fields come from the file: made valid UTF-8 (bn_cli_json_text). */
+static void add_config(cJSON *o, const bn_info *info) {
+    bn_cli_json_add_text(o, "architecture", info->architecture);
     if (info->hf_class[0])
-        cJSON_AddStringToObject(o, "hf_architecture", info->hf_class);
-    cJSON_AddStringToObject(o, "name", info->name);
+        bn_cli_json_add_text(o, "hf_architecture", info->hf_class);
+    bn_cli_json_add_text(o, "name", info->name);
     cJSON_AddNumberToObject(o, "hidden_size", (double)info->hidden_size);
     cJSON_AddNumberToObject(o, "intermediate_size", (double)info->intermediate_size);
     cJSON_AddNumberToObject(o, "num_layers", (double)info->num_layers);
@@ -145,12 +155,20 @@ static int print_json(const bn_info *info) {
     cJSON_AddNumberToObject(o, "context_length", (double)info->context_length);
     cJSON_AddNumberToObject(o, "rope_theta", info->rope_theta);
     cJSON_AddNumberToObject(o, "rms_norm_eps", info->rms_norm_eps);
-    cJSON_AddStringToObject(o, "hidden_act", info->hidden_act);
+    bn_cli_json_add_text(o, "hidden_act", info->hidden_act);
     cJSON_AddBoolToObject(o, "tie_word_embeddings", info->tie_word_embeddings);
-    cJSON_AddStringToObject(o, "quantization", info->quantization);
+    bn_cli_json_add_text(o, "quantization", info->quantization);
+}
+
+static int print_json(const bn_info *info) {
+    cJSON *o = cJSON_CreateObject();
+    bn_cli_json_add_text(o, "path", info->path);
+    cJSON_AddStringToObject(o, "format", info->format);
+    if (has_config(info))
+        add_config(o, info);
     cJSON *tok = cJSON_AddObjectToObject(o, "tokenizer");
-    cJSON_AddStringToObject(tok, "model", info->tok_model);
-    cJSON_AddStringToObject(tok, "pre", info->tok_pre);
+    bn_cli_json_add_text(tok, "model", info->tok_model);
+    bn_cli_json_add_text(tok, "pre", info->tok_pre);
     cJSON_AddNumberToObject(tok, "vocab_size", (double)info->tok_vocab);
     cJSON_AddNumberToObject(tok, "bos_id", (double)info->bos_id);
     add_ids(tok, "eos_ids", info->eos_ids, info->n_eos);
@@ -158,12 +176,12 @@ static int print_json(const bn_info *info) {
     cJSON_AddNumberToObject(tok, "pad_id", (double)info->pad_id);
     cJSON *notes = cJSON_AddArrayToObject(o, "notes");
     for (int i = 0; i < info->n_notes; i++)
-        cJSON_AddItemToArray(notes, cJSON_CreateString(info->notes[i]));
+        cJSON_AddItemToArray(notes, bn_cli_json_text(info->notes[i]));
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
     for (int64_t i = 0; i < info->n_tensors; i++) {
         const bn_info_tensor *t = &info->tensors[i];
         cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "name", t->name);
+        bn_cli_json_add_text(x, "name", t->name);
         cJSON_AddStringToObject(x, "dtype", t->dtype);
         add_ids(x, "shape", t->shape, t->n_dims);
         cJSON_AddNumberToObject(x, "bytes", (double)t->bytes);

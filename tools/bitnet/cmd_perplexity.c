@@ -182,7 +182,7 @@ static int print_result(const ppl_args *a, const bn_nll_stats *s, size_t n_token
 int bn_cmd_perplexity(int argc, char **argv) {
     /* As llama.cpp's perplexity: the file's head, an f16 cache (--head-type q8_0 measures what
      * generation's head costs in perplexity; --kv-type f32 is exact). */
-    ppl_args a = {.engine = {.kv_type = BN_DTYPE_F16, .head_q8 = false}};
+    ppl_args a = {.engine = {.kv_type = BN_DTYPE_F16, .head = BN_CLI_HEAD_FILE}};
     int rc = parse(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
@@ -195,7 +195,7 @@ int bn_cmd_perplexity(int argc, char **argv) {
     bn_nll_stats s = {0};
     int n_ctx = 0, n_windows = 0, bos = -1;
     double t0 = bn_time_s();
-    bn_status st = bn_model_load(&m, a.model, bn_cpu_isa());
+    bn_status st = bn_cli_load_model(a.model, a.threads, &m);
     if (st == BN_OK) {
         bos = window_bos(m->tok);
         st = tokenize(m, &text, bos, &ids);

@@ -15,9 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct run_args {
-    const char *model, *prompt, *ids, *out;
+    const char *model, *prompt, *prompt_file, *ids, *out;
     int n_ctx, threads;
     bool all, no_bos;
     bn_cli_sampling gen; /* run only */
@@ -25,34 +26,49 @@ typedef struct run_args {
 } run_args;
 
 static const char RUN_USAGE[] =
-    "usage: bitnet run -m MODEL (-p TEXT | --ids 1,2,3) [-n N] [-c CTX] [-t THREADS] [--no-bos]\n"
+    "usage: bitnet run -m MODEL (-p TEXT | -f FILE | --ids 1,2,3) [-n N] [-c CTX] [-t THREADS]\n"
+    "                  [--no-bos]\n"
     "                  [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "                  [--repeat-last-n N] [--frequency-penalty F] [--presence-penalty P]\n"
     "                  [--seed S] [--stop TEXT]...\n"
     "\n"
     "Generate up to N tokens (default 128) after TEXT and stream them to stdout. Generation\n"
     "stops at the model's end-of-generation tokens, at a --stop string, after N tokens, or when\n"
-    "the context (-c, default the model's) is full. -n 0 evaluates the prompt and generates\n"
-    "nothing (a prompt-speed measurement); -n -1 generates until the context is full.\n"
-    "stderr gets the load time, then prompt and generation speed in tokens per second.\n"
+    "the context (-c) is full. -n 0 evaluates the prompt and generates nothing (a prompt-speed\n"
+    "measurement); -n -1 generates until the context is full. Ctrl-C stops generation (the\n"
+    "timing line is still printed; exit status 130). stderr gets the seed (when sampling), the\n"
+    "load time, then prompt and generation speed in tokens per second.\n"
     "\n"
     "options:\n"
     "  -m, --model MODEL       a GGUF file or a Hugging Face BitNet folder\n"
-    "  -p, --prompt TEXT       the prompt; special tokens written in it (<|eot_id|>) are those\n"
-    "                          tokens, and BOS goes first\n"
+    "  -p, --prompt TEXT       the prompt (- reads it from stdin); special tokens written in it\n"
+    "                          (<|eot_id|>) are those tokens, and BOS goes first\n"
+    "  -f, --file FILE         the prompt is the contents of FILE (- for stdin), for prompts\n"
+    "                          too long for an argument (the kernel caps one at 128 KiB)\n"
     "  --ids 1,2,3             the prompt as token ids, used as given\n"
     "  --no-bos                no BOS in front of TEXT\n"
-    "  -c, --ctx CTX           context length in tokens (default: the model's)\n"
-    "  -t, --threads N         threads (default: one per CPU)\n";
+    "  -c, --ctx CTX           context length in tokens (default: the model's, at most 4096)\n"
+    "  -t, --threads N         threads (default: one per CPU this process may use)\n";
 
 static const char LOGITS_USAGE[] =
-    "usage: bitnet logits -m MODEL (-p TEXT | --ids 1,2,3) [--all] --out FILE.npy [-t THREADS]\n"
+    "usage: bitnet logits -m MODEL (-p TEXT | -f FILE | --ids 1,2,3) [--all] --out FILE.npy\n"
+    "                     [-c CTX] [-t THREADS] [--no-bos]\n"
     "\n"
     "Write float32 logits as a NumPy .npy file: shape [vocab] for the last position, [T, vocab]\n"
     "with --all. -p TEXT is tokenized with BOS, as transformers does by default. The defaults\n"
     "are the exact ones (f32 KV cache, the file's head), for comparison with float references.\n"
+    "The file appears only when complete (written beside it, then renamed).\n"
     "\n"
-    "options:\n";
+    "options:\n"
+    "  -m, --model MODEL       a GGUF file or a Hugging Face BitNet folder\n"
+    "  -p, --prompt TEXT       the prompt (- reads it from stdin)\n"
+    "  -f, --file FILE         the prompt is the contents of FILE (- for stdin)\n"
+    "  --ids 1,2,3             the prompt as token ids, used as given\n"
+    "  --no-bos                no BOS in front of TEXT\n"
+    "  --all                   the logits of every position, not only the last\n"
+    "  --out FILE.npy          where to write them (- for stdout)\n"
+    "  -c, --ctx CTX           context length in tokens (default: the model's, at most 4096)\n"
+    "  -t, --threads N         threads (default: one per CPU this process may use)\n";
 
 /* Options shared by run and logits; returns 0, or an exit code (-1: help printed). */
 static int parse(const char *cmd, const char *usage, int argc, char **argv, run_args *a,
@@ -87,6 +103,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, run_
             a->model = v;
         } else if (!strcmp(o, "-p") || !strcmp(o, "--prompt")) {
             a->prompt = v;
+        } else if (!strcmp(o, "-f") || !strcmp(o, "--file")) {
+            a->prompt_file = v;
         } else if (!strcmp(o, "--ids")) {
             a->ids = v;
         } else if (!strcmp(o, "--out")) {
@@ -106,7 +124,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, run_
 }
 
 /* The prompt's ids: --ids as given, else the tokenized text (BOS unless --no-bos). */
-static bn_status prompt_ids(const bn_model *m, const run_args *a, bn_tokens *ids) {
+static bn_status prompt_ids(const bn_model *m, const run_args *a, const bn_bytes *text,
+                            bn_tokens *ids) {
     if (a->ids != NULL) {
         for (const char *p = a->ids; *p;) {
             char *end;
@@ -122,7 +141,7 @@ static bn_status prompt_ids(const bn_model *m, const run_args *a, bn_tokens *ids
         return BN_OK;
     }
     unsigned flags = BN_TOK_PARSE_SPECIAL | (a->no_bos ? 0 : BN_TOK_ADD_SPECIAL);
-    return bn_tokenizer_encode(m->tok, a->prompt, strlen(a->prompt), flags, ids);
+    return bn_tokenizer_encode(m->tok, text->data ? text->data : "", text->n, flags, ids);
 }
 
 static bn_status do_logits(const run_args *a, bn_model *m, bn_context *c, const bn_tokens *ids) {
@@ -132,18 +151,26 @@ static bn_status do_logits(const run_args *a, bn_model *m, bn_context *c, const 
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "logits");
     bn_status st = bn_context_eval(c, ids->ids, (int)ids->n, logits, a->all);
     int64_t shape[2] = {rows, vocab};
+    const int64_t *dims = a->all ? shape : shape + 1;
+    int ndim = a->all ? 2 : 1;
     if (st == BN_OK)
-        st = a->all ? bn_npy_write_f32(a->out, logits, shape, 2)
-                    : bn_npy_write_f32(a->out, logits, shape + 1, 1);
+        st = strcmp(a->out, "-") == 0
+                 ? bn_npy_write_f32_stream(stdout, "stdout", logits, dims, ndim)
+                 : bn_npy_write_f32(a->out, logits, dims, ndim);
     free(logits);
     return st;
 }
 
-static bn_status generate(const run_args *a, bn_model *m, bn_context *c, const bn_tokens *ids) {
+/* *interrupted: Ctrl-C stopped generation (the timing line is still printed). */
+static bn_status generate(const run_args *a, bn_model *m, bn_context *c, const bn_tokens *ids,
+                          bool *interrupted) {
     bn_sampler *s = NULL;
     float *logits = malloc((size_t)m->cfg.n_vocab * sizeof(float));
-    bn_status st = logits ? bn_sampler_create(&s, m->cfg.n_vocab, &a->gen.params)
+    /* Only ids the tokenizer has can be sampled: the embeddings may have more rows (padded to
+     * a multiple of 64 or 128), whose logits are noise that could not even be printed. */
+    bn_status st = logits ? bn_sampler_create(&s, bn_tokenizer_n_vocab(m->tok), &a->gen.params)
                           : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "logits");
+    bn_cli_catch_interrupt(true, true);
     double t0 = bn_time_s();
     if (st == BN_OK)
         st = bn_context_eval(c, ids->ids, (int)ids->n, logits, false);
@@ -164,6 +191,8 @@ static bn_status generate(const run_args *a, bn_model *m, bn_context *c, const b
                 r.n_evaluated > 0 ? r.n_evaluated / r.seconds : 0.0);
         fprintf(stderr, "; stopped by %s\n", bn_gen_end_str(r.end));
     }
+    *interrupted = r.end == BN_GEN_INTERRUPT;
+    bn_cli_catch_interrupt(false, true);
     bn_sampler_free(s);
     free(logits);
     return st;
@@ -174,17 +203,30 @@ static int run_common(const char *cmd, const char *usage, int argc, char **argv,
     int rc = parse(cmd, usage, argc, argv, &a, logits);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    if ((a.prompt == NULL) == (a.ids == NULL))
-        return bn_cli_usage_error(cmd, "give either -p TEXT or --ids 1,2,3");
+    if ((a.prompt != NULL) + (a.prompt_file != NULL) + (a.ids != NULL) != 1)
+        return bn_cli_usage_error(cmd, "give one of -p TEXT, -f FILE or --ids 1,2,3");
     if (logits && a.out == NULL)
         return bn_cli_usage_error(cmd, "--out FILE.npy is required");
+    if (logits && strcmp(a.out, "-") == 0 && isatty(STDOUT_FILENO))
+        return bn_cli_usage_error(cmd, "--out -: stdout is a terminal; redirect it or name a file");
+    if (!logits)
+        bn_cli_sampling_seed(&a.gen);
+    bn_bytes text = {0}; /* the prompt's text: -p TEXT, or read from -f FILE / -p - / -f - */
+    const char *file = a.prompt_file                        ? a.prompt_file
+                       : a.prompt && !strcmp(a.prompt, "-") ? "-"
+                                                            : NULL;
+    if (file != NULL && (rc = bn_cli_read_input(file, &text)) != 0)
+        return rc;
+    if (file == NULL && a.prompt != NULL &&
+        bn_bytes_append(&text, a.prompt, strlen(a.prompt)) != BN_OK)
+        return bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
     bn_model *m = NULL;
     bn_context *c = NULL;
     bn_tokens ids = {0};
     double t0 = bn_time_s();
-    bn_status st = bn_model_load(&m, a.model, bn_cpu_isa());
+    bn_status st = bn_cli_load_model(a.model, a.threads, &m);
     if (st == BN_OK)
-        st = prompt_ids(m, &a, &ids);
+        st = prompt_ids(m, &a, &text, &ids);
     if (st == BN_OK && ids.n == 0)
         st = BN_ERROR(BN_ERR_INVALID_ARG, "the prompt has no tokens");
     if (st == BN_OK)
@@ -196,12 +238,16 @@ static int run_common(const char *cmd, const char *usage, int argc, char **argv,
                       ids.n, bn_context_n_ctx(c));
     if (st == BN_OK && !logits)
         fprintf(stderr, "loaded %s in %.2f s\n", a.model, bn_time_s() - t0);
+    bool interrupted = false;
     if (st == BN_OK)
-        st = logits ? do_logits(&a, m, c, &ids) : generate(&a, m, c, &ids);
+        st = logits ? do_logits(&a, m, c, &ids) : generate(&a, m, c, &ids, &interrupted);
+    bn_bytes_free(&text);
     bn_tokens_free(&ids);
     bn_context_free(c);
     bn_model_free(m);
-    return st == BN_OK ? 0 : bn_cli_fail(st);
+    if (st != BN_OK)
+        return bn_cli_fail(st);
+    return interrupted ? 130 : 0; /* 128 + SIGINT, as for a process the signal ended */
 }
 
 int bn_cmd_run(int argc, char **argv) {

@@ -30,6 +30,7 @@ static const char DETOKENIZE_USAGE[] =
     "usage: bitnet detokenize -m MODEL [--skip-special] IDS...\n"
     "\n"
     "Print the text of token ids (separated by spaces or commas) on stdout, byte for byte.\n"
+    "An IDS argument of - reads the ids from stdin. An empty list prints nothing.\n"
     "\n"
     "  -m, --model MODEL  a GGUF file, a Hugging Face folder or a tokenizer.json\n"
     "  --skip-special     leave out special tokens (BOS, <|eot_id|>, ...)\n";
@@ -158,7 +159,7 @@ int bn_cmd_tokenize(int argc, char **argv) {
 static int parse_ids(const char *arg, bn_tokens *ids) {
     const char *p = arg;
     while (*p) {
-        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n')
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
             p++;
         if (*p == '\0')
             break;
@@ -166,7 +167,7 @@ static int parse_ids(const char *arg, bn_tokens *ids) {
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || errno != 0 || v < 0 || v > INT32_MAX ||
-            (*end && *end != ',' && *end != ' ' && *end != '\t' && *end != '\n'))
+            (*end && *end != ',' && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r'))
             return bn_cli_usage_error("detokenize", "'%s' is not a list of token ids", arg);
         if (bn_tokens_push(ids, (int32_t)v) != BN_OK)
             return bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
@@ -179,7 +180,7 @@ int bn_cmd_detokenize(int argc, char **argv) {
     const char *model = NULL;
     bool skip = false;
     bn_tokens ids = {0};
-    int rc = 0;
+    int rc = 0, lists = 0;
     for (int i = 1; i < argc && rc == 0; i++) {
         if (bn_cli_is_help(argv[i])) {
             fputs(DETOKENIZE_USAGE, stdout);
@@ -191,12 +192,26 @@ int bn_cmd_detokenize(int argc, char **argv) {
             skip = true;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             rc = bn_cli_usage_error("detokenize", "unknown option or missing value: %s", argv[i]);
+        } else if (!strcmp(argv[i], "-")) {
+            bn_bytes in = {0};
+            rc = bn_cli_read_input("-", &in);
+            if (rc == 0 && bn_bytes_append(&in, "", 1) != BN_OK) /* a terminating NUL */
+                rc = bn_cli_fail(BN_ERR_OUT_OF_MEMORY);
+            if (rc == 0 && strlen(in.data) + 1 != in.n)
+                rc = bn_cli_usage_error("detokenize", "stdin holds a NUL byte, not token ids");
+            if (rc == 0)
+                rc = parse_ids(in.data, &ids);
+            bn_bytes_free(&in);
+            lists++;
         } else {
             rc = parse_ids(argv[i], &ids);
+            lists++;
         }
     }
     if (rc == 0 && model == NULL)
         rc = bn_cli_usage_error("detokenize", "-m MODEL is required");
+    if (rc == 0 && lists == 0)
+        rc = bn_cli_usage_error("detokenize", "give the token ids to decode (or - for stdin)");
     bn_tokenizer *t = NULL;
     bn_bytes text = {0};
     if (rc == 0) {

@@ -5,10 +5,15 @@
 
 const char BN_CLI_ENGINE_HELP[] =
     "  --kv-type f16|f32      KV cache precision\n"
-    "  --head-type q8_0|file  output head: re-encoded as q8_0 at load, or as the file has it\n";
+    "  --head-type q8_0|file|f32\n"
+    "                         output head: q8_0 re-encodes a head without an int8 kernel (f16,\n"
+    "                         bf16, f32, q5_k, ...) as q8_0 once at load and keeps q8_0, q6_k\n"
+    "                         and q4_k heads as they are; file runs the file's head as it is;\n"
+    "                         f32 decodes its rows to float32 and dots them in float32 (exact)\n";
 
 bn_cli_engine bn_cli_engine_defaults(bool exact) {
-    return (bn_cli_engine){.kv_type = exact ? BN_DTYPE_F32 : BN_DTYPE_F16, .head_q8 = !exact};
+    return (bn_cli_engine){.kv_type = exact ? BN_DTYPE_F32 : BN_DTYPE_F16,
+                           .head = exact ? BN_CLI_HEAD_F32 : BN_CLI_HEAD_Q8_0};
 }
 
 bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, bn_cli_engine *e) {
@@ -23,23 +28,34 @@ bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, 
     const char *v = argv[++*i];
     if (kv && (strcmp(v, "f16") == 0 || strcmp(v, "f32") == 0))
         e->kv_type = v[1] == '1' ? BN_DTYPE_F16 : BN_DTYPE_F32;
-    else if (head && (strcmp(v, "q8_0") == 0 || strcmp(v, "file") == 0))
-        e->head_q8 = v[0] == 'q';
+    else if (head && strcmp(v, "q8_0") == 0)
+        e->head = BN_CLI_HEAD_Q8_0;
+    else if (head && strcmp(v, "file") == 0)
+        e->head = BN_CLI_HEAD_FILE;
+    else if (head && strcmp(v, "f32") == 0)
+        e->head = BN_CLI_HEAD_F32;
     else {
-        bn_cli_usage_error(cmd, "%s %s: want %s", o, v, kv ? "f16 or f32" : "q8_0 or file");
+        bn_cli_usage_error(cmd, "%s %s: want %s", o, v, kv ? "f16 or f32" : "q8_0, file or f32");
         return BN_CLI_BAD;
     }
     return BN_CLI_TAKEN;
 }
 
+bn_status bn_cli_load_model(const char *path, int threads, bn_model **out) {
+    bn_model_params p = bn_model_default_params();
+    p.n_threads = threads;
+    return bn_model_load(out, path, &p);
+}
+
 bn_status bn_cli_engine_context(const bn_cli_engine *e, bn_model *m, int n_ctx, int threads,
                                 bn_context **out) {
     /* a hidden size that q8_0 blocks do not divide keeps its float head */
-    if (e->head_q8 && m->cfg.dim % 32 == 0)
-        BN_TRY(bn_model_set_head_type(m, BN_DTYPE_Q8_0));
+    if (e->head == BN_CLI_HEAD_Q8_0 && !bn_head_has_int8(m->head_type) && m->cfg.dim % 32 == 0)
+        BN_TRY(bn_model_set_head_type(m, BN_DTYPE_Q8_0, threads));
     bn_context_params p = bn_context_default_params();
     p.n_ctx = n_ctx;
     p.n_threads = threads;
     p.kv_type = e->kv_type;
+    p.float_head = e->head == BN_CLI_HEAD_F32;
     return bn_context_create(out, m, &p);
 }

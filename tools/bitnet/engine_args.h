@@ -1,10 +1,11 @@
 /*
  * engine_args.h - the precision options every command that runs a model shares:
  *   --kv-type f16|f32     the KV cache (f16 halves its bytes; f32 is exact)
- *   --head-type q8_0|file the output head (q8_0 re-encodes a float head once at load, which
- *                         halves what each generated token reads from an f16 head)
+ *   --head-type q8_0|file|f32  the output head (q8_0 re-encodes a head without an int8 kernel
+ *                         once at load, which halves what each generated token reads from an
+ *                         f16 head; q6_k/q4_k/q8_0 heads stay, being no bigger; f32 is exact)
  * Generation and benchmarks default to f16 and q8_0; `bitnet logits`, whose purpose is to be
- * compared with float references, defaults to f32 and the file's head.
+ * compared with float references, defaults to f32 and f32.
  */
 #ifndef BN_CLI_ENGINE_ARGS_H
 #define BN_CLI_ENGINE_ARGS_H
@@ -12,9 +13,15 @@
 #include "cli.h"
 #include "model/forward.h"
 
+typedef enum bn_cli_head {
+    BN_CLI_HEAD_Q8_0, /* generation: a head without an int8 kernel re-encoded as q8_0 */
+    BN_CLI_HEAD_FILE, /* the file's head as it is (its int8 kernel when it has one) */
+    BN_CLI_HEAD_F32,  /* the file's rows decoded to float32, dotted in float32: exact */
+} bn_cli_head;
+
 typedef struct bn_cli_engine {
     bn_dtype kv_type; /* BN_DTYPE_F16 or BN_DTYPE_F32 */
-    bool head_q8;     /* re-encode a float head as q8_0 */
+    bn_cli_head head;
 } bn_cli_engine;
 
 extern const char BN_CLI_ENGINE_HELP[];
@@ -23,6 +30,9 @@ bn_cli_engine bn_cli_engine_defaults(bool exact);
 
 /* --kv-type / --head-type: BN_CLI_TAKEN, BN_CLI_BAD (usage error printed) or BN_CLI_NOT_MINE. */
 bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, bn_cli_engine *e);
+
+/* Load a model for this CPU's kernel path, repacking with threads threads (0 = all). */
+bn_status bn_cli_load_model(const char *path, int threads, bn_model **out);
 
 /* Apply the head choice to m and create a context of n_ctx positions (0 = the model's) on
  * threads threads (0 = all). */

@@ -7,15 +7,22 @@
  */
 #include "generate.h"
 
+#include "cli.h"
+
 #include "base/timer.h"
 #include "text/stop.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
 
 /* Print text and keep a copy in the reply. */
 static bn_status emit(const bn_gen *g, const bn_bytes *text) {
     if (text->n == 0)
         return BN_OK;
-    fwrite(text->data, 1, text->n, g->out);
-    fflush(g->out);
+    /* a full disk or a closed pipe ends generation now, not after -n more tokens */
+    if (fwrite(text->data, 1, text->n, g->out) != text->n || fflush(g->out) != 0)
+        return BN_ERROR(BN_ERR_IO, "writing the generated text: %s", strerror(errno));
     return g->reply != NULL ? bn_bytes_append(g->reply, text->data, text->n) : BN_OK;
 }
 
@@ -44,6 +51,11 @@ static bn_status put_rest(const bn_gen *g, bn_detokenizer *d, bn_stop *stop, bn_
 static bn_status step(const bn_gen *g, bn_detokenizer *d, bn_stop *stop, float *logits,
                       bn_bytes *bufs, bn_gen_result *r, bool *go) {
     int n_predict = g->opt->n_predict;
+    if (g->opt->ignore_eos) {
+        const bn_tokenizer_spec *spec = bn_tokenizer_spec_of(g->m->tok);
+        for (int i = 0; i < spec->n_eog; i++)
+            logits[spec->eog[i]] = -INFINITY;
+    }
     int32_t tok = bn_sampler_sample(g->s, logits);
     bn_sampler_accept(g->s, tok);
     r->n_sampled++;
@@ -78,8 +90,13 @@ bn_status bn_cli_generate(const bn_gen *g, float *logits, bn_gen_result *r) {
     double t0 = bn_time_s();
     bn_status st = BN_OK;
     bool go = g->opt->n_predict != 0;
-    while (st == BN_OK && go)
+    while (st == BN_OK && go) {
+        if (bn_cli_interrupted) { /* Ctrl-C: stop here, keep what was made */
+            r->end = BN_GEN_INTERRUPT;
+            break;
+        }
         st = step(g, &d, &stop, logits, bufs, r, &go);
+    }
     if (st == BN_OK) /* after a stop string this adds nothing */
         st = put_rest(g, &d, &stop, &bufs[0], &bufs[1]);
     r->seconds = bn_time_s() - t0;
@@ -97,6 +114,8 @@ const char *bn_gen_end_str(bn_gen_end end) {
         return "a stop string";
     case BN_GEN_FULL:
         return "the end of the context";
+    case BN_GEN_INTERRUPT:
+        return "an interrupt (Ctrl-C)";
     default:
         return "the -n limit";
     }

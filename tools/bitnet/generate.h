@@ -11,10 +11,11 @@
 
 /* Why generation ended. */
 typedef enum bn_gen_end {
-    BN_GEN_LIMIT = 0, /* n_predict tokens were made */
-    BN_GEN_EOG = 1,   /* the model chose an end-of-generation token */
-    BN_GEN_STOP = 2,  /* the output reached a --stop string */
-    BN_GEN_FULL = 3,  /* the context is full */
+    BN_GEN_LIMIT = 0,     /* n_predict tokens were made */
+    BN_GEN_EOG = 1,       /* the model chose an end-of-generation token */
+    BN_GEN_STOP = 2,      /* the output reached a --stop string */
+    BN_GEN_FULL = 3,      /* the context is full */
+    BN_GEN_INTERRUPT = 4, /* SIGINT (bn_cli_interrupted) */
 } bn_gen_end;
 
 typedef struct bn_gen {

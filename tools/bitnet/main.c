@@ -3,15 +3,22 @@
  */
 #include "cli.h"
 
+#include "base/log.h"
 #include "base/status.h"
+#include "base/threadpool.h"
+#include "io/outfile.h"
 #include "text/tokenizer.h"
+#include "text/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct command {
     const char *name;
@@ -102,6 +109,47 @@ int bn_cli_print_json(struct cJSON *root) {
     return 0;
 }
 
+cJSON *bn_cli_json_text(const char *s) {
+    size_t n = strlen(s);
+    uint8_t *clean = malloc(3 * n + 1);
+    if (clean == NULL)
+        return NULL;
+    clean[bn_utf8_sanitize((const uint8_t *)s, n, clean)] = '\0';
+    cJSON *item = cJSON_CreateString((const char *)clean);
+    free(clean);
+    return item;
+}
+
+void bn_cli_json_add_text(cJSON *o, const char *key, const char *s) {
+    cJSON *item = bn_cli_json_text(s);
+    if (item != NULL)
+        cJSON_AddItemToObject(o, key, item);
+}
+
+const char *bn_cli_shown(const char *s) {
+    static int tty = -1;
+    static char bufs[8][1024];
+    static int next;
+    if (tty < 0)
+        tty = isatty(STDOUT_FILENO);
+    if (!tty)
+        return s;
+    char *b = bufs[next++ % 8];
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 5 < sizeof bufs[0]; p++) {
+        /* C0, DEL, and C1 (U+0080..U+009F, which UTF-8 writes as C2 80..C2 9F) */
+        bool c1 = p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
+        if (*p < 0x20 || *p == 0x7F || c1) {
+            k += (size_t)snprintf(b + k, sizeof bufs[0] - k, "\\x%02x", c1 ? p[1] : p[0]);
+            p += c1;
+        } else {
+            b[k++] = (char)*p;
+        }
+    }
+    b[k] = '\0';
+    return b;
+}
+
 bool bn_cli_parse_int(const char *s, long min, long max, int *out) {
     char *end;
     errno = 0;
@@ -125,14 +173,74 @@ bn_cli_opt bn_cli_threads_option(const char *cmd, int argc, char **argv, int *i,
         return BN_CLI_BAD;
     }
     const char *text = argv[++*i];
-    if (!bn_cli_parse_int(text, 1, 1024, threads)) {
-        bn_cli_usage_error(cmd, "thread count '%s' is not 1..1024", text);
+    if (!bn_cli_parse_int(text, 1, BN_MAX_THREADS, threads)) {
+        bn_cli_usage_error(cmd, "%s %s: the thread count must be a whole number 1..%d", opt, text,
+                           BN_MAX_THREADS);
         return BN_CLI_BAD;
     }
     return BN_CLI_TAKEN;
 }
 
-int main(int argc, char **argv) {
+/* ---- signals ------------------------------------------------------------------------------
+ * SIGINT and SIGTERM remove the temporary files of outputs being written (io/outfile.h), then
+ * end the process as the signal would have. While a command catches interrupts (run and chat
+ * generating), the first SIGINT only sets bn_cli_interrupted; a second one ends the process. */
+volatile sig_atomic_t bn_cli_interrupted = 0;
+static volatile sig_atomic_t catching = 0;
+
+static void on_signal(int sig) {
+    if (sig == SIGINT && catching && !bn_cli_interrupted) {
+        bn_cli_interrupted = 1;
+        return;
+    }
+    bn_outfile_remove_temps();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install(int sig, bool restart) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+void bn_cli_catch_interrupt(bool catch, bool restart) {
+    bn_cli_interrupted = 0;
+    catching = catch;
+    install(SIGINT, restart);
+}
+
+/* A closed standard descriptor would be the next file we open: a model file or, worse, the
+ * temporary file of an output, which printf would then write into. Park /dev/null there
+ * instead, read-only, so that writes to a closed stdout fail (and are reported) rather than
+ * vanish. */
+static void occupy_closed_std_fds(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0 && null != fd) {
+            dup2(null, fd);
+            close(null);
+        }
+    }
+}
+
+/* Output the user did not get is a failure: a full disk or a closed pipe behind stdout makes
+ * the command fail, whatever it returned. */
+static int check_stdout(int rc) {
+    errno = 0;
+    if ((fflush(stdout) == 0 && !ferror(stdout)) || rc != 0) /* a failure was reported already */
+        return rc;
+    fprintf(stderr, "bitnet: error: writing to standard output failed%s%s\n", errno ? ": " : "",
+            errno ? strerror(errno) : "");
+    return rc == 0 ? 1 : rc;
+}
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         print_help(stderr);
         return 2;
@@ -150,4 +258,12 @@ int main(int argc, char **argv) {
             return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "bitnet: unknown command '%s' (see bitnet --help)\n", argv[1]);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    occupy_closed_std_fds();
+    bn_log_get_level(); /* reads BITNET_LOG now, so a bad value is reported whatever runs */
+    install(SIGINT, true);
+    install(SIGTERM, true);
+    return check_stdout(dispatch(argc, argv));
 }

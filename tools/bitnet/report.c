@@ -30,7 +30,7 @@ static void print_json(const bn_convert_report *r) {
     for (int64_t i = 0; i < r->n; i++) {
         const bn_tensor_report *t = &r->tensors[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", t->name);
+        bn_cli_json_add_text(o, "name", t->name);
         cJSON_AddStringToObject(o, "type", t->type);
         cJSON_AddStringToObject(o, "source", t->source);
         cJSON_AddNumberToObject(o, "n", (double)t->m.n);

@@ -8,8 +8,12 @@
 #include "sampling_args.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 const char BN_CLI_SAMPLING_HELP[] =
     "  -n N                    tokens to generate (-1: until the context is full; 0: none)\n"
@@ -21,18 +25,44 @@ const char BN_CLI_SAMPLING_HELP[] =
     "  --repeat-last-n N       penalty window in tokens; -1 = all, 0 = off (default 64)\n"
     "  --frequency-penalty F   subtract F x count (default 0)\n"
     "  --presence-penalty P    subtract P once a token was seen (default 0)\n"
-    "  --seed S                random seed, an unsigned integer\n"
-    "  --stop TEXT             stop when the output contains TEXT (not printed); repeatable\n";
+    "  --seed S                random seed, an unsigned integer (default: a new one each run,\n"
+    "                          printed on stderr)\n"
+    "  --stop TEXT             stop when the output contains TEXT (not printed); repeatable,\n"
+    "                          up to 16 strings\n"
+    "  --ignore-eos            never sample an end-of-generation token: generate until -n or\n"
+    "                          the context ends (benchmarks)\n"
+    "Sampling order: penalties, then temperature, top-k, top-p, min-p, as transformers' logits\n"
+    "processors do (temperature first, so it changes which tokens top-p and min-p keep);\n"
+    "llama.cpp's default chain applies the temperature last. --temp 0 is greedy.\n";
 
 bn_cli_sampling bn_cli_sampling_defaults(int n_predict) {
     return (bn_cli_sampling){.params = bn_sampler_default_params(), .n_predict = n_predict};
 }
 
-static bool parse_float(const char *s, float *out) {
+/* 0: a number; 1: not a number; 2: a number out of float's range (1e309, 1e-50). */
+static int parse_float(const char *s, float *out) {
     char *end;
     errno = 0;
     *out = strtof(s, &end);
-    return end != s && *end == '\0' && errno == 0;
+    if (end == s || *end != '\0')
+        return 1;
+    return errno == ERANGE ? 2 : 0;
+}
+
+void bn_cli_sampling_seed(bn_cli_sampling *s) {
+    if (s->seed_given)
+        return;
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) { /* no entropy: the clock */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
+    }
+    s->params.seed = seed;
+    s->seed_given = true;
+    if (s->params.temperature > 0.0f) /* greedy decoding draws no random number */
+        fprintf(stderr, "seed: %llu (--seed %llu repeats this run)\n", (unsigned long long)seed,
+                (unsigned long long)seed);
 }
 
 /* Digits only: strtoull would wrap "-1" around to 2^64 - 1. */
@@ -78,7 +108,12 @@ static const char *sampler_reason(void) {
 
 static bn_cli_opt set_param(const char *cmd, const char *o, const char *v, float *f, int *n,
                             const bn_cli_sampling *s) {
-    if (f != NULL ? !parse_float(v, f) : !bn_cli_parse_int(v, -(1L << 30), 1L << 30, n)) {
+    int bad = f != NULL ? parse_float(v, f) : !bn_cli_parse_int(v, -(1L << 30), 1L << 30, n);
+    if (bad == 2) {
+        bn_cli_usage_error(cmd, "%s %s: out of range for a float", o, v);
+        return BN_CLI_BAD;
+    }
+    if (bad) {
         bn_cli_usage_error(cmd, "%s %s: not a %s", o, v, f != NULL ? "number" : "whole number");
         return BN_CLI_BAD;
     }
@@ -101,6 +136,7 @@ static bn_cli_opt set_other(const char *cmd, const char *o, const char *v, bn_cl
             bn_cli_usage_error(cmd, "--seed %s: must be an unsigned integer", v);
             return BN_CLI_BAD;
         }
+        s->seed_given = true;
     } else if (!strcmp(o, "--stop")) {
         if (v[0] == '\0') {
             bn_cli_usage_error(cmd, "--stop: the stop string is empty");
@@ -125,6 +161,10 @@ static bool is_other(const char *o) {
 bn_cli_opt bn_cli_sampling_option(const char *cmd, int argc, char **argv, int *i,
                                   bn_cli_sampling *s) {
     const char *o = argv[*i];
+    if (!strcmp(o, "--ignore-eos")) {
+        s->ignore_eos = true;
+        return BN_CLI_TAKEN;
+    }
     float *f;
     int *n;
     find_param(&s->params, o, &f, &n);

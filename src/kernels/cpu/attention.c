@@ -24,9 +24,10 @@ static float dot_scalar(const float *q, const void *k, bool f16, int64_t off, in
                : bn_dot_f32_scalar(q, (const float *)k + off, d);
 }
 
-/* Scores to probabilities in place; returns their sum. Shared by every variant: expf is the
- * C library's, so the bits do not depend on the path. */
-static float softmax_unnormalised(float *s, int n) {
+/* A chunk's scores to unnormalised probabilities in place: *mx gets their max, the return value
+ * their sum. Shared by every variant: expf is the C library's, so the bits do not depend on the
+ * path. */
+static float softmax_unnormalised(float *s, int n, float *mx_out) {
     float mx = -INFINITY, sum = 0.0f;
     for (int t = 0; t < n; t++)
         mx = s[t] > mx ? s[t] : mx;
@@ -34,29 +35,104 @@ static float softmax_unnormalised(float *s, int n) {
         s[t] = expf(s[t] - mx);
         sum += s[t];
     }
+    *mx_out = mx;
     return sum;
 }
 
-static void one_head_scalar(const bn_attn_args *a, const float *q, float *scores, float *out) {
-    for (int t = 0; t < a->n; t++)
-        scores[t] = dot_scalar(q, a->keys, a->f16, t * a->stride, a->d) * a->scale;
-    float sum = softmax_unnormalised(scores, a->n);
-    memset(out, 0, (size_t)a->d * sizeof(float));
-    for (int t = 0; t < a->n; t++) {
-        float w = scores[t] / sum;
-        for (int i = 0; i < a->d; i++)
-            out[i] = fmaf(w, element(a->values, a->f16, t * a->stride + i), out[i]);
+static void chunk_range(const bn_attn_args *a, int c, int *t0, int *t1) {
+    *t0 = c * BN_ATTN_CHUNK;
+    *t1 = a->n - *t0 < BN_ATTN_CHUNK ? a->n : *t0 + BN_ATTN_CHUNK;
+}
+
+void bn_attn_chunk_scalar(const bn_attn_args *a, int c, float *partial) {
+    int t0, t1, d = a->d;
+    chunk_range(a, c, &t0, &t1);
+    for (int j = 0; j < a->n_q; j++) {
+        const float *q = a->q + (size_t)j * d;
+        float *scores = a->scores + (size_t)j * BN_ATTN_CHUNK;
+        float *p = partial + (size_t)j * bn_attn_partial_floats(d), *o = p + 2;
+        for (int t = t0; t < t1; t++)
+            scores[t - t0] = dot_scalar(q, a->keys, a->f16, t * a->stride, d) * a->scale;
+        p[1] = softmax_unnormalised(scores, t1 - t0, &p[0]);
+        memset(o, 0, (size_t)d * sizeof(float));
+        for (int t = t0; t < t1; t++)
+            for (int i = 0; i < d; i++)
+                o[i] = fmaf(scores[t - t0], element(a->values, a->f16, t * a->stride + i), o[i]);
     }
 }
 
-void bn_attn_head_scalar(const bn_attn_args *a) {
-    for (int j = 0; j < a->n_q; j++)
-        one_head_scalar(a, a->q + (size_t)j * a->d, a->scores + (size_t)j * a->n,
-                        a->out + (size_t)j * a->d);
+/* One chunk: o / l (see attention.h). */
+static bool combine_one(const float *partials, int n_chunks, int n_q, int d, float *out) {
+    if (n_chunks != 1)
+        return false;
+    size_t pf = bn_attn_partial_floats(d);
+    for (int j = 0; j < n_q; j++)
+        for (int i = 0; i < d; i++)
+            out[(size_t)j * d + i] = partials[j * pf + 2 + i] / partials[j * pf + 1];
+    return true;
+}
+
+void bn_attn_combine_scalar(const float *partials, int n_chunks, int n_q, int d, float *out) {
+    if (combine_one(partials, n_chunks, n_q, d, out))
+        return;
+    size_t pf = bn_attn_partial_floats(d);
+    for (int j = 0; j < n_q; j++) {
+        float mx = -INFINITY, sum = 0.0f, *acc = out + (size_t)j * d;
+        for (int c = 0; c < n_chunks; c++) {
+            float m = partials[((size_t)c * n_q + j) * pf];
+            mx = m > mx ? m : mx;
+        }
+        memset(acc, 0, (size_t)d * sizeof(float));
+        for (int c = 0; c < n_chunks; c++) {
+            const float *p = partials + ((size_t)c * n_q + j) * pf;
+            float f = expf(p[0] - mx);
+            sum = fmaf(p[1], f, sum);
+            for (int i = 0; i < d; i++)
+                acc[i] = fmaf(f, p[2 + i], acc[i]);
+        }
+        for (int i = 0; i < d; i++)
+            acc[i] = acc[i] / sum;
+    }
+}
+
+void bn_attn_heads(bn_attn_chunk_fn fn, const bn_attn_args *a, float *partials, float *out) {
+    int n_chunks = bn_attn_chunks(a->n);
+    size_t per_chunk = (size_t)a->n_q * bn_attn_partial_floats(a->d);
+    for (int c = 0; c < n_chunks; c++)
+        fn(a, c, partials + (size_t)c * per_chunk);
+    bn_attn_combine(partials, n_chunks, a->n_q, a->d, out);
 }
 
 #if defined(__x86_64__)
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/* The scalar combination with the products as vector FMAs: each element's fmaf is exact-rounded
+ * either way, so the bits are the scalar ones (and no call into libm's fmaf per element, which
+ * a build without FMA makes of the scalar code). */
+AVX2 void bn_attn_combine_avx2(const float *partials, int n_chunks, int n_q, int d, float *out) {
+    if (combine_one(partials, n_chunks, n_q, d, out))
+        return;
+    size_t pf = bn_attn_partial_floats(d);
+    for (int j = 0; j < n_q; j++) {
+        float mx = -INFINITY, sum = 0.0f, *acc = out + (size_t)j * d;
+        for (int c = 0; c < n_chunks; c++) {
+            float m = partials[((size_t)c * n_q + j) * pf];
+            mx = m > mx ? m : mx;
+        }
+        memset(acc, 0, (size_t)d * sizeof(float));
+        for (int c = 0; c < n_chunks; c++) {
+            const float *p = partials + ((size_t)c * n_q + j) * pf;
+            float f = expf(p[0] - mx);
+            sum = fmaf(p[1], f, sum);
+            __m256 fv = _mm256_set1_ps(f);
+            for (int i = 0; i < d; i += 8)
+                _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(fv, _mm256_loadu_ps(p + 2 + i),
+                                                          _mm256_loadu_ps(acc + i)));
+        }
+        for (int i = 0; i < d; i++)
+            acc[i] = acc[i] / sum;
+    }
+}
 
 AVX2 static inline __m256 load8(const void *base, bool f16, int64_t i) {
     if (f16)
@@ -70,9 +146,12 @@ AVX2 static inline float reduce8(__m256 v) {
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
-AVX2 void bn_attn_head_avx2(const bn_attn_args *a) {
+AVX2 void bn_attn_chunk_avx2(const bn_attn_args *a, int c, float *partial) {
     const int g = a->n_q, d = a->d;
-    for (int t = 0; t < a->n; t++) {
+    const size_t pf = bn_attn_partial_floats(d);
+    int t0, t1;
+    chunk_range(a, c, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
         __m256 acc[BN_ATTN_MAX_GROUP];
         for (int j = 0; j < g; j++)
             acc[j] = _mm256_setzero_ps();
@@ -82,20 +161,21 @@ AVX2 void bn_attn_head_avx2(const bn_attn_args *a) {
                 acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a->q + j * d + i), k, acc[j]);
         }
         for (int j = 0; j < g; j++)
-            a->scores[j * a->n + t] = reduce8(acc[j]) * a->scale;
+            a->scores[j * BN_ATTN_CHUNK + t - t0] = reduce8(acc[j]) * a->scale;
     }
-    float sum[BN_ATTN_MAX_GROUP];
-    for (int j = 0; j < g; j++)
-        sum[j] = softmax_unnormalised(a->scores + j * a->n, a->n);
-    memset(a->out, 0, (size_t)g * d * sizeof(float));
-    for (int t = 0; t < a->n; t++) {
+    for (int j = 0; j < g; j++) {
+        float *p = partial + j * pf;
+        p[1] = softmax_unnormalised(a->scores + j * BN_ATTN_CHUNK, t1 - t0, &p[0]);
+        memset(p + 2, 0, (size_t)d * sizeof(float));
+    }
+    for (int t = t0; t < t1; t++) {
         __m256 w[BN_ATTN_MAX_GROUP];
-        for (int j = 0; j < g; j++) /* p_t / sum, the division the reference does */
-            w[j] = _mm256_set1_ps(a->scores[j * a->n + t] / sum[j]);
+        for (int j = 0; j < g; j++)
+            w[j] = _mm256_set1_ps(a->scores[j * BN_ATTN_CHUNK + t - t0]);
         for (int i = 0; i < d; i += 8) {
             __m256 v = load8(a->values, a->f16, t * a->stride + i);
             for (int j = 0; j < g; j++) {
-                float *o = a->out + j * d + i;
+                float *o = partial + j * pf + 2 + i;
                 _mm256_storeu_ps(o, _mm256_fmadd_ps(w[j], v, _mm256_loadu_ps(o)));
             }
         }
@@ -103,11 +183,22 @@ AVX2 void bn_attn_head_avx2(const bn_attn_args *a) {
 }
 #endif
 
-bn_attn_fn bn_attn_head_for(bn_isa isa) {
+void bn_attn_combine(const float *partials, int n_chunks, int n_q, int d, float *out) {
+#if defined(__x86_64__)
+    bn_isa isa = bn_cpu_isa();
+    if (isa == BN_ISA_AVX2 || isa == BN_ISA_AVX512) {
+        bn_attn_combine_avx2(partials, n_chunks, n_q, d, out);
+        return;
+    }
+#endif
+    bn_attn_combine_scalar(partials, n_chunks, n_q, d, out);
+}
+
+bn_attn_chunk_fn bn_attn_chunk_for(bn_isa isa) {
 #if defined(__x86_64__)
     if (isa == BN_ISA_AVX2 || isa == BN_ISA_AVX512)
-        return bn_attn_head_avx2;
+        return bn_attn_chunk_avx2;
 #endif
     (void)isa;
-    return bn_attn_head_scalar;
+    return bn_attn_chunk_scalar;
 }

@@ -98,6 +98,12 @@ bn_dot_half_fn bn_dot_bf16_for(bn_isa isa) {
     return bn_dot_bf16_scalar;
 }
 
+bn_dot_half_fn bn_dot_half_for(bn_dtype t, bn_isa isa) {
+    return t == BN_DTYPE_F16    ? bn_dot_f16_for(isa)
+           : t == BN_DTYPE_BF16 ? bn_dot_bf16_for(isa)
+                                : NULL;
+}
+
 bn_dot_fn bn_dot_f32_for(bn_isa isa) {
 #if defined(__x86_64__)
     if (isa == BN_ISA_AVX2 || isa == BN_ISA_AVX512)

@@ -10,6 +10,7 @@
 #define BN_KERNELS_CPU_DOT_H
 
 #include "base/cpu.h"
+#include "tensor/dtype.h"
 
 #include <stdint.h>
 
@@ -37,5 +38,8 @@ float bn_dot_bf16_avx2(const uint16_t *a, const float *b, int64_t n); /* AVX2 + 
 
 bn_dot_half_fn bn_dot_f16_for(bn_isa isa);
 bn_dot_half_fn bn_dot_bf16_for(bn_isa isa);
+
+/* The half dot for rows stored as t: f16 or bf16; NULL for any other type. */
+bn_dot_half_fn bn_dot_half_for(bn_dtype t, bn_isa isa);
 
 #endif /* BN_KERNELS_CPU_DOT_H */

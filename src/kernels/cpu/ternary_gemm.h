@@ -49,13 +49,13 @@ int64_t bn_ternary_padded_cols(int64_t cols, bn_isa isa);
 bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t rows, int64_t cols,
                                  float scale, bn_isa isa);
 
-/* The ternary values back (for tests and tools). */
 /* The same for a TQ2_0 tensor on a path whose layout is i2v32 (avx2, scalar): its bytes are
  * already that layout (bn_tq2_0_to_i2v32), so this copies instead of unpacking and packing.
  * *scale and m->scale get the file's scale; BN_ERR_UNSUPPORTED on other paths. */
 bn_status bn_ternary_matrix_from_tq2_0(bn_ternary_matrix *m, const void *src, size_t src_bytes,
                                        int64_t rows, int64_t cols, bn_isa isa, float *scale);
 
+/* The ternary values back (for tests and tools). */
 void bn_ternary_matrix_unpack(const bn_ternary_matrix *m, int8_t *t);
 
 void bn_ternary_matrix_free(bn_ternary_matrix *m);
