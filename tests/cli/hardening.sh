@@ -114,6 +114,7 @@ cases = [
     ("--help", ["--help"]),
     ("info", ["info", model]),
     ("sysinfo", ["sysinfo"]),
+    ("selftest", ["selftest"]),
     ("tokenize", ["tokenize", "-m", model, "Hello world"]),
     ("detokenize", ["detokenize", "-m", model, "1,2,3"]),
     ("run", ["run", "-m", model, "-p", "Hello", "-n", "8", "--temp", "0"]),
@@ -166,6 +167,16 @@ err = p.stderr.read()
 p.wait(timeout=60)
 check("Ctrl-C in chat stops a reply; the conversation goes on",
       first and p.returncode == 0 and out.count(b"\n") >= 2, (p.returncode, err[-300:]))
+
+# A padded vocabulary: 64 embedding rows past the tokenizer's 512 tokens. Sampling nearly
+# uniformly over 300 steps would pick one of them at once if they were not masked, and such an
+# id has no text to print.
+padded = W("padded.gguf")
+subprocess.run([make_model, padded, "--pad", "64"], check=True)
+r = run("run", "-m", padded, "-p", "Hello", "-n", "300", "--temp", "50", "--top-k", "0",
+        "--top-p", "1", "--min-p", "0", "--ignore-eos")
+check("a padded vocabulary's extra rows are never sampled",
+      r.returncode == 0 and b"generation: 300 tokens" in r.stderr, r.stderr[-300:])
 
 seeds = []
 for _ in range(2):

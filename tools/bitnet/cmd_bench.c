@@ -122,16 +122,21 @@ static void free_workload(workload *w) {
     memset(w, 0, sizeof *w);
 }
 
-/* Median time of one call over enough repetitions to fill min_seconds (at least 3). */
-static double time_op(workload *w, int64_t m, double min_seconds, bn_threadpool *pool) {
+/* One product of m tokens, on weight copy c. */
+typedef bn_status (*product_fn)(void *ctx, int c, int64_t m);
+
+/* Median seconds of one product over enough repetitions to fill min_seconds (at least 3). A
+ * GEMV cycles through the weight copies (so it streams from memory, as in decode), a GEMM
+ * reuses the first. */
+static bn_status median_seconds(product_fn fn, void *ctx, int copies, int64_t m, double min_seconds,
+                                double *sec) {
     double times[4096];
-    int reps = 0, copy = 0;
+    int reps = 0;
     double start = bn_time_s();
     while (reps < 4096 && (reps < 3 || bn_time_s() - start < min_seconds)) {
         double t0 = bn_time_s();
-        bn_ternary_gemm(&w->copies[copy], w->xq, w->xs, w->sums, m, w->y, pool);
+        BN_TRY(fn(ctx, m == 1 ? reps % copies : 0, m));
         times[reps++] = bn_time_s() - t0;
-        copy = m == 1 ? (copy + 1) % w->n_copies : 0;
     }
     for (int i = 1; i < reps; i++) /* insertion sort: reps is small */
         for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
@@ -139,7 +144,18 @@ static double time_op(workload *w, int64_t m, double min_seconds, bn_threadpool 
             times[j] = times[j - 1];
             times[j - 1] = tmp;
         }
-    return times[reps / 2];
+    *sec = times[reps / 2];
+    return BN_OK;
+}
+
+typedef struct ternary_call {
+    workload *w;
+    bn_threadpool *pool;
+} ternary_call;
+
+static bn_status ternary_product(void *ctx, int c, int64_t m) {
+    const ternary_call *t = ctx;
+    return bn_ternary_gemm(&t->w->copies[c], t->w->xq, t->w->xs, t->w->sums, m, t->w->y, t->pool);
 }
 
 static const char *layout_name(bn_isa isa) {
@@ -153,155 +169,109 @@ static const char *layout_name(bn_isa isa) {
     }
 }
 
-/* The Q8_0 head: GEMV over distinct copies (one is already ~350 MB), GEMM on one. */
-static bn_status bench_head(const bench_opts *o, bn_isa isa, size_t working_set,
-                            bn_threadpool *pool, result *out, int *n_out) {
-    const shape *s = &head_shape;
-    size_t bytes = (size_t)(s->n * s->k / BN_Q8_BLOCK) * sizeof(bn_block_q8_0);
-    int copies = (int)(working_set / bytes) + 1;
-    int64_t max_m = o->quick ? 8 : 32;
-    uint8_t *w[8] = {NULL};
-    int8_t *xq = bn_aligned_alloc((size_t)(max_m * s->k));
-    float *xd = bn_aligned_alloc((size_t)(max_m * s->k / BN_Q8_BLOCK) * sizeof(float));
-    float *y = bn_aligned_alloc((size_t)(max_m * s->n) * sizeof(float));
-    bn_status st = xq && xd && y ? BN_OK : BN_ERR_OUT_OF_MEMORY;
-    if (copies > 8)
-        copies = 8;
-    for (int c = 0; st == BN_OK && c < copies; c++) {
-        if ((w[c] = bn_aligned_alloc(bytes)) == NULL) {
-            st = BN_ERR_OUT_OF_MEMORY;
-            break;
-        }
-        for (size_t i = 0; i < bytes; i++) /* random codes; the f16 scales stay small below */
-            w[c][i] = (uint8_t)next_rand();
-        for (size_t b = 0; b < bytes / sizeof(bn_block_q8_0); b++)
-            ((bn_block_q8_0 *)w[c])[b].d = 0x2000; /* f16 2^-7 */
-    }
-    for (int64_t i = 0; st == BN_OK && i < max_m * s->k; i++)
-        xq[i] = (int8_t)(next_rand() % 255 - 127);
-    for (int64_t i = 0; st == BN_OK && i < max_m * s->k / BN_Q8_BLOCK; i++)
-        xd[i] = 0.01f;
-    bn_isa saved = bn_cpu_isa();
-    if (st == BN_OK)
-        st = bn_cpu_set_isa(isa);
-    for (int64_t m = 1; st == BN_OK && m <= max_m; m *= (m == 1 ? 8 : 4)) {
-        if (isa == BN_ISA_SCALAR && m > 8)
-            break;
-        double times[64];
-        int reps = 0;
-        double start = bn_time_s();
-        while (reps < 64 && (reps < 3 || bn_time_s() - start < (o->quick ? 0.2 : 0.6))) {
-            double t0 = bn_time_s();
-            st = bn_q8_gemm(w[m == 1 ? reps % copies : 0], s->n, s->k, xq, xd, m, y, pool);
-            times[reps++] = bn_time_s() - t0;
-            if (st != BN_OK)
-                break;
-        }
-        for (int i = 1; i < reps; i++)
-            for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
-                double tmp = times[j];
-                times[j] = times[j - 1];
-                times[j - 1] = tmp;
-            }
-        double sec = times[reps / 2];
-        out[(*n_out)++] = (result){m == 1 ? "gemv" : "gemm",
-                                   s->n,
-                                   s->k,
-                                   m,
-                                   isa,
-                                   "q8_0",
-                                   8.5,
-                                   sec * 1e3,
-                                   2.0 * (double)(s->n * s->k) * (double)m / sec * 1e-9,
-                                   (double)bytes / sec * 1e-9};
-    }
-    bn_cpu_set_isa(saved);
-    for (int c = 0; c < copies; c++)
-        bn_aligned_free(w[c]);
-    bn_aligned_free(xq);
-    bn_aligned_free(xd);
-    bn_aligned_free(y);
-    return st;
+/* A head of another type than the ternary layers (128256 x 2560): Q8_0 (the generation default
+ * for float heads) and Q6_K / Q4_K (what llama-quantize writes for a tied head and an untied
+ * token_embd), each with int8 activations: GEMV over distinct copies (one is already 280-350
+ * MB), GEMM on one. Weights are random bytes with small f16 scales: the products' cost does not
+ * depend on the values. */
+typedef struct head_call {
+    bn_dtype type;
+    const shape *s;
+    uint8_t *w[8];
+    int8_t *xq; /* q8_0: codes and block scales */
+    float *xd;
+    bn_kq_act_block *acts; /* q6_k, q4_k */
+    float *y;
+    bn_threadpool *pool;
+} head_call;
+
+static bn_status head_product(void *ctx, int c, int64_t m) {
+    const head_call *h = ctx;
+    if (h->type == BN_DTYPE_Q8_0)
+        return bn_q8_gemm(h->w[c], h->s->n, h->s->k, h->xq, h->xd, m, h->y, h->pool);
+    return bn_kq_gemm(h->type, h->w[c], h->s->n, h->s->k, h->acts, m, h->y, h->pool);
 }
 
-/* The same head in Q6_K and Q4_K (what llama-quantize writes for a tied head and an untied
- * token_embd): random codes and scales with small f16 d/dmin, timed like the Q8_0 head. */
-static bn_status bench_kq_head(const bench_opts *o, bn_isa isa, bn_dtype type, size_t working_set,
-                               bn_threadpool *pool, result *out, int *n_out) {
-    const shape *s = &head_shape;
+/* Random blocks whose f16 scales are all 2^-7, so products stay finite. */
+static void random_blocks(bn_dtype type, uint8_t *w, size_t bytes) {
     const bn_dtype_traits *tr = bn_dtype_get(type);
-    size_t bytes = (size_t)(s->n * s->k / BN_KQ_BLOCK) * tr->block_bytes, act_bytes = 0;
-    int copies = (int)(working_set / bytes) + 1;
-    int64_t max_m = o->quick ? 8 : 32;
-    uint8_t *w[8] = {NULL};
+    for (size_t i = 0; i < bytes; i++)
+        w[i] = (uint8_t)next_rand();
+    for (size_t b = 0; b < bytes / tr->block_bytes; b++) {
+        if (type == BN_DTYPE_Q8_0) {
+            ((bn_block_q8_0 *)w)[b].d = 0x2000;
+        } else if (type == BN_DTYPE_Q6_K) {
+            ((bn_block_q6_k *)w)[b].d = 0x2000;
+        } else {
+            ((bn_block_q4_k *)w)[b].d = 0x2000;
+            ((bn_block_q4_k *)w)[b].dmin = 0x2000;
+        }
+    }
+}
+
+static bn_status head_inputs(head_call *h, int64_t max_m, int copies, size_t bytes) {
+    const shape *s = h->s;
     float *x = bn_aligned_alloc((size_t)(max_m * s->k) * sizeof(float));
-    float *y = bn_aligned_alloc((size_t)(max_m * s->n) * sizeof(float));
+    h->y = bn_aligned_alloc((size_t)(max_m * s->n) * sizeof(float));
+    h->xq = bn_aligned_alloc((size_t)(max_m * s->k));
+    h->xd = bn_aligned_alloc((size_t)(max_m * s->k / BN_Q8_BLOCK) * sizeof(float));
+    size_t act_bytes = 0;
     bn_status st = bn_kq_acts_bytes(max_m, s->k, &act_bytes);
-    bn_kq_act_block *acts = st == BN_OK ? bn_aligned_alloc(act_bytes) : NULL;
-    if (st == BN_OK && !(x && y && acts))
+    if (st == BN_OK && (h->acts = bn_aligned_alloc(act_bytes)) == NULL)
         st = BN_ERR_OUT_OF_MEMORY;
-    if (copies > 8)
-        copies = 8;
+    if (st == BN_OK && !(x && h->y && h->xq && h->xd))
+        st = BN_ERR_OUT_OF_MEMORY;
     for (int c = 0; st == BN_OK && c < copies; c++) {
-        if ((w[c] = bn_aligned_alloc(bytes)) == NULL) {
+        if ((h->w[c] = bn_aligned_alloc(bytes)) == NULL)
             st = BN_ERR_OUT_OF_MEMORY;
-            break;
-        }
-        for (size_t i = 0; i < bytes; i++)
-            w[c][i] = (uint8_t)next_rand();
-        for (size_t b = 0; b < bytes / tr->block_bytes; b++) { /* f16 2^-7 scales */
-            if (type == BN_DTYPE_Q6_K) {
-                ((bn_block_q6_k *)w[c])[b].d = 0x2000;
-            } else {
-                ((bn_block_q4_k *)w[c])[b].d = 0x2000;
-                ((bn_block_q4_k *)w[c])[b].dmin = 0x2000;
-            }
-        }
+        else
+            random_blocks(h->type, h->w[c], bytes);
     }
     for (int64_t i = 0; st == BN_OK && i < max_m * s->k; i++)
         x[i] = (float)((int)(next_rand() % 255) - 127) / 127.0f;
-    if (st == BN_OK)
-        st = bn_kq_quantize_acts(x, max_m, s->k, acts);
+    if (st == BN_OK) {
+        bn_q8_quantize_acts(x, max_m, s->k, h->xq, h->xd);
+        st = bn_kq_quantize_acts(x, max_m, s->k, h->acts);
+    }
+    bn_aligned_free(x);
+    return st;
+}
+
+static bn_status bench_head(const bench_opts *o, bn_isa isa, bn_dtype type, size_t working_set,
+                            bn_threadpool *pool, result *out, int *n_out) {
+    const bn_dtype_traits *tr = bn_dtype_get(type);
+    head_call h = {.type = type, .s = &head_shape, .pool = pool};
+    size_t bytes = (size_t)(h.s->n * h.s->k / tr->block_size) * tr->block_bytes;
+    int copies = (int)(working_set / bytes) + 1, max_m = o->quick ? 8 : 32;
+    copies = copies > 8 ? 8 : copies;
+    bn_status st = head_inputs(&h, max_m, copies, bytes);
     bn_isa saved = bn_cpu_isa();
     if (st == BN_OK)
         st = bn_cpu_set_isa(isa);
     for (int64_t m = 1; st == BN_OK && m <= max_m; m *= (m == 1 ? 8 : 4)) {
         if (isa == BN_ISA_SCALAR && m > 8)
             break;
-        double times[64];
-        int reps = 0;
-        double start = bn_time_s();
-        while (reps < 64 && (reps < 3 || bn_time_s() - start < (o->quick ? 0.2 : 0.6))) {
-            double t0 = bn_time_s();
-            st = bn_kq_gemm(type, w[m == 1 ? reps % copies : 0], s->n, s->k, acts, m, y, pool);
-            times[reps++] = bn_time_s() - t0;
-            if (st != BN_OK)
-                break;
-        }
-        for (int i = 1; i < reps; i++)
-            for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
-                double tmp = times[j];
-                times[j] = times[j - 1];
-                times[j - 1] = tmp;
-            }
-        double sec = times[reps / 2];
-        out[(*n_out)++] = (result){m == 1 ? "gemv" : "gemm",
-                                   s->n,
-                                   s->k,
-                                   m,
-                                   isa,
-                                   tr->name,
-                                   8.0 * (double)tr->block_bytes / BN_KQ_BLOCK,
-                                   sec * 1e3,
-                                   2.0 * (double)(s->n * s->k) * (double)m / sec * 1e-9,
-                                   (double)bytes / sec * 1e-9};
+        double sec = 0;
+        st = median_seconds(head_product, &h, copies, m, o->quick ? 0.2 : 0.6, &sec);
+        if (st == BN_OK)
+            out[(*n_out)++] = (result){m == 1 ? "gemv" : "gemm",
+                                       h.s->n,
+                                       h.s->k,
+                                       m,
+                                       isa,
+                                       tr->name,
+                                       8.0 * (double)tr->block_bytes / (double)tr->block_size,
+                                       sec * 1e3,
+                                       2.0 * (double)(h.s->n * h.s->k) * (double)m / sec * 1e-9,
+                                       (double)bytes / sec * 1e-9};
     }
     bn_cpu_set_isa(saved);
     for (int c = 0; c < copies; c++)
-        bn_aligned_free(w[c]);
-    bn_aligned_free(x);
-    bn_aligned_free(y);
-    bn_aligned_free(acts);
+        bn_aligned_free(h.w[c]);
+    bn_aligned_free(h.xq);
+    bn_aligned_free(h.xd);
+    bn_aligned_free(h.acts);
+    bn_aligned_free(h.y);
     return st;
 }
 
@@ -315,7 +285,11 @@ static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
             int64_t m = batch_sizes[b];
             if (m > max_m || (isa == BN_ISA_SCALAR && m > 32))
                 continue; /* scalar GEMMs this large take minutes and prove nothing */
-            double sec = time_op(&w, m, o->quick ? 0.1 : 0.4, pool);
+            double sec = 0;
+            ternary_call call = {&w, pool};
+            st = median_seconds(ternary_product, &call, w.n_copies, m, o->quick ? 0.1 : 0.4, &sec);
+            if (st != BN_OK)
+                break;
             result *r = &out[(*n_out)++];
             *r = (result){m == 1 ? "gemv" : "gemm", shapes[s].n, shapes[s].k, m, isa,
                           layout_name(isa),         2.0,         sec * 1e3,   0, 0};
@@ -444,11 +418,11 @@ static int bench_kernels(int argc, char **argv) {
         peak[p] = bn_measure_int8_ceiling((bn_isa)p, o.quick ? 0.02 : 0.05, o.quick ? 5 : 10, pool);
         st = bench_path(&o, (bn_isa)p, working_set, pool, results, &n);
         if (st == BN_OK)
-            st = bench_head(&o, (bn_isa)p, working_set, pool, results, &n);
+            st = bench_head(&o, (bn_isa)p, BN_DTYPE_Q8_0, working_set, pool, results, &n);
         if (st == BN_OK)
-            st = bench_kq_head(&o, (bn_isa)p, BN_DTYPE_Q6_K, working_set, pool, results, &n);
+            st = bench_head(&o, (bn_isa)p, BN_DTYPE_Q6_K, working_set, pool, results, &n);
         if (st == BN_OK)
-            st = bench_kq_head(&o, (bn_isa)p, BN_DTYPE_Q4_K, working_set, pool, results, &n);
+            st = bench_head(&o, (bn_isa)p, BN_DTYPE_Q4_K, working_set, pool, results, &n);
     }
     bn_threadpool_destroy(pool);
     if (bw <= 0)

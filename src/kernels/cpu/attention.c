@@ -72,16 +72,23 @@ static bool combine_one(const float *partials, int n_chunks, int n_q, int d, flo
     return true;
 }
 
+/* The largest chunk maximum of head j: M of attention.h. */
+static float partials_max(const float *partials, int n_chunks, int n_q, int j, size_t pf) {
+    float mx = -INFINITY;
+    for (int c = 0; c < n_chunks; c++) {
+        float m = partials[((size_t)c * n_q + j) * pf];
+        mx = m > mx ? m : mx;
+    }
+    return mx;
+}
+
 void bn_attn_combine_scalar(const float *partials, int n_chunks, int n_q, int d, float *out) {
     if (combine_one(partials, n_chunks, n_q, d, out))
         return;
     size_t pf = bn_attn_partial_floats(d);
     for (int j = 0; j < n_q; j++) {
-        float mx = -INFINITY, sum = 0.0f, *acc = out + (size_t)j * d;
-        for (int c = 0; c < n_chunks; c++) {
-            float m = partials[((size_t)c * n_q + j) * pf];
-            mx = m > mx ? m : mx;
-        }
+        float mx = partials_max(partials, n_chunks, n_q, j, pf), sum = 0.0f;
+        float *acc = out + (size_t)j * d;
         memset(acc, 0, (size_t)d * sizeof(float));
         for (int c = 0; c < n_chunks; c++) {
             const float *p = partials + ((size_t)c * n_q + j) * pf;
@@ -114,11 +121,8 @@ AVX2 void bn_attn_combine_avx2(const float *partials, int n_chunks, int n_q, int
         return;
     size_t pf = bn_attn_partial_floats(d);
     for (int j = 0; j < n_q; j++) {
-        float mx = -INFINITY, sum = 0.0f, *acc = out + (size_t)j * d;
-        for (int c = 0; c < n_chunks; c++) {
-            float m = partials[((size_t)c * n_q + j) * pf];
-            mx = m > mx ? m : mx;
-        }
+        float mx = partials_max(partials, n_chunks, n_q, j, pf), sum = 0.0f;
+        float *acc = out + (size_t)j * d;
         memset(acc, 0, (size_t)d * sizeof(float));
         for (int c = 0; c < n_chunks; c++) {
             const float *p = partials + ((size_t)c * n_q + j) * pf;
