@@ -352,6 +352,11 @@ static void test_cgroup_limits(void) {
     put(r[2], "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n");
     CHECK(bn_cgroup_cpu_limit(r[2]) == 1, "v1: %d", bn_cgroup_cpu_limit(r[2]));
     CHECK(bn_cgroup_cpu_limit(r[3]) == 0, "no /proc: no limit");
+    /* a cpuset line is not the cpu controller, though its name begins with "cpu" */
+    put(r[3], "proc/self/cgroup", "3:cpuset:/pinned\n");
+    put(r[3], "sys/fs/cgroup/cpu/pinned/cpu.cfs_quota_us", "50000\n");
+    put(r[3], "sys/fs/cgroup/cpu/pinned/cpu.cfs_period_us", "100000\n");
+    CHECK(bn_cgroup_cpu_limit(r[3]) == 0, "cpuset is not cpu: %d", bn_cgroup_cpu_limit(r[3]));
     int n = bn_cpu_count();
     CHECK(n >= 1 && n <= sysconf(_SC_NPROCESSORS_ONLN), "bn_cpu_count %d", n);
     char cmd[128];

@@ -122,6 +122,25 @@ static long long cgroup_number(const char *cgroup, const char *file) {
     return v;
 }
 
+/* What the cgroup at path (v2, relative to /sys/fs/cgroup) and each of its ancestors still
+ * allow: the least of memory.max - memory.current. SIZE_MAX when none sets a limit. */
+static size_t cgroup_headroom(char *path) {
+    size_t best = SIZE_MAX;
+    for (;;) {
+        long long max = cgroup_number(path, "memory.max");
+        long long cur = cgroup_number(path, "memory.current");
+        if (max > 0 && cur >= 0) {
+            size_t room = max > cur ? (size_t)(max - cur) : 0;
+            best = room < best ? room : best;
+        }
+        char *slash = strrchr(path, '/');
+        if (slash == NULL || slash[1] == '\0')
+            break;
+        slash[slash == path ? 1 : 0] = '\0'; /* "/a/b" -> "/a" -> "/" */
+    }
+    return best;
+}
+
 size_t bn_memory_available(void) {
     char text[8192];
     FILE *f = fopen("/proc/meminfo", "r");
@@ -137,10 +156,8 @@ size_t bn_memory_available(void) {
         if (strncmp(line, "0::", 3) != 0)
             continue;
         line[strcspn(line, "\n")] = '\0';
-        long long max = cgroup_number(line + 3, "memory.max");
-        long long cur = cgroup_number(line + 3, "memory.current");
-        if (max > 0 && cur >= 0 && (size_t)(max > cur ? max - cur : 0) < best)
-            best = (size_t)(max > cur ? max - cur : 0);
+        size_t room = cgroup_headroom(line + 3);
+        best = room < best ? room : best;
     }
     if (f != NULL)
         fclose(f);

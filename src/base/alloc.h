@@ -28,8 +28,9 @@ void bn_pages_free(void *p, size_t size);
 
 /* Bytes this process can still allocate without the OOM killer stepping in, as well as the
  * system can tell: /proc/meminfo's MemAvailable plus free swap, less if the process's cgroup
- * (v2) allows less (memory.max - memory.current). SIZE_MAX when nothing says. For failing early
- * with sizes in the message, rather than being killed half-way through filling a buffer. */
+ * (v2: memory.max - memory.current of its cgroup and every ancestor; v1 limits are not read).
+ * SIZE_MAX when nothing says. For failing early with sizes in the message, rather than being killed
+ * half-way through filling a buffer. */
 size_t bn_memory_available(void);
 
 /* Test hook (SQLite style): make the n-th next aligned allocation fail, counting from 1;

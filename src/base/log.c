@@ -62,10 +62,20 @@ void bn_log(bn_log_level level, const char *fmt, ...) {
     if (level > bn_log_get_level())
         return;
     /* One fprintf per message so lines from different threads do not interleave. */
-    char line[2048];
+    char line[2048], shown[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "bitnet: %s: %s\n", level_names[level], line);
+    /* Messages quote files (tensor names, keys): their control characters are shown as \xNN,
+     * so that a file cannot move the cursor or reprogram the terminal through a warning. */
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)line; *p && k + 5 < sizeof shown; p++) {
+        if (*p < 0x20 || *p == 0x7F)
+            k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", *p);
+        else
+            shown[k++] = (char)*p;
+    }
+    shown[k] = '\0';
+    fprintf(stderr, "bitnet: %s: %s\n", level_names[level], shown);
 }

@@ -459,6 +459,15 @@ static int walk_limits(const char *mount, const char *path) {
     return best;
 }
 
+/* Whether a comma-separated list holds the word (not "cpuset" for "cpu"). */
+static bool has_token(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = list; p != NULL; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, word, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
 int bn_cgroup_cpu_limit(const char *root) {
     char path[4352], line[4096];
     snprintf(path, sizeof path, "%s/proc/self/cgroup", root);
@@ -480,7 +489,7 @@ int bn_cgroup_cpu_limit(const char *root) {
         if (controllers[0] == '\0') {
             snprintf(mount, sizeof mount, "%s/sys/fs/cgroup", root);
             lim = walk_limits(mount, cg);
-        } else if (strstr(controllers, "cpu") != NULL) {
+        } else if (has_token(controllers, "cpu")) {
             snprintf(mount, sizeof mount, "%s/sys/fs/cgroup/%s", root, controllers);
             lim = walk_limits(mount, cg);
             if (lim == 0) {

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -164,10 +166,20 @@ bn_status bn_outfile_open(bn_outfile *f, const char *out) {
         return BN_ERROR(BN_ERR_INVALID_ARG, "empty output path");
     int mode;
     bn_status st = resolve(out, &f->path, &mode);
+    /* No signal between the file's creation and its registration: one would leave the file
+     * behind. Blocked signals wait, and then find it registered. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     if (st == BN_OK)
         st = create_temp(f);
+    if (st == BN_OK && (f->slot = register_temp(f->tmp)) < 0)
+        bn_log(BN_LOG_DEBUG,
+               "%s: more than %d outputs at once, or a path of %d bytes or more: "
+               "an interrupt will not remove it",
+               f->tmp, MAX_TEMPS, TEMP_PATH_MAX);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (st == BN_OK) {
-        f->slot = register_temp(f->tmp);
         /* A replaced file keeps its permissions; a new one has what the umask left of 0666. */
         if (mode >= 0 && fchmod(f->fd, (mode_t)mode) != 0)
             bn_log(BN_LOG_DEBUG, "%s: fchmod: %s", f->tmp, strerror(errno));

@@ -553,8 +553,8 @@ static bool ends_with(const char *s, const char *suffix) {
 
 /* The checkpoint's files are inputs: an output that is one of them would replace it (the rename
  * succeeds under the mapping), so `convert DIR DIR/model.safetensors` is refused. */
-static bn_status check_output(const converter *c, const char *out_path) {
-    DIR *d = opendir(c->dir);
+bn_status bn_convert_check_not_input(const char *hf_dir, const char *out_path) {
+    DIR *d = opendir(hf_dir);
     if (d == NULL)
         return BN_OK; /* reading the folder failed earlier if it could not be read */
     bn_status st = BN_OK;
@@ -563,7 +563,7 @@ static bn_status check_output(const converter *c, const char *out_path) {
             !ends_with(e->d_name, ".model"))
             continue;
         char path[4096];
-        if (snprintf(path, sizeof path, "%s/%s", c->dir, e->d_name) < (int)sizeof path)
+        if (snprintf(path, sizeof path, "%s/%s", hf_dir, e->d_name) < (int)sizeof path)
             st = bn_outfile_check_not_input(out_path, path, "a file of the checkpoint");
     }
     closedir(d);
@@ -594,7 +594,7 @@ static bn_status run(converter *c, const char *out_path, void **mem, size_t *mem
     }
     bn_gguf_writer *w = NULL;
     if (out_path != NULL) {
-        BN_TRY(check_output(c, out_path));
+        BN_TRY(bn_convert_check_not_input(c->dir, out_path));
         BN_TRY(bn_gguf_writer_create(&w, out_path, 0));
     } else {
         BN_TRY(bn_gguf_writer_create_memory(&w, c->dir, 0));

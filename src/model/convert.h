@@ -71,6 +71,11 @@ void bn_convert_report_free(bn_convert_report *r);
 
 /* Shared by convert and quantize (model/quantize.h). */
 
+/* BN_ERR_INVALID_ARG when out_path is one of the files of the Hugging Face folder (its JSON,
+ * safetensors and tokenizer.model files, which a conversion or a run reads): writing it would
+ * replace an input. */
+bn_status bn_convert_check_not_input(const char *hf_dir, const char *out_path);
+
 /* The option checks convert runs first (BN_ERR_INVALID_ARG naming the option), for a caller
  * that wants to tell a bad option from a failed conversion. */
 bn_status bn_convert_check_options(const bn_convert_options *opt);

@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,8 +121,6 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     if (p->kv_type != BN_DTYPE_F16 && p->kv_type != BN_DTYPE_F32)
         return BN_ERROR(BN_ERR_UNSUPPORTED, "KV cache type %s: want f16 or f32",
                         bn_dtype_name(p->kv_type));
-    if (c->head_dim % 8 != 0)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "head size %d is not a multiple of 8", c->head_dim);
     if (n_ctx <= 0)
         n_ctx = c->ctx_max < BN_DEFAULT_CTX ? c->ctx_max : BN_DEFAULT_CTX;
     if (n_ctx > c->ctx_max)
@@ -239,13 +238,15 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int m, int 
  * into 0 and an Inf row into zeros, and the logits into plausible nonsense. Each check names
  * where the values first appeared. */
 static bn_status check_rows(const float *x, int m, int n, int pos0, const char *where, int layer) {
+    char of_layer[32] = "";
+    if (layer >= 0)
+        snprintf(of_layer, sizeof of_layer, " of layer %d", layer);
     for (int r = 0; r < m; r++)
         if (!bn_all_finite(x + (size_t)r * n, (size_t)n))
             return BN_ERROR(BN_ERR_RANGE,
-                            "non-finite activations (NaN or Inf) %s%s%.0d at position %d: the "
+                            "non-finite activations (NaN or Inf) %s%s at position %d: the "
                             "model's weights or the input are out of range",
-                            where, layer >= 0 ? " of layer " : "", layer >= 0 ? layer : 0,
-                            pos0 + r);
+                            where, of_layer, pos0 + r);
     return BN_OK;
 }
 
@@ -284,9 +285,14 @@ static void input_rows(void *ctx, size_t begin, size_t end, int thread_id) {
                          cfg->eps);
         else if (j->src != NULL)
             memcpy(x, j->src + r * (size_t)j->n, (size_t)j->n * sizeof *x);
-        int none = 0; /* the quantization would turn NaN into 0: report the row instead */
-        if (!bn_all_finite(x, (size_t)j->n))
-            atomic_compare_exchange_strong(&j->bad_row, &none, (int)r + 1);
+        /* the quantization would turn NaN into 0: report the row instead (the lowest, whichever
+         * thread sees it first, so the message does not depend on the scheduling) */
+        if (!bn_all_finite(x, (size_t)j->n)) {
+            int seen = atomic_load(&j->bad_row);
+            while ((seen == 0 || (int)r + 1 < seen) &&
+                   !atomic_compare_exchange_weak(&j->bad_row, &seen, (int)r + 1))
+                ;
+        }
         bn_ternary_quantize_acts(j->w, x, 1, j->c->xq + (int64_t)r * kp, j->c->xs + r,
                                  j->c->xsum + r);
     }
@@ -550,11 +556,9 @@ bool bn_head_has_int8(bn_dtype type) {
 /* A q8_0 head runs the Q8_0 kernels (the activations quantized per block of 32), a q6_k or
  * q4_k head the k-quant kernels (blocks of 256); a float head, and any head of a float_head
  * context, is dotted in float32 from rows decoded exactly. */
-static bn_status head(bn_context *c, int first, int rows, int pos0, float *logits) {
+static bn_status head_product(bn_context *c, int rows, float *logits) {
     const bn_model_config *cfg = &c->m->cfg;
     const bn_model *m = c->m;
-    rmsnorm_rows(c->xn, c->x + (size_t)first * cfg->dim, m->output_norm, rows, cfg->dim, cfg->eps);
-    BN_TRY(check_rows(c->xn, rows, cfg->dim, pos0 + first, "after the final norm", -1));
     if (!c->float_head && m->head_type == BN_DTYPE_Q8_0) {
         bn_q8_quantize_acts(c->xn, rows, cfg->dim, c->head_q, c->head_d);
         return bn_q8_gemm(m->head, cfg->n_vocab, cfg->dim, c->head_q, c->head_d, rows, logits,
@@ -567,6 +571,32 @@ static bn_status head(bn_context *c, int first, int rows, int pos0, float *logit
     }
     head_job job = {m, c->xn, rows, logits};
     bn_parallel_for(c->pool, (size_t)cfg->n_vocab, 256, head_rows, &job);
+    return BN_OK;
+}
+
+static bn_status head(bn_context *c, int first, int rows, int pos0, float *logits) {
+    const bn_model_config *cfg = &c->m->cfg;
+    rmsnorm_rows(c->xn, c->x + (size_t)first * cfg->dim, c->m->output_norm, rows, cfg->dim,
+                 cfg->eps);
+    BN_TRY(check_rows(c->xn, rows, cfg->dim, pos0 + first, "after the final norm", -1));
+    BN_TRY(head_product(c, rows, logits));
+    /* Finite activations give non-finite logits only through the head's own rows (a NaN, an
+     * Inf or a block scale that is one): name the first such row rather than sample from it.
+     * A scan of the logits costs nothing beside the product that wrote them. */
+    for (int r = 0; r < rows; r++) {
+        const float *row = logits + (size_t)r * cfg->n_vocab;
+        if (bn_all_finite(row, (size_t)cfg->n_vocab))
+            continue;
+        int v = 0;
+        while (v < cfg->n_vocab && isfinite(row[v]))
+            v++;
+        return BN_ERROR(BN_ERR_RANGE,
+                        "non-finite logit for token %d at position %d: row %d of the head (%s) "
+                        "holds non-finite values",
+                        v, pos0 + first + r, v,
+                        bn_gguf_find_tensor(c->m->gguf, "output.weight") ? "output.weight"
+                                                                         : "token_embd.weight");
+    }
     return BN_OK;
 }
 

@@ -55,7 +55,11 @@ size_t bn_context_kv_bytes(const bn_context *c); /* the KV cache, keys and value
 
 /* Evaluate tokens[0..n) after what the cache holds. logits receives [n_vocab] for the last
  * token, or [n, n_vocab] with all = true; NULL skips the head. BN_ERR_RANGE when the tokens
- * would not fit the context or an id is outside the vocabulary. */
+ * would not fit the context or an id is outside the vocabulary (nothing is evaluated), and when
+ * a non-finite value (NaN, Inf) appears: in an embedding row, in a layer (named, with the
+ * product and the position), after the final norm, or in the logits (the head's row named).
+ * A call fully succeeds or leaves n_past where it was, so the next call sees no trace of it;
+ * what it wrote into logits (and a trace) before failing is unspecified. */
 bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *logits, bool all);
 
 /* Record hidden states, for tests: trace is [n_layers + 1][trace_rows][dim]; slot 0 receives

@@ -61,19 +61,27 @@ static bn_status read_rope(const bn_gguf *g, bn_model_config *c) {
         return BN_ERROR(BN_ERR_UNSUPPORTED,
                         "%s.rope.dimension_count = %d: must be even and at most the head size %d",
                         arch, c->n_rot, c->head_dim);
-    c->rope_scale = 1.0f;
+    /* As llama.cpp reads them: the type defaults to linear; the factor is rope.scaling.factor,
+     * else the older rope.scale_linear, and 0 (or no key) means no scaling; type none ignores
+     * any factor. (Its converter writes linear with factor 1 for BitNet.) */
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    const char *type = "none";
+    const char *type = "linear";
     if (bn_gguf_find(g, key) != NULL)
         BN_TRY(bn_gguf_get_str(g, key, &type));
-    if (strcmp(type, "linear") == 0) { /* llama.cpp's converter writes linear, factor 1 */
-        BN_TRY(arch_f32(g, "rope.scaling.factor", &c->rope_scale));
-    } else if (strcmp(type, "none") != 0) {
+    if (strcmp(type, "linear") != 0 && strcmp(type, "none") != 0)
         return BN_ERROR(BN_ERR_UNSUPPORTED,
                         "%s = '%s': only linear RoPE scaling (or none) is implemented", key, type);
-    }
-    BN_TRY(arch_f32(g, "rope.scale_linear", &c->rope_scale)); /* the older name of the factor */
+    float factor = 0.0f;
+    const char *name =
+        arch_has(g, "rope.scaling.factor") ? "rope.scaling.factor" : "rope.scale_linear";
+    snprintf(key, sizeof key, "%s.%s", arch, name);
+    if (bn_gguf_find(g, key) != NULL)
+        BN_TRY(bn_gguf_get_f32(g, key, &factor));
+    if (!isfinite(factor) || factor < 0.0f)
+        return BN_ERROR(BN_ERR_RANGE, "%s = %g: must be finite and >= 0 (0: no scaling)", key,
+                        (double)factor);
+    c->rope_scale = factor == 0.0f || strcmp(type, "none") == 0 ? 1.0f : factor;
     float attn_factor = 1.0f;
     BN_TRY(arch_f32(g, "rope.scaling.attn_factor", &attn_factor));
     if (attn_factor != 1.0f)
@@ -103,6 +111,7 @@ static bn_status refuse_other_math(const bn_gguf *g, const bn_model_config *c) {
         "residual_scale",
         "expert_count",
         "attention.sliding_window",
+        "rope.dimension_sections", /* multimodal RoPE */
     };
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (arch_has(g, unsupported[i]))
@@ -110,6 +119,14 @@ static bn_status refuse_other_math(const bn_gguf *g, const bn_model_config *c) {
                             "%s.%s: the file asks for a computation this engine does not "
                             "implement",
                             arch, unsupported[i]);
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.causal", arch);
+    bool causal = true;
+    if (bn_gguf_find(g, key) != NULL)
+        BN_TRY(bn_gguf_get_bool(g, key, &causal));
+    if (!causal)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s = false: only causal attention is implemented",
+                        key);
     float logit_scale = 1.0f;
     BN_TRY(arch_f32(g, "logit_scale", &logit_scale));
     if (logit_scale != 1.0f)

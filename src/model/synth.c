@@ -333,10 +333,9 @@ static bn_status check_types(const bn_synth_options *o, int dim) {
         return BN_ERROR(BN_ERR_INVALID_ARG,
                         "synth: type '%s' is not a ternary GGUF type (tq1_0, tq2_0, i2_s)",
                         bn_dtype_name(t));
-    const bn_dtype_traits *e = bn_dtype_get(o->embed_type);
     size_t row;
-    if (e == NULL || e->from_f32 == NULL || e->to_f32 == NULL || e->unpack_ternary != NULL ||
-        e->gguf_type == BN_GGUF_TYPE_NONE || bn_dtype_row_bytes(o->embed_type, dim, &row) != BN_OK)
+    if (!bn_convert_is_table_type(o->embed_type) ||
+        bn_dtype_row_bytes(o->embed_type, dim, &row) != BN_OK)
         return BN_ERROR(BN_ERR_INVALID_ARG,
                         "synth: embeddings cannot be '%s' (a GGUF type with a row encoder whose "
                         "blocks divide the hidden size %d: f32, f16, bf16, q8_0, q6_k, ...)",

@@ -31,8 +31,8 @@ def digest(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
-def temps():
-    return [n for n in os.listdir(work) if ".tmp." in n]
+def temps(folder=None):
+    return [n for n in os.listdir(folder or work) if ".tmp." in n]
 
 
 model = W("tiny.gguf")
@@ -74,7 +74,7 @@ before = digest(W("hf", "model.safetensors"))
 r = run("convert", copy, W("hf", "model.safetensors"))
 check("convert DIR DIR/model.safetensors is refused, the input intact",
       r.returncode == 1 and b"destroy" in r.stderr and
-      digest(W("hf", "model.safetensors")) == before and not temps(), r.stderr)
+      digest(W("hf", "model.safetensors")) == before and not temps(W("hf")), r.stderr)
 os.symlink(model, W("link-to-model.gguf"))
 before = digest(model)
 r = run("quantize", model, W("link-to-model.gguf"), "--type", "tq1_0")
@@ -91,23 +91,38 @@ r = run("logits", "-m", model, "-p", "Hello", "--out", W("logits-link.npy"))
 check("logits --out writes through a symbolic link",
       r.returncode == 0 and os.path.islink(W("logits-link.npy")) and
       open(W("logits-target.npy"), "rb").read(6) == b"\x93NUMPY", r.stderr)
+for name, args in [("the model", ["-m", model, "-p", "Hello", "--out", model]),
+                   ("a file of the model's folder",
+                    ["-m", copy, "-p", "Hello", "--out", W("hf", "config.json")]),
+                   ("the prompt file", ["-m", model, "-f", W("hf", "config.json"), "--out",
+                                        W("hf", "config.json")])]:
+    before = digest(args[args.index("--out") + 1])
+    r = run("logits", *args)
+    check("logits --out onto %s is refused" % name, r.returncode == 1 and b"destroy" in r.stderr
+          and digest(args[args.index("--out") + 1]) == before, r.stderr)
+# An HF folder is converted in memory: nothing is written, so no TMPDIR is needed
+r = run("run", "-m", hf, "-p", "Hello", "-n", "2", "--temp", "0",
+        env=dict(os.environ, TMPDIR=W("no", "such", "folder")))
+check("an HF folder loads without writing a temporary file", r.returncode == 0, r.stderr)
 r = run("logits", "-m", model, "-p", "Hello", "--out", "-")
 check("logits --out - writes the .npy to stdout",
       r.returncode == 0 and r.stdout[:6] == b"\x93NUMPY", r.stderr)
 
-# SIGINT while a big output is being written: the temporary file goes, the process dies of it
-p = subprocess.Popen([bin, "synth", "--shape", "bitnet-2b4t", "--type", "tq2_0", W("big.gguf")],
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-for _ in range(400):
-    if any(n.startswith("big.gguf.tmp.") for n in os.listdir(work)):
-        break
-    time.sleep(0.01)
-saw = any(n.startswith("big.gguf.tmp.") for n in os.listdir(work))
-p.send_signal(signal.SIGINT)
-rc = p.wait(timeout=60)
-check("SIGINT during synth: the temporary file is removed",
-      saw and rc == -signal.SIGINT and not os.path.exists(W("big.gguf")) and
-      not any(n.startswith("big.gguf") for n in os.listdir(work)), (saw, rc, os.listdir(work)))
+# SIGINT or SIGTERM while a big output is being written: the temporary file goes, and the
+# process dies of the signal
+for sig in (signal.SIGINT, signal.SIGTERM):
+    p = subprocess.Popen([bin, "synth", "--shape", "bitnet-2b4t", "--type", "tq2_0",
+                          W("big.gguf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(400):
+        if any(n.startswith("big.gguf.tmp.") for n in os.listdir(work)):
+            break
+        time.sleep(0.01)
+    saw = any(n.startswith("big.gguf.tmp.") for n in os.listdir(work))
+    p.send_signal(sig)
+    rc = p.wait(timeout=60)
+    check("%s during synth: the temporary file is removed" % sig.name,
+          saw and rc == -sig and not any(n.startswith("big.gguf") for n in os.listdir(work)),
+          (saw, rc, os.listdir(work)))
 
 # ---- stdout failures are failures -----------------------------------------------------------
 cases = [
@@ -251,6 +266,16 @@ if shutil.which("script"):  # util-linux: run it on a pseudo-terminal, as a user
                        capture_output=True, timeout=60)
     check("info on a terminal shows control characters from the file escaped",
           b"\\x1b[2J\\x07" in r.stdout and b"\x1b[2J" not in r.stdout, r.stdout[:300])
+    # an error message quoting the file: escaped on the terminal too
+    bad_arch = W("bad-arch.gguf")
+    data = bytearray(open(model, "rb").read())
+    i = data.find(b"bitnet", data.find(b"general.architecture"))
+    data[i:i + 6] = b"\x1b[2J\x07y"
+    open(bad_arch, "wb").write(bytes(data))
+    r = subprocess.run(["script", "-qc", "'%s' run -m '%s' -p hi" % (bin, bad_arch), "/dev/null"],
+                       capture_output=True, timeout=60)
+    check("an error naming the file's text is escaped on a terminal",
+          b"\\x1b[2J" in r.stdout and b"\x1b[2J" not in r.stdout, r.stdout[:300])
 else:
     print("skip terminal escaping: no script(1)")
 r = run("bench", "model", "-m", weird, "-p", "4", "-n", "2", "-r", "1", "--json")
@@ -274,5 +299,6 @@ for flag in ([], ["--special"]):
 check("chat: typed <|eot_id|> is text unless --special",
       lines[False] and lines[True] and lines[False] > lines[True], lines)
 
+shutil.rmtree(work, ignore_errors=True)
 finish("hardening.sh")
 PY

@@ -9,12 +9,15 @@
 #include "base/cpu.h"
 #include "base/timer.h"
 #include "io/npy.h"
+#include "io/outfile.h"
+#include "model/convert.h"
 #include "model/forward.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct run_args {
@@ -56,7 +59,8 @@ static const char LOGITS_USAGE[] =
     "\n"
     "Write float32 logits as a NumPy .npy file: shape [vocab] for the last position, [T, vocab]\n"
     "with --all. -p TEXT is tokenized with BOS, as transformers does by default. The defaults\n"
-    "are the exact ones (f32 KV cache, the file's head), for comparison with float references.\n"
+    "are the exact ones (--kv-type f32, --head-type f32: the head's rows decoded to float32 and\n"
+    "dotted in float32), for comparison with float references.\n"
     "The file appears only when complete (written beside it, then renamed).\n"
     "\n"
     "options:\n"
@@ -209,6 +213,16 @@ static int run_common(const char *cmd, const char *usage, int argc, char **argv,
         return bn_cli_usage_error(cmd, "--out FILE.npy is required");
     if (logits && strcmp(a.out, "-") == 0 && isatty(STDOUT_FILENO))
         return bn_cli_usage_error(cmd, "--out -: stdout is a terminal; redirect it or name a file");
+    if (logits && strcmp(a.out, "-") != 0) { /* the .npy must not replace what is being read */
+        struct stat sb;
+        bn_status st = stat(a.model, &sb) == 0 && S_ISDIR(sb.st_mode)
+                           ? bn_convert_check_not_input(a.model, a.out)
+                           : bn_outfile_check_not_input(a.out, a.model, "the model");
+        if (st == BN_OK && a.prompt_file != NULL && strcmp(a.prompt_file, "-") != 0)
+            st = bn_outfile_check_not_input(a.out, a.prompt_file, "the prompt file");
+        if (st != BN_OK)
+            return bn_cli_fail(st);
+    }
     if (!logits)
         bn_cli_sampling_seed(&a.gen);
     bn_bytes text = {0}; /* the prompt's text: -p TEXT, or read from -f FILE / -p - / -f - */

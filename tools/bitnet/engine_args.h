@@ -5,7 +5,7 @@
  *                         once at load, which halves what each generated token reads from an
  *                         f16 head; q6_k/q4_k/q8_0 heads stay, being no bigger; f32 is exact)
  * Generation and benchmarks default to f16 and q8_0; `bitnet logits`, whose purpose is to be
- * compared with float references, defaults to f32 and f32.
+ * compared with float references, defaults to --kv-type f32 and --head-type f32.
  */
 #ifndef BN_CLI_ENGINE_ARGS_H
 #define BN_CLI_ENGINE_ARGS_H

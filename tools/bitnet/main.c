@@ -81,9 +81,37 @@ static void print_help(FILE *out) {
                  "  BITNET_CPU=scalar|avx2|avx512|neon cap the CPU kernel path\n");
 }
 
+/* s with control characters shown as \\xNN when fd is a terminal (bn_cli_shown). */
+static const char *shown_on(int fd, const char *s) {
+    static int tty[3] = {-1, -1, -1};
+    static char bufs[8][BN_ERROR_MAX];
+    static int next;
+    if (tty[fd] < 0)
+        tty[fd] = isatty(fd);
+    if (!tty[fd])
+        return s;
+    char *b = bufs[next++ % 8];
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 5 < sizeof bufs[0]; p++) {
+        /* C0, DEL, and C1 (U+0080..U+009F, which UTF-8 writes as C2 80..C2 9F) */
+        bool c1 = p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
+        if (*p < 0x20 || *p == 0x7F || c1) {
+            k += (size_t)snprintf(b + k, sizeof bufs[0] - k, "\\x%02x", c1 ? p[1] : p[0]);
+            p += c1;
+        } else {
+            b[k++] = (char)*p;
+        }
+    }
+    b[k] = '\0';
+    return b;
+}
+
+/* Error messages name what came from files (tensor names, keys, a model's architecture), so on
+ * a terminal they are escaped like stdout's file text. */
 int bn_cli_fail(bn_status status) {
     const char *msg = bn_last_error();
-    fprintf(stderr, "bitnet: error: %s\n", msg[0] ? msg : bn_status_str(status));
+    fprintf(stderr, "bitnet: error: %s\n",
+            msg[0] ? shown_on(STDERR_FILENO, msg) : bn_status_str(status));
     return 1;
 }
 
@@ -127,29 +155,8 @@ void bn_cli_json_add_text(cJSON *o, const char *key, const char *s) {
 }
 
 const char *bn_cli_shown(const char *s) {
-    static int tty = -1;
-    static char bufs[8][1024];
-    static int next;
-    if (tty < 0)
-        tty = isatty(STDOUT_FILENO);
-    if (!tty)
-        return s;
-    char *b = bufs[next++ % 8];
-    size_t k = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && k + 5 < sizeof bufs[0]; p++) {
-        /* C0, DEL, and C1 (U+0080..U+009F, which UTF-8 writes as C2 80..C2 9F) */
-        bool c1 = p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
-        if (*p < 0x20 || *p == 0x7F || c1) {
-            k += (size_t)snprintf(b + k, sizeof bufs[0] - k, "\\x%02x", c1 ? p[1] : p[0]);
-            p += c1;
-        } else {
-            b[k++] = (char)*p;
-        }
-    }
-    b[k] = '\0';
-    return b;
+    return shown_on(STDOUT_FILENO, s);
 }
-
 bool bn_cli_parse_int(const char *s, long min, long max, int *out) {
     char *end;
     errno = 0;

@@ -233,7 +233,8 @@ bn_status bn_kq_gemm(bn_dtype type, const void *w, int64_t n, int64_t k,
         kernel = bn_kq_kernel_for(type, BN_ISA_SCALAR);
     kq_job job = {kernel, w, n, k, acts, m, y};
     /* Rows per chunk: 256 (501 chunks of 537 KB for a Q6_K head, plenty to balance 16
-     * threads). Each kernel call prefetches PREFETCH_ROWS rows ahead but stops at the end of
+     * threads). Each kernel call prefetches a few rows ahead (its ISA file's PREFETCH_ROWS) but
+     * stops at the end of
      * its range, so small chunks leave the first rows of each one to the hardware prefetchers;
      * a GEMM gains nothing from small chunks either, since the tiles run all tokens over one
      * row tile before the next (the rows stay in L1). 16-row chunks made the Q6_K GEMM at M = 8
