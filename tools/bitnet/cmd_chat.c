@@ -52,8 +52,8 @@ static const char USAGE[] =
     "  --print-prompt          before each reply, write the rendered conversation to stderr as\n"
     "                          a JSON line: {\"prompt\": text, \"tokens\": n, \"cached\": n},\n"
     "                          cached being the tokens reused from the KV cache\n"
-    "  -c, --ctx CTX           context length in tokens (default: the model's)\n"
-    "  -t, --threads N         threads (default: one per CPU)\n";
+    "  -c, --ctx CTX           context length in tokens (default: the model's, at most 4096)\n"
+    "  -t, --threads N         threads (default: one per CPU this process may use)\n";
 
 typedef struct chat_args {
     const char *model, *system, *template_name;

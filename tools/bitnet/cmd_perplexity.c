@@ -32,7 +32,7 @@ static const char USAGE[] =
     "  -f, --file FILE    the text, read byte for byte\n"
     "  -c, --ctx CTX      window length in tokens, >= 4 (default 512, or the model's context if\n"
     "                     that is shorter)\n"
-    "  -t, --threads N    threads (default: one per CPU)\n"
+    "  -t, --threads N    threads (default: one per CPU this process may use)\n"
     "  --chunks N         score only the first N windows (default: all that fit)\n"
     "  --json             print the result as JSON\n";
 
