@@ -71,7 +71,7 @@ static bn_status read_rope(const bn_gguf *g, bn_model_config *c) {
         BN_TRY(bn_gguf_get_str(g, key, &type));
     if (strcmp(type, "linear") != 0 && strcmp(type, "none") != 0)
         return BN_ERROR(BN_ERR_UNSUPPORTED,
-                        "%s = '%s': only linear RoPE scaling (or none) is implemented", key, type);
+                        "%s = '%s': only linear RoPE scaling (or none) is supported", key, type);
     float factor = 0.0f;
     const char *name =
         arch_has(g, "rope.scaling.factor") ? "rope.scaling.factor" : "rope.scale_linear";
@@ -85,7 +85,7 @@ static bn_status read_rope(const bn_gguf *g, bn_model_config *c) {
     float attn_factor = 1.0f;
     BN_TRY(arch_f32(g, "rope.scaling.attn_factor", &attn_factor));
     if (attn_factor != 1.0f)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s.rope.scaling.attn_factor = %g is not implemented",
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s.rope.scaling.attn_factor = %g is not supported",
                         arch, (double)attn_factor);
     return BN_OK;
 }
@@ -99,7 +99,7 @@ static bn_status refuse_other_math(const bn_gguf *g, const bn_model_config *c) {
     if (key_len != c->head_dim || value_len != c->head_dim)
         return BN_ERROR(BN_ERR_UNSUPPORTED,
                         "%s.attention.key_length / value_length = %d / %d: only heads of "
-                        "embedding_length / head_count = %d are implemented",
+                        "embedding_length / head_count = %d are supported",
                         arch, key_len, value_len, c->head_dim);
     static const char *const unsupported[] = {
         "attention.layer_norm_epsilon", /* LayerNorm, where BitNet has RMSNorm */
@@ -117,7 +117,7 @@ static bn_status refuse_other_math(const bn_gguf *g, const bn_model_config *c) {
         if (arch_has(g, unsupported[i]))
             return BN_ERROR(BN_ERR_UNSUPPORTED,
                             "%s.%s: the file asks for a computation this engine does not "
-                            "implement",
+                            "support",
                             arch, unsupported[i]);
     char key[128];
     snprintf(key, sizeof key, "%s.attention.causal", arch);
@@ -125,12 +125,11 @@ static bn_status refuse_other_math(const bn_gguf *g, const bn_model_config *c) {
     if (bn_gguf_find(g, key) != NULL)
         BN_TRY(bn_gguf_get_bool(g, key, &causal));
     if (!causal)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s = false: only causal attention is implemented",
-                        key);
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s = false: only causal attention is supported", key);
     float logit_scale = 1.0f;
     BN_TRY(arch_f32(g, "logit_scale", &logit_scale));
     if (logit_scale != 1.0f)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s.logit_scale = %g is not implemented", arch,
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "%s.logit_scale = %g is not supported", arch,
                         (double)logit_scale);
     return BN_OK;
 }
