@@ -14,8 +14,9 @@ log=${OUT:-/tmp}/gpu-check.log
     lscpu | grep -E 'Model name|^CPU\(s\)|Flags' | cut -c1-200
     echo "== deps"
     # The GPU machine has no apt: Debian packages carried in .deps-gpu/ (apt-get download
-    # libcjson-dev libcjson1 libpcre2-dev libpcre2-8-0) are unpacked under /tmp/gpudeps and found
-    # through explicit paths.
+    # libcjson-dev libcjson1 libpcre2-dev libpcre2-8-0 libopenblas0-pthread
+    # libopenblas-pthread-dev libgfortran5 zlib1g zlib1g-dev) are unpacked under /tmp/gpudeps
+    # and found through explicit paths.
     prefix_args=()
     if ls .deps-gpu/*.deb >/dev/null 2>&1; then
         mkdir -p /tmp/gpudeps
@@ -24,9 +25,13 @@ log=${OUT:-/tmp}/gpu-check.log
             else (cd /tmp/gpudeps && ar p "$OLDPWD/$deb" data.tar.xz | tar -xJ); fi
         done
         libdir=/tmp/gpudeps/usr/lib/x86_64-linux-gnu
-        prefix_args=(-DCJSON_INCLUDE_DIR=/tmp/gpudeps/usr/include -DCJSON_LIBRARY=$libdir/libcjson.so
-                     -DPCRE2_INCLUDE_DIR=/tmp/gpudeps/usr/include -DPCRE2_LIBRARY=$libdir/libpcre2-8.so)
-        export LD_LIBRARY_PATH=$libdir:${LD_LIBRARY_PATH:-}
+        inc=/tmp/gpudeps/usr/include
+        prefix_args=(-DCJSON_INCLUDE_DIR=$inc -DCJSON_LIBRARY=$libdir/libcjson.so
+                     -DPCRE2_INCLUDE_DIR=$inc -DPCRE2_LIBRARY=$libdir/libpcre2-8.so
+                     -DOPENBLAS_INCLUDE_DIR=$inc/x86_64-linux-gnu/openblas-pthread
+                     -DOPENBLAS_LIBRARY=$libdir/openblas-pthread/libopenblas.so
+                     -DZLIB_INCLUDE_DIR=$inc -DZLIB_LIBRARY=/tmp/gpudeps/lib/x86_64-linux-gnu/libz.so.1)
+        export LD_LIBRARY_PATH=$libdir:$libdir/openblas-pthread:/tmp/gpudeps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
     else
         bash scripts/deps.sh
     fi
@@ -42,4 +47,14 @@ log=${OUT:-/tmp}/gpu-check.log
     ./build-gpu/bin/bitnet sysinfo
     echo "== selftest"
     ./build-gpu/bin/bitnet selftest
+    if [ -n "${GPU_CHECK_TRAIN:-}" ]; then
+        # The host's CPU is a second machine to measure training on (bench/RESULTS.md).
+        echo "== training speed (host CPU, 2 threads and all)"
+        unset OPENBLAS_CORETYPE
+        ./build-gpu/bin/bitnet bench train bench/train-shape.json -t 2 --json
+        ./build-gpu/bin/bitnet bench train bench/train-shape.json --json
+        if python3 -c 'import torch' 2>/dev/null; then
+            python3 scripts/train_reference.py bench --config bench/train-shape.json --threads 2
+        fi
+    fi
 } 2>&1 | tee "$log"

@@ -43,6 +43,23 @@ static int bn_test_checks = 0;
         CHECK(st_ == BN_OK, "%s returned %s: %s", #expr, bn_status_str(st_), bn_last_error());     \
     } while (0)
 
+/* A whole file, NUL-terminated (n: its size, may be NULL); NULL when it cannot be read. */
+static inline char *bn_test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) != NULL) {
+        size_t got = fread(buf, 1, (size_t)size, f);
+        buf[got] = '\0';
+        if (n != NULL)
+            *n = got;
+    }
+    fclose(f);
+    return buf;
+}
+
 /* Print a summary and return the process exit code. */
 static inline int bn_test_finish(const char *name) {
     if (bn_test_failures > 50)

@@ -133,6 +133,11 @@ bn_status bn_tokenizer_spec_load_gguf(bn_tokenizer_spec **out, const bn_gguf *g)
  * does (a custom pre-tokenizer regex). */
 bn_status bn_tokenizer_spec_write_gguf(const bn_tokenizer_spec *s, bn_gguf_writer *w);
 
+/* Write a byte-level BPE spec as dir/tokenizer.json and dir/tokenizer_config.json (the folder
+ * must exist), each through io/outfile.h, as Hugging Face tokenizers and transformers write
+ * them (hf_tokenizer_write.c). BN_ERR_UNSUPPORTED for a SentencePiece-style spec. */
+bn_status bn_tokenizer_spec_write_hf(const bn_tokenizer_spec *s, const char *dir);
+
 void bn_tokenizer_spec_free(bn_tokenizer_spec *s);
 
 /* Helpers shared by the loaders. */

@@ -65,6 +65,14 @@ bn_status bn_ternary_n_scales(int64_t rows, int64_t cols, const bn_ternary_param
 bn_status bn_ternary_quantize(const float *w, int64_t rows, int64_t cols,
                               const bn_ternary_params *p, int8_t *q, float *scales);
 
+/* The two halves of absmean quantization, for callers that split the work (the trainer codes
+ * a tensor on several threads): gamma = max(mean |w|, BN_TERNARY_MIN_SCALE), with the sum in
+ * float64 in index order (non-finite when some w is NaN or Inf: check it); then the codes
+ * q[i] = clamp(round_half_even(w[i] * (1 / gamma)), -1, 1) of any part of the tensor. Together
+ * they are exactly what bn_ternary_quantize computes per tensor (or per group). */
+float bn_ternary_absmean_gamma(const float *w, int64_t n);
+void bn_ternary_absmean_codes(const float *w, int64_t n, float gamma, int8_t *q);
+
 /* w[i] = q[i] * (the scale of i's group), in float32. The arguments must be ones that
  * bn_ternary_quantize accepted. */
 void bn_ternary_dequantize(const int8_t *q, const float *scales, int64_t rows, int64_t cols,

@@ -51,11 +51,15 @@ void bn_ref_softmax(float *x, size_t n) {
 /* The mean of squares is summed in double: torch sums in a tree, so a plain float running sum
  * drifts from it by more than the double sum does, and every drift can flip the int8 rounding of
  * the activation quantization that follows a norm in BitNet. */
-void bn_ref_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps) {
+float bn_ref_rmsnorm_inv(const float *x, size_t n, float eps) {
     double ss = 0.0;
     for (size_t i = 0; i < n; i++)
         ss += (double)x[i] * x[i];
-    float inv = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    return 1.0f / sqrtf((float)(ss / (double)n) + eps);
+}
+
+void bn_ref_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps) {
+    float inv = bn_ref_rmsnorm_inv(x, n, eps);
     for (size_t i = 0; i < n; i++)
         out[i] = w ? x[i] * inv * w[i] : x[i] * inv;
 }

@@ -36,6 +36,9 @@ void bn_ref_softmax(float *x, size_t n);
  * out[i] = x[i] * inv * w[i]. */
 void bn_ref_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps);
 
+/* bn_ref_rmsnorm's inv for a row (training saves it for the backward). */
+float bn_ref_rmsnorm_inv(const float *x, size_t n, float eps);
+
 /* Whether every x[i] is finite (no NaN, no Inf). */
 bool bn_all_finite(const float *x, size_t n);
 

@@ -21,7 +21,13 @@
 /* Fill tokens [0, n_normal) of s (allocated with bn_tokenizer_spec_alloc for at least n_normal
  * tokens) as BN_TOKEN_NORMAL, the merges, and the byte-level LLaMA-3 pre-tokenizer settings.
  * The tokens from n_normal on are the caller's (special tokens). n_normal must be at least 256
- * (BN_ERR_INVALID_ARG otherwise). */
+ * (BN_ERR_INVALID_ARG otherwise); the text must be valid UTF-8 (BN_ERR_INVALID_ARG). */
 bn_status bn_bpe_train(bn_tokenizer_spec *s, int32_t n_normal, const char *text, size_t len);
+
+/* The same, learning from several texts (documents) that are pre-tokenized one by one, so that
+ * no pre-token spans two of them (as when each is encoded on its own). bn_bpe_train is this
+ * with one text; the order of the texts does not change the result. */
+bn_status bn_bpe_train_texts(bn_tokenizer_spec *s, int32_t n_normal, const char *const *texts,
+                             const size_t *lens, size_t n_texts);
 
 #endif /* BN_TEXT_BPE_TRAIN_H */

@@ -24,7 +24,18 @@ int bn_cmd_logits(int argc, char **argv);
 int bn_cmd_perplexity(int argc, char **argv);
 int bn_bench_tokenizer(int argc, char **argv); /* bitnet bench tokenizer */
 int bn_bench_model(int argc, char **argv);     /* bitnet bench model (argv[0] = "model") */
+int bn_bench_train(int argc, char **argv);     /* bitnet bench train (argv[0] = "train") */
+
+/* Training's float GEMMs want OpenBLAS's AVX-512 kernels, which Debian's OpenBLAS does not pick
+ * on AMD Zen 4/5: re-execute the process (argv: the subcommand's, NULL-terminated) once with
+ * OPENBLAS_CORETYPE=SkylakeX when that is the case. Returns only when nothing was done. */
+void bn_cli_choose_blas_core(char **argv);
 int bn_cmd_detokenize(int argc, char **argv);
+int bn_cmd_tokenize_data(int argc, char **argv);
+int bn_cmd_train_tokenizer(int argc, char **argv);
+int bn_cmd_train(int argc, char **argv);
+int bn_cmd_export(int argc, char **argv);
+int bn_cmd_plot(int argc, char **argv);
 
 /* SIGINT and SIGTERM remove the temporary files of outputs being written and end the process.
  * bn_cli_catch_interrupt(true, ...) makes the first SIGINT only set bn_cli_interrupted (a
@@ -60,6 +71,12 @@ const char *bn_cli_shown(const char *s);
  * error. */
 typedef struct bn_bytes bn_bytes;
 int bn_cli_read_input(const char *file, bn_bytes *text);
+
+/* The model `run` and `chat` use without -m: $BITNET_MODEL, else default.gguf in the share
+ * folder beside an installed binary (PREFIX/share/bitnet), else models/default.gguf of the
+ * source tree a built binary sits in (build/bin/bitnet). NULL, with the places tried written
+ * into tried, when none exists. The result lives until the next call. */
+const char *bn_cli_default_model(char *tried, size_t tried_size);
 
 /* Whether argv[i] is -h or --help. */
 bool bn_cli_is_help(const char *arg);

@@ -442,10 +442,14 @@ int bn_cmd_bench(int argc, char **argv) {
         return bn_bench_model(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "tokenizer") == 0)
         return bn_bench_tokenizer(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "train") == 0) {
+        bn_cli_choose_blas_core(argv);
+        return bn_bench_train(argc - 1, argv + 1);
+    }
     if (argc >= 2 && bn_cli_is_help(argv[1])) {
-        printf("usage: bitnet bench model|kernels|tokenizer [options]   (bitnet bench <name> "
+        printf("usage: bitnet bench model|kernels|tokenizer|train [options]   (bitnet bench <name> "
                "--help)\n");
         return 0;
     }
-    return bn_cli_usage_error("bench", "want a benchmark: model, kernels, tokenizer");
+    return bn_cli_usage_error("bench", "want a benchmark: model, kernels, tokenizer, train");
 }

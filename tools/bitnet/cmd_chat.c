@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 static const char USAGE[] =
-    "usage: bitnet chat -m MODEL [--system TEXT] [--template NAME] [-n N] [-c CTX] [-t THREADS]\n"
+    "usage: bitnet chat [-m MODEL] [--system TEXT] [--template NAME] [-n N] [-c CTX] [-t THREADS]\n"
     "                   [--print-prompt] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                   [--repeat-penalty R] [--repeat-last-n N] [--frequency-penalty F]\n"
     "                   [--presence-penalty P] [--seed S] [--stop TEXT]...\n"
@@ -43,7 +43,8 @@ static const char USAGE[] =
     "status 1 (a reply cut off by it is printed as far as it got); older turns are not dropped.\n"
     "\n"
     "options:\n"
-    "  -m, --model MODEL       a GGUF file or a Hugging Face BitNet folder\n"
+    "  -m, --model MODEL       a GGUF file or a Hugging Face BitNet folder (default:\n"
+    "                          $BITNET_MODEL, else the shipped models/default.gguf)\n"
     "  --system TEXT           a system message in front of the conversation\n"
     "  --template NAME         bitnet, llama3 or chatml, instead of the model's own template\n"
     "  --special               parse special-token text typed in messages (\"<|eot_id|>\") as\n"
@@ -126,8 +127,12 @@ static int parse(int argc, char **argv, chat_args *a) {
         }
         i++;
     }
-    if (a->model == NULL)
-        return bn_cli_usage_error("chat", "-m MODEL is required");
+    if (a->model == NULL) {
+        char tried[9000];
+        if ((a->model = bn_cli_default_model(tried, sizeof tried)) == NULL)
+            return bn_cli_usage_error("chat", "-m MODEL is required (no default model at %s)",
+                                      tried);
+    }
     return 0;
 }
 

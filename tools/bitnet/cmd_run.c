@@ -29,7 +29,7 @@ typedef struct run_args {
 } run_args;
 
 static const char RUN_USAGE[] =
-    "usage: bitnet run -m MODEL (-p TEXT | -f FILE | --ids 1,2,3) [-n N] [-c CTX] [-t THREADS]\n"
+    "usage: bitnet run [-m MODEL] (-p TEXT | -f FILE | --ids 1,2,3) [-n N] [-c CTX] [-t THREADS]\n"
     "                  [--no-bos]\n"
     "                  [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "                  [--repeat-last-n N] [--frequency-penalty F] [--presence-penalty P]\n"
@@ -43,7 +43,8 @@ static const char RUN_USAGE[] =
     "load time, then prompt and generation speed in tokens per second.\n"
     "\n"
     "options:\n"
-    "  -m, --model MODEL       a GGUF file or a Hugging Face BitNet folder\n"
+    "  -m, --model MODEL       a GGUF file or a Hugging Face BitNet folder (default:\n"
+    "                          $BITNET_MODEL, else the shipped models/default.gguf)\n"
     "  -p, --prompt TEXT       the prompt (- reads it from stdin); special tokens written in it\n"
     "                          (<|eot_id|>) are those tokens, and BOS goes first\n"
     "  -f, --file FILE         the prompt is the contents of FILE (- for stdin), for prompts\n"
@@ -121,6 +122,11 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, run_
         if (!ok)
             return bn_cli_usage_error(cmd, "%s %s: not a valid value", o, v);
         i++;
+    }
+    if (a->model == NULL && !logits) {
+        char tried[9000];
+        if ((a->model = bn_cli_default_model(tried, sizeof tried)) == NULL)
+            return bn_cli_usage_error(cmd, "-m MODEL is required (no default model at %s)", tried);
     }
     if (a->model == NULL)
         return bn_cli_usage_error(cmd, "-m MODEL is required");

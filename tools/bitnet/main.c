@@ -39,6 +39,11 @@ static const command commands[] = {
     {"perplexity", bn_cmd_perplexity, "perplexity over a text file, in windows (as llama.cpp)"},
     {"tokenize", bn_cmd_tokenize, "text -> token ids and pieces, with a model's tokenizer"},
     {"detokenize", bn_cmd_detokenize, "token ids -> text"},
+    {"tokenize-data", bn_cmd_tokenize_data, "text files -> token files for training + validation"},
+    {"train-tokenizer", bn_cmd_train_tokenizer, "learn a byte-level BPE tokenizer from text files"},
+    {"train", bn_cmd_train, "train a BitNet b1.58 model (QAT) from a JSON config"},
+    {"plot", bn_cmd_plot, "draw the loss curves of training logs as an SVG file"},
+    {"export", bn_cmd_export, "a trained checkpoint -> GGUF or a Hugging Face folder"},
     {"bench", bn_cmd_bench, "benchmarks: model (pp/tg tokens/s), kernels, tokenizer"},
 };
 
@@ -165,6 +170,34 @@ bool bn_cli_parse_int(const char *s, long min, long max, int *out) {
         return false;
     *out = (int)v;
     return true;
+}
+
+const char *bn_cli_default_model(char *tried, size_t tried_size) {
+    static char path[4200];
+    tried[0] = '\0';
+    const char *env = getenv("BITNET_MODEL");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(path, sizeof path, "%s", env);
+        return path; /* named by the user: missing or not, it is the one */
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return NULL;
+    *slash = '\0'; /* the binary's folder */
+    static const char *const places[] = {"../share/bitnet/default.gguf",
+                                         "../../models/default.gguf"};
+    for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", exe, places[i]);
+        if (access(path, R_OK) == 0)
+            return path;
+        snprintf(tried + strlen(tried), tried_size - strlen(tried), "%s%s", i ? ", " : "", path);
+    }
+    return NULL;
 }
 
 bool bn_cli_is_help(const char *arg) {
