@@ -25,13 +25,19 @@ common=$(echo "$out" | tr 'A-Z' 'a-z' | tr -c 'a-z\n' ' ' | tr ' ' '\n' |
     sort -u | wc -l)
 check "at least 6 distinct common English words" 1 "$([ "$common" -ge 6 ] && echo 1 || echo "$common")"
 
-# The held-out perplexity models/README.md states (line "held-out perplexity: PPL = X").
+# The held-out perplexity models/README.md states (line "held-out perplexity: PPL = X"); the
+# whole text under the sanitizers takes minutes, so there only its first windows run.
 want=$(sed -n 's/.*held-out perplexity: `PPL = \([0-9.]*\).*/\1/p' "$src/models/README.md" | head -1)
-got=$("$bin" perplexity -m "$model" -f "$src/models/heldout.txt" -c 256 2>/dev/null |
-      sed -n 's/.*PPL = \([0-9.]*\).*/\1/p')
 check "the README states a perplexity" 1 "$([ -n "$want" ] && echo 1 || echo 0)"
-check "perplexity reproduces it (0.1%)" 1 "$(awk -v a="$got" -v b="$want" 'BEGIN{d=a-b; if(d<0)d=-d; print (b>0 && d/b < 0.001)}')"
-echo "perplexity $got (README: $want)"
+if [ "${BN_SANITIZED:-0}" = 1 ]; then
+    "$bin" perplexity -m "$model" -f "$src/models/heldout.txt" -c 256 --chunks 4 > /dev/null 2>&1
+    check "perplexity runs (first windows, sanitizers)" 0 $?
+else
+    got=$("$bin" perplexity -m "$model" -f "$src/models/heldout.txt" -c 256 2>/dev/null |
+          sed -n 's/.*PPL = \([0-9.]*\).*/\1/p')
+    check "perplexity reproduces it (0.1%)" 1 "$(awk -v a="$got" -v b="$want" 'BEGIN{d=a-b; if(d<0)d=-d; print (b>0 && d/b < 0.001)}')"
+    echo "perplexity $got (README: $want)"
+fi
 
 [ $fails -eq 0 ] && echo "default_model.sh: all passed" || echo "default_model.sh: $fails failed"
 exit $((fails > 0))

@@ -217,6 +217,10 @@ static void curves(svg *s, const frame *f, const run_log *r, int k, int smooth) 
 
 static void legend(svg *s, const run_log *r, int n) {
     int y = TOP + 16;
+    out(s,
+        "<rect x=\"%d\" y=\"%d\" width=\"336\" height=\"%d\" fill=\"white\" "
+        "fill-opacity=\"0.85\"/>\n",
+        W - RIGHT - 338, TOP + 2, n * 36 + 6);
     for (int k = 0; k < n; k++) {
         const series *v = &r[k].val;
         for (int kind = 0; kind < 2; kind++, y += 18) {
@@ -246,9 +250,12 @@ static frame frame_of(const run_log *r, int n) {
                 f.x1 = fmax(f.x1, ss[j]->step[i]);
                 f.y0 = fmin(f.y0, ss[j]->loss[i]);
             }
-        /* the ceiling: the loss a tenth of the way into the run */
+        /* the ceiling: the loss a tenth of the way into the run, or the first evaluation's
+         * if higher (every validation point shows) */
         const series *t = &r[k].train;
         f.y1 = fmax(f.y1, t->loss[t->n / 10]);
+        if (r[k].val.n > 0)
+            f.y1 = fmax(f.y1, r[k].val.loss[0]);
     }
     if (!(f.x1 > f.x0))
         f.x1 = f.x0 + 1;

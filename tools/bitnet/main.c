@@ -44,7 +44,7 @@ static const command commands[] = {
     {"train", bn_cmd_train, "train a BitNet b1.58 model (QAT) from a JSON config"},
     {"plot", bn_cmd_plot, "draw the loss curves of training logs as an SVG file"},
     {"export", bn_cmd_export, "a trained checkpoint -> GGUF or a Hugging Face folder"},
-    {"bench", bn_cmd_bench, "benchmarks: model (pp/tg tokens/s), kernels, tokenizer"},
+    {"bench", bn_cmd_bench, "benchmarks: model (pp/tg tokens/s), kernels, tokenizer, train"},
 };
 
 static int read_all(FILE *f, const char *name, bn_bytes *out) {
@@ -79,11 +79,13 @@ static void print_help(FILE *out) {
             "usage: bitnet <command> [options]    (bitnet <command> --help for its options)\n\n");
     fprintf(out, "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\noptions:\n  --version  print the version\n  --help     print this help\n");
     fprintf(out, "\nenvironment:\n"
                  "  BITNET_LOG=error|warn|info|debug   log level on stderr (default warn)\n"
-                 "  BITNET_CPU=scalar|avx2|avx512|neon cap the CPU kernel path\n");
+                 "  BITNET_CPU=scalar|avx2|avx512|neon cap the CPU kernel path\n"
+                 "  BITNET_MODEL=PATH                  the model of run and chat without -m\n"
+                 "                                     (default: the shipped default.gguf)\n");
 }
 
 /* s with control characters shown as \\xNN when fd is a terminal (bn_cli_shown). */
