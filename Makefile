@@ -48,7 +48,7 @@ run: deps $(BUILD)/CMakeCache.txt
 	    --repeat-penalty 1.1 --seed 42
 	@echo
 	$(BUILD)/bin/bitnet run -p "The history of the city" -n 80 --temp 0.7 --top-p 0.9 \
-	    --repeat-penalty 1.1 --seed 7
+	    --repeat-penalty 1.1 --seed 1
 	@echo
 	$(BUILD)/bin/bitnet perplexity -m models/default.gguf -f models/heldout.txt -c 256
 	@echo
