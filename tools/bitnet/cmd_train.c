@@ -119,9 +119,9 @@ static void show_progress(const bn_train_progress *p, void *ctx) {
 
 /* Debian's OpenBLAS (0.3.21) predates AMD Zen 4 and Zen 5: on them it picks its AVX2 (Haswell)
  * kernels although the CPU has AVX-512, and a training step takes about 1.4 times as long as
- * with its SkylakeX kernels (Zen 5, bench/RESULTS.md: 2971 against 4209 tokens/s). The core is chosen when the
- * library loads, from OPENBLAS_CORETYPE, so the only way to change it is to run again with the
- * variable set: once, before any work, and never when the user set it. */
+ * with its SkylakeX kernels (Zen 5, bench/RESULTS.md: 2971 against 4209 tokens/s). The core is
+ * chosen when the library loads, from OPENBLAS_CORETYPE, so the only way to change it is to run
+ * again with the variable set: once, before any work, and never when the user set it. */
 void bn_cli_choose_blas_core(char **argv) {
     const bn_cpu_features *f = bn_cpu_features_get();
     const char *core = openblas_get_corename();
