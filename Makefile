@@ -3,9 +3,10 @@
 #   make            install missing Debian packages, build into build/
 #   make run        build the CLI, then the main job: the shipped model (models/default.gguf)
 #                   writes English, its held-out perplexity, its speed here
-#   make test       build (Release) and run every test with ctest, then the same unit tests
-#                   under ASan+UBSan (build-asan/), then test-neon; CUDA sources compile
-#                   whenever nvcc exists
+#   make test       build (Release) and run every test with ctest (unit tests, the CLI, the
+#                   examples/ programs, the API symbol check, the Python package's pytest suite
+#                   in .venv), then the same under ASan+UBSan (build-asan/), then test-neon;
+#                   CUDA sources compile whenever nvcc exists
 #   make test-neon  the NEON kernel tests, cross-compiled for AArch64 (build-neon/), under qemu
 #   make test-long  the long-running tests
 #   make fuzz       build the libFuzzer harnesses with clang and run each FUZZ_SECONDS (20)

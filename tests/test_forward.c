@@ -30,7 +30,7 @@
 enum { MAX_PROMPTS = 16 };
 
 /* Comparisons with transformers use its precision: an f32 KV cache. */
-static const bn_context_params exact = {.n_ctx = 0, .n_threads = 2, .kv_type = BN_DTYPE_F32};
+static const bn_context_params exact = {.n_ctx = 0, .n_threads = 2, .kv_type = BN_KV_F32};
 
 /* A float32 .npy file: data and element count (shape checked by the caller's counts). */
 static float *read_npy(const char *path, size_t *count) {
@@ -306,7 +306,7 @@ static void check_cache(const bn_model *m, const int32_t *prompt, int n,
         CHECK_OK(bn_context_eval(fresh, seq, n + s, again, false));
         CHECK(memcmp(again, logits, (size_t)vocab * sizeof(float)) == 0,
               "step %d (kv %s): cached logits differ from recomputed ones", s,
-              bn_dtype_name(p->kv_type));
+              p->kv_type == BN_KV_F16 ? "f16" : "f32");
         free(again);
         seq[n + s] = next;
         CHECK_OK(bn_context_eval(cached, &next, 1, logits, false));
@@ -332,7 +332,7 @@ static void check_q8_head(bn_model *m, const int32_t *ids, int n) {
     float *want = calloc(vocab, sizeof(float)), *got = calloc(vocab, sizeof(float));
     last_logits(m, &exact, ids, n, want);
     bn_context_params fast = exact;
-    fast.kv_type = BN_DTYPE_F16;
+    fast.kv_type = BN_KV_F16;
     CHECK_OK(bn_model_set_head_type(m, BN_DTYPE_Q8_0, 0));
     CHECK(m->head_type == BN_DTYPE_Q8_0 && m->embed_type == BN_DTYPE_BF16, "head q8_0, embed bf16");
     last_logits(m, &fast, ids, n, got);
@@ -415,7 +415,7 @@ int main(void) {
     int n = json_ids(cJSON_GetObjectItem(cJSON_GetArrayItem(prompts, 2), "ids"), ids, 512);
     check_cache(m, ids, n, &exact);
     bn_context_params half = exact;
-    half.kv_type = BN_DTYPE_F16;
+    half.kv_type = BN_KV_F16;
     check_cache(m, ids, n, &half);
     check_sources(m, ids, n);
     check_q8_head(m, ids, n);

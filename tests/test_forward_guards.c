@@ -131,7 +131,7 @@ static bn_model *load(const char *path) {
 
 static bn_context *context(const bn_model *m, int n_ctx, int threads) {
     bn_context *c = NULL;
-    bn_context_params p = {.n_ctx = n_ctx, .n_threads = threads, .kv_type = BN_DTYPE_F32};
+    bn_context_params p = {.n_ctx = n_ctx, .n_threads = threads, .kv_type = BN_KV_F32};
     bn_status st = bn_context_create(&c, m, &p);
     CHECK(st == BN_OK, "context: %s", bn_last_error());
     return c;

@@ -100,7 +100,7 @@ static void last_logits(const char *path, float *out) {
     bn_model *m = NULL;
     CHECK_OK(bn_model_load(&m, path, NULL));
     bn_context *c = NULL;
-    bn_context_params p = {.n_ctx = 16, .n_threads = 1, .kv_type = BN_DTYPE_F32};
+    bn_context_params p = {.n_ctx = 16, .n_threads = 1, .kv_type = BN_KV_F32};
     if (m != NULL)
         CHECK_OK(bn_context_create(&c, m, &p));
     int32_t ids[] = {1, 17, 42, 99, 3};

@@ -63,7 +63,7 @@ static void test_window(void) {
     CHECK_OK(bn_model_load(&m, HF, NULL));
     if (m == NULL)
         return;
-    bn_context_params cp = {.n_ctx = 64, .n_threads = 2, .kv_type = BN_DTYPE_F32};
+    bn_context_params cp = {.n_ctx = 64, .n_threads = 2, .kv_type = BN_KV_F32};
     CHECK_OK(bn_context_create(&c, m, &cp));
     int n = 41, v = m->cfg.n_vocab;
     int32_t tokens[41];

@@ -63,7 +63,7 @@ static bool engine_logits_n(const char *path, const int32_t *tokens, int n, floa
     bn_status s = bn_model_load(&m, path, NULL);
     CHECK(s == BN_OK, "load %s: %s", path, bn_last_error());
     bn_context_params p = bn_context_default_params();
-    p.kv_type = BN_DTYPE_F32;
+    p.kv_type = BN_KV_F32;
     p.float_head = true;
     p.n_threads = 1;
     if (s == BN_OK)

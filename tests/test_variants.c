@@ -80,7 +80,7 @@ static int json_ids(const cJSON *arr, int32_t *ids, int cap) {
 static bool eval_last(const bn_model *m, const int32_t *ids, int n, float *logits) {
     bn_context *c = NULL;
     /* f32 cache: compared with a float reference */
-    bn_context_params cp = {.n_ctx = 64, .n_threads = 2, .kv_type = BN_DTYPE_F32};
+    bn_context_params cp = {.n_ctx = 64, .n_threads = 2, .kv_type = BN_KV_F32};
     bn_status st = bn_context_create(&c, m, &cp);
     if (st == BN_OK)
         st = bn_context_eval(c, ids, n, logits, false);

@@ -151,7 +151,7 @@ static void choose_isa_from_env(void) {
     const char *env = getenv("BITNET_CPU");
     if (env == NULL || env[0] == '\0')
         return;
-    bn_isa want;
+    bn_isa want = BN_ISA_SCALAR;
     if (bn_isa_parse(env, &want) != BN_OK) {
         bn_log(BN_LOG_WARN, "BITNET_CPU='%s' is not scalar|avx2|avx512|neon; using %s", env,
                isa_names[best]);

@@ -31,7 +31,7 @@
 
 #include <stdbool.h>
 
-typedef void (*bn_progress_fn)(void *ctx, int64_t done, int64_t total, const char *name);
+/* bn_progress_fn is the public API's (bitnet.h). */
 
 typedef struct bn_convert_options {
     bn_dtype type;        /* linear layers: tq1_0, tq2_0, i2_s, f16, bf16, f32 */

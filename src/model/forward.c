@@ -21,10 +21,14 @@
 struct bn_context {
     const bn_model *m;
     bn_threadpool *pool;
-    int n_ctx, n_past, kv_dim, max_in, n_threads;
+    int n_ctx, n_seq, kv_dim, max_in, n_threads;
+    int *seq_len;  /* [n_seq]: positions each sequence holds */
+    int *seq_next; /* [n_seq]: scratch of a decode call (evaluating allocates nothing) */
     bool kv_f16, float_head;
-    void *k_cache, *v_cache; /* [layers][n_ctx][kv_dim], f16 or f32 (pages: resident as used) */
+    void *k_cache, *v_cache; /* [seq][layers][n_ctx][kv_dim], f16 or f32 (pages: resident as
+                                used, so unused sequences and positions cost nothing) */
     size_t cache_bytes;      /* of each */
+    int row_pos[BATCH], row_seq[BATCH]; /* the current batch's rows: position and sequence */
     bn_attn_chunk_fn attend_chunk;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *xn;
     int8_t *xq;
@@ -44,6 +48,7 @@ struct bn_context {
                                  hidden size is not a whole number of 256-value blocks */
     float *trace;
     int trace_rows;
+    atomic_flag busy; /* set while a call changes the context: two threads at once are refused */
 };
 
 static void *scratch(size_t n_floats, bool *ok) {
@@ -65,7 +70,7 @@ static void *pages(size_t bytes, bool *ok) {
 }
 
 bn_context_params bn_context_default_params(void) {
-    return (bn_context_params){.n_ctx = 0, .n_threads = 0, .kv_type = BN_DTYPE_F16};
+    return (bn_context_params){.n_ctx = 0, .n_seq_max = 1, .n_threads = 0, .kv_type = BN_KV_F16};
 }
 
 /* What a context of n_ctx positions takes: bytes per position (KV cache, RoPE table, attention
@@ -92,35 +97,48 @@ static context_bytes sizes_of(const bn_model_config *c, int threads, bool f16, i
     };
 }
 
-static size_t total_bytes(const context_bytes *b, int n_ctx) {
-    return b->fixed + (size_t)n_ctx * (b->kv_per_pos + b->rope_per_pos) +
+static size_t total_bytes(const context_bytes *b, int n_ctx, int n_seq) {
+    return b->fixed + (size_t)n_ctx * ((size_t)n_seq * b->kv_per_pos + b->rope_per_pos) +
            (size_t)bn_attn_chunks(n_ctx) * b->partials_per_chunk;
 }
 
 /* A context that cannot fit is refused up front with the sizes and the -c that would fit,
  * rather than killed by the OOM killer half-way through a long conversation. */
-static bn_status check_fits(const context_bytes *b, int n_ctx, bool f16) {
-    size_t need = total_bytes(b, n_ctx), avail = bn_memory_available();
+static bn_status check_fits(const context_bytes *b, int n_ctx, int n_seq, bool f16) {
+    size_t need = total_bytes(b, n_ctx, n_seq), avail = bn_memory_available();
     if (need <= avail)
         return BN_OK;
-    size_t per_pos = b->kv_per_pos + b->rope_per_pos + b->partials_per_chunk / BN_ATTN_CHUNK + 1;
+    size_t per_pos =
+        (size_t)n_seq * b->kv_per_pos + b->rope_per_pos + b->partials_per_chunk / BN_ATTN_CHUNK + 1;
     size_t fit = avail > b->fixed ? (avail - b->fixed) / per_pos : 0;
     return BN_ERROR(BN_ERR_OUT_OF_MEMORY,
-                    "a context of %d positions needs %.2f GiB (KV cache %.2f GiB in %s) but "
+                    "a context of %d positions%s needs %.2f GiB (KV cache %.2f GiB in %s) but "
                     "%.2f GiB of memory is available: a context of at most %zu positions fits "
                     "(-c)%s",
-                    n_ctx, (double)need / (1 << 30), (double)b->kv_per_pos * n_ctx / (1 << 30),
-                    f16 ? "f16" : "f32", (double)avail / (1 << 30), fit,
-                    f16 ? "" : ", or half the cache with f16");
+                    n_ctx, n_seq > 1 ? " per sequence" : "", (double)need / (1 << 30),
+                    (double)b->kv_per_pos * n_ctx * n_seq / (1 << 30), f16 ? "f16" : "f32",
+                    (double)avail / (1 << 30), fit, f16 ? "" : ", or half the cache with f16");
 }
 
-bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_context_params *p) {
-    *out = NULL;
+enum { MAX_SEQ = 4096 };
+
+bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_context_params *params) {
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || m == NULL)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "context create: NULL %s", out ? "model" : "out");
+    bn_context_params dp = bn_context_default_params();
+    const bn_context_params *p = params != NULL ? params : &dp;
     const bn_model_config *c = &m->cfg;
-    int n_ctx = p->n_ctx;
-    if (p->kv_type != BN_DTYPE_F16 && p->kv_type != BN_DTYPE_F32)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "KV cache type %s: want f16 or f32",
-                        bn_dtype_name(p->kv_type));
+    int n_ctx = p->n_ctx, n_seq = p->n_seq_max == 0 ? 1 : p->n_seq_max;
+    if (p->kv_type != BN_KV_F16 && p->kv_type != BN_KV_F32)
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "context: KV cache type %d: want BN_KV_F16 or "
+                        "BN_KV_F32",
+                        (int)p->kv_type);
+    if (n_ctx < 0 || n_seq < 1 || n_seq > MAX_SEQ || p->n_threads < 0)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "context: n_ctx %d, n_seq_max %d (1..%d), n_threads %d",
+                        n_ctx, p->n_seq_max, MAX_SEQ, p->n_threads);
     if (n_ctx <= 0)
         n_ctx = c->ctx_max < BN_DEFAULT_CTX ? c->ctx_max : BN_DEFAULT_CTX;
     if (n_ctx > c->ctx_max)
@@ -130,26 +148,35 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     if (x == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context");
     x->m = m;
+    bn_model_retain(m); /* dropped by bn_context_free, on every path below too */
+    atomic_flag_clear(&x->busy);
     x->n_ctx = n_ctx;
+    x->n_seq = n_seq;
     x->kv_dim = c->n_kv_heads * c->head_dim;
-    x->kv_f16 = p->kv_type == BN_DTYPE_F16;
+    x->kv_f16 = p->kv_type == BN_KV_F16;
+    x->seq_len = calloc((size_t)n_seq, sizeof *x->seq_len);
+    x->seq_next = calloc((size_t)n_seq, sizeof *x->seq_next);
+    if (x->seq_len == NULL || x->seq_next == NULL) {
+        bn_context_free(x);
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context");
+    }
     x->float_head = p->float_head;
     x->attend_chunk = bn_attn_chunk_for(bn_cpu_isa());
     int widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
     x->max_in = (int)bn_ternary_padded_cols(widest, m->layers[0].wq.isa);
     bn_status st = bn_threadpool_create(p->n_threads, &x->pool);
     if (st != BN_OK) {
-        free(x);
+        bn_context_free(x);
         return st;
     }
     x->n_threads = bn_threadpool_n_threads(x->pool);
     context_bytes b = sizes_of(c, x->n_threads, x->kv_f16, x->max_in);
-    if ((st = check_fits(&b, n_ctx, x->kv_f16)) != BN_OK) {
+    if ((st = check_fits(&b, n_ctx, n_seq, x->kv_f16)) != BN_OK) {
         bn_context_free(x);
         return st;
     }
     bool ok = true;
-    x->cache_bytes = (size_t)n_ctx * b.kv_per_pos / 2;
+    x->cache_bytes = (size_t)n_seq * n_ctx * b.kv_per_pos / 2;
     x->k_cache = pages(x->cache_bytes, &ok);
     x->v_cache = pages(x->cache_bytes, &ok);
     x->rope_bytes = (size_t)n_ctx * b.rope_per_pos;
@@ -177,7 +204,7 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     if (!ok) {
         bn_context_free(x);
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context of %d positions (%.2f GiB)", n_ctx,
-                        (double)total_bytes(&b, n_ctx) / (1 << 30));
+                        (double)total_bytes(&b, n_ctx, n_seq) / (1 << 30));
     }
     *out = x;
     return BN_OK;
@@ -195,26 +222,54 @@ void bn_context_free(bn_context *c) {
                     c->hb2, c->xq, c->xs, c->xsum, c->scores, c->head_q, c->head_d, c->head_kq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         bn_aligned_free(bufs[i]);
+    free(c->seq_len);
+    free(c->seq_next);
+    bn_model_release(c->m);
     free(c);
 }
 
 void bn_context_reset(bn_context *c) {
-    c->n_past = 0;
+    if (c != NULL)
+        memset(c->seq_len, 0, (size_t)c->n_seq * sizeof *c->seq_len);
 }
 
-bn_status bn_context_truncate(bn_context *c, int n) {
-    if (n < 0 || n > c->n_past)
-        return BN_ERROR(BN_ERR_RANGE, "truncate to %d positions: the cache holds %d", n, c->n_past);
-    c->n_past = n; /* positions from n on are written again before any query reads them */
+bn_status bn_context_seq_truncate(bn_context *c, int seq, int n) {
+    if (c == NULL)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "truncate: NULL context");
+    if (seq < 0 || seq >= c->n_seq)
+        return BN_ERROR(BN_ERR_RANGE, "truncate: sequence %d of a context of %d", seq, c->n_seq);
+    if (n < 0 || n > c->seq_len[seq])
+        return BN_ERROR(BN_ERR_RANGE, "truncate sequence %d to %d positions: it holds %d", seq, n,
+                        c->seq_len[seq]);
+    if (atomic_flag_test_and_set(&c->busy))
+        return BN_ERROR(BN_ERR_INVALID_ARG, "truncate: the context is in use by another thread");
+    c->seq_len[seq] = n; /* positions from n on are written again before any query reads them */
+    atomic_flag_clear(&c->busy);
     return BN_OK;
 }
 
+bn_status bn_context_truncate(bn_context *c, int n) {
+    return bn_context_seq_truncate(c, 0, n);
+}
+
+int bn_context_seq_len(const bn_context *c, int seq) {
+    return c != NULL && seq >= 0 && seq < c->n_seq ? c->seq_len[seq] : -1;
+}
+
 int bn_context_n_past(const bn_context *c) {
-    return c->n_past;
+    return bn_context_seq_len(c, 0);
 }
 
 int bn_context_n_ctx(const bn_context *c) {
-    return c->n_ctx;
+    return c != NULL ? c->n_ctx : 0;
+}
+
+int bn_context_n_seq_max(const bn_context *c) {
+    return c != NULL ? c->n_seq : 0;
+}
+
+const bn_model *bn_context_model(const bn_context *c) {
+    return c != NULL ? c->m : NULL;
 }
 
 size_t bn_context_kv_bytes(const bn_context *c) {
@@ -237,16 +292,27 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int m, int 
 /* Non-finite values must stop the pass, not flow on: the int8 quantization would turn a NaN
  * into 0 and an Inf row into zeros, and the logits into plausible nonsense. Each check names
  * where the values first appeared. */
-static bn_status check_rows(const float *x, int m, int n, int pos0, const char *where, int layer) {
-    char of_layer[32] = "";
+/* " of sequence s" after a position, when the context has several. */
+static const char *of_seq(const bn_context *c, int row, char *buf, size_t size) {
+    buf[0] = '\0';
+    if (c->n_seq > 1)
+        snprintf(buf, size, " of sequence %d", c->row_seq[row]);
+    return buf;
+}
+
+static bn_status check_rows(const bn_context *c, const float *x, const int *rows, int m, int n,
+                            const char *where, int layer) {
+    char of_layer[32] = "", seq[32];
     if (layer >= 0)
         snprintf(of_layer, sizeof of_layer, " of layer %d", layer);
-    for (int r = 0; r < m; r++)
-        if (!bn_all_finite(x + (size_t)r * n, (size_t)n))
+    for (int i = 0; i < m; i++)
+        if (!bn_all_finite(x + (size_t)i * n, (size_t)n)) {
+            int r = rows != NULL ? rows[i] : i;
             return BN_ERROR(BN_ERR_RANGE,
-                            "non-finite activations (NaN or Inf) %s%s at position %d: the "
+                            "non-finite activations (NaN or Inf) %s%s at position %d%s: the "
                             "model's weights or the input are out of range",
-                            where, of_layer, pos0 + r);
+                            where, of_layer, c->row_pos[r], of_seq(c, r, seq, sizeof seq));
+        }
     return BN_OK;
 }
 
@@ -298,7 +364,7 @@ static void input_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     }
 }
 
-static bn_status prepare_input(bn_context *c, int m, int layer, int pos0, input_job *job) {
+static bn_status prepare_input(bn_context *c, int m, int layer, input_job *job) {
     if (m == 1) /* decode: less work than waking the pool */
         input_rows(job, 0, 1, 0);
     else
@@ -306,10 +372,11 @@ static bn_status prepare_input(bn_context *c, int m, int layer, int pos0, input_
     int bad = atomic_load(&job->bad_row);
     if (bad == 0)
         return BN_OK;
+    char seq[32];
     return BN_ERROR(BN_ERR_RANGE,
                     "non-finite activations (NaN or Inf) at the input of %s of layer %d at "
-                    "position %d: the model's weights or the input are out of range",
-                    job->name, layer, pos0 + bad - 1);
+                    "position %d%s: the model's weights or the input are out of range",
+                    job->name, layer, c->row_pos[bad - 1], of_seq(c, bad - 1, seq, sizeof seq));
 }
 
 static bn_status product(bn_context *c, const bn_ternary_matrix *w, int m, float *y) {
@@ -318,9 +385,14 @@ static bn_status product(bn_context *c, const bn_ternary_matrix *w, int m, float
 
 typedef struct attn_job {
     bn_context *c;
-    int layer, m, pos0;
-    int blocks, chunks; /* query-head blocks per KV head; chunks of the longest row (decode) */
+    int layer, m;
+    int blocks, chunks; /* query-head blocks per KV head; chunks of the row (decode) */
 } attn_job;
+
+/* Where the cache rows of (sequence, layer) start, in elements. */
+static size_t cache_base(const bn_context *c, int seq, int layer) {
+    return ((size_t)seq * c->m->cfg.n_layers + (size_t)layer) * c->n_ctx * c->kv_dim;
+}
 
 /* The kernel's arguments for token i, KV head kvh and its query-head block hb. */
 static bn_attn_args attn_args(const attn_job *j, int i, int kvh, int hb, int thread_id) {
@@ -328,14 +400,14 @@ static bn_attn_args attn_args(const attn_job *j, int i, int kvh, int hb, int thr
     const bn_model_config *cfg = &c->m->cfg;
     int hd = cfg->head_dim, group = cfg->n_heads / cfg->n_kv_heads, h0 = hb * BN_ATTN_MAX_GROUP;
     size_t esize = c->kv_f16 ? sizeof(uint16_t) : sizeof(float);
-    size_t off = ((size_t)j->layer * c->n_ctx * c->kv_dim + (size_t)kvh * hd) * esize;
+    size_t off = (cache_base(c, c->row_seq[i], j->layer) + (size_t)kvh * hd) * esize;
     return (bn_attn_args){
         .q = c->q + (size_t)i * cfg->dim + (size_t)(kvh * group + h0) * hd,
         .keys = (const uint8_t *)c->k_cache + off,
         .values = (const uint8_t *)c->v_cache + off,
         .stride = c->kv_dim,
         .f16 = c->kv_f16,
-        .n = j->pos0 + i + 1,
+        .n = c->row_pos[i] + 1,
         .d = hd,
         .n_q = group - h0 < BN_ATTN_MAX_GROUP ? group - h0 : BN_ATTN_MAX_GROUP,
         .scale = 1.0f / sqrtf((float)hd),
@@ -397,15 +469,11 @@ static void combine_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     }
 }
 
-static void attention(bn_context *c, int layer, int m, int pos0) {
+static void attention(bn_context *c, int layer, int m) {
     const bn_model_config *cfg = &c->m->cfg;
     int group = cfg->n_heads / cfg->n_kv_heads;
-    attn_job job = {c,
-                    layer,
-                    m,
-                    pos0,
-                    (group + BN_ATTN_MAX_GROUP - 1) / BN_ATTN_MAX_GROUP,
-                    bn_attn_chunks(pos0 + m)};
+    attn_job job = {c, layer, m, (group + BN_ATTN_MAX_GROUP - 1) / BN_ATTN_MAX_GROUP,
+                    bn_attn_chunks(c->row_pos[0] + 1)};
     size_t rows = (size_t)cfg->n_kv_heads * job.blocks;
     if (m > 1 || job.chunks == 1) {
         bn_parallel_for(c->pool, (size_t)m * rows, 0, attend_rows, &job);
@@ -415,9 +483,10 @@ static void attention(bn_context *c, int layer, int m, int pos0) {
     bn_parallel_for(c->pool, rows, 1, combine_rows, &job);
 }
 
-/* Position pos's key and value rows into the cache of a layer, in the cache's type. */
-static void cache_store(bn_context *c, int layer, int pos, const float *k, const float *v) {
-    size_t at = ((size_t)layer * c->n_ctx + (size_t)pos) * c->kv_dim;
+/* Position pos's key and value rows into the cache of a sequence's layer, in the cache's type. */
+static void cache_store(bn_context *c, int seq, int layer, int pos, const float *k,
+                        const float *v) {
+    size_t at = cache_base(c, seq, layer) + (size_t)pos * c->kv_dim;
     if (c->kv_f16) {
         bn_f32_to_f16_row(k, (uint16_t *)c->k_cache + at, (size_t)c->kv_dim);
         bn_f32_to_f16_row(v, (uint16_t *)c->v_cache + at, (size_t)c->kv_dim);
@@ -427,7 +496,7 @@ static void cache_store(bn_context *c, int layer, int pos, const float *k, const
     }
 }
 
-static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, int m, int pos0) {
+static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, int m) {
     const bn_model_config *cfg = &c->m->cfg;
     input_job in = {.c = c,
                     .name = "attn_q/k/v",
@@ -436,32 +505,32 @@ static bn_status attention_block(bn_context *c, const bn_layer *l, int layer, in
                     .src = c->x,
                     .norm = l->attn_norm,
                     .n = cfg->dim};
-    BN_TRY(prepare_input(c, m, layer, pos0, &in));
+    BN_TRY(prepare_input(c, m, layer, &in));
     BN_TRY(product(c, &l->wq, m, c->q));
     BN_TRY(product(c, &l->wk, m, c->k));
     BN_TRY(product(c, &l->wv, m, c->v));
     for (int i = 0; i < m; i++) {
         float *q = c->q + (size_t)i * cfg->dim, *k = c->k + (size_t)i * c->kv_dim;
-        const float *cs = c->rope + (size_t)(pos0 + i) * cfg->n_rot;
+        const float *cs = c->rope + (size_t)c->row_pos[i] * cfg->n_rot;
         bn_rope_neox_apply(q, cfg->n_heads, cfg->head_dim, cfg->n_rot, cs);
         bn_rope_neox_apply(k, cfg->n_kv_heads, cfg->head_dim, cfg->n_rot, cs);
-        cache_store(c, layer, pos0 + i, k, c->v + (size_t)i * c->kv_dim);
+        cache_store(c, c->row_seq[i], layer, c->row_pos[i], k, c->v + (size_t)i * c->kv_dim);
     }
-    attention(c, layer, m, pos0);
+    attention(c, layer, m);
     input_job out = {.c = c,
                      .name = "attn_output",
                      .w = &l->wo,
                      .x = c->att,
                      .norm = l->attn_sub_norm,
                      .n = cfg->dim};
-    BN_TRY(prepare_input(c, m, layer, pos0, &out));
+    BN_TRY(prepare_input(c, m, layer, &out));
     BN_TRY(product(c, &l->wo, m, c->xb));
     for (size_t i = 0; i < (size_t)m * cfg->dim; i++)
         c->x[i] += c->xb[i];
-    return check_rows(c->x, m, cfg->dim, pos0, "after the attention", layer);
+    return check_rows(c, c->x, NULL, m, cfg->dim, "after the attention", layer);
 }
 
-static bn_status ffn_block(bn_context *c, const bn_layer *l, int layer, int m, int pos0) {
+static bn_status ffn_block(bn_context *c, const bn_layer *l, int layer, int m) {
     const bn_model_config *cfg = &c->m->cfg;
     input_job in = {.c = c,
                     .name = "ffn_gate/up",
@@ -470,7 +539,7 @@ static bn_status ffn_block(bn_context *c, const bn_layer *l, int layer, int m, i
                     .src = c->x,
                     .norm = l->ffn_norm,
                     .n = cfg->dim};
-    BN_TRY(prepare_input(c, m, layer, pos0, &in));
+    BN_TRY(prepare_input(c, m, layer, &in));
     BN_TRY(product(c, &l->wgate, m, c->hb));
     BN_TRY(product(c, &l->wup, m, c->hb2));
     input_job down = {.c = c,
@@ -480,27 +549,28 @@ static bn_status ffn_block(bn_context *c, const bn_layer *l, int layer, int m, i
                       .norm = l->ffn_sub_norm,
                       .up = c->hb2,
                       .n = cfg->ffn_dim};
-    BN_TRY(prepare_input(c, m, layer, pos0, &down));
+    BN_TRY(prepare_input(c, m, layer, &down));
     BN_TRY(product(c, &l->wdown, m, c->xb));
     for (size_t i = 0; i < (size_t)m * cfg->dim; i++)
         c->x[i] += c->xb[i];
-    return check_rows(c->x, m, cfg->dim, pos0, "after the feed-forward", layer);
+    return check_rows(c, c->x, NULL, m, cfg->dim, "after the feed-forward", layer);
 }
 
 /* ---- embeddings and head ----------------------------------------------------------------- */
 
-static bn_status embed(bn_context *c, const int32_t *tokens, int m, int pos0) {
+static bn_status embed(bn_context *c, const int32_t *tokens, int m) {
     const bn_model *md = c->m;
     const bn_dtype_traits *d = bn_dtype_get(md->embed_type);
     for (int i = 0; i < m; i++) {
         float *x = c->x + (size_t)i * md->cfg.dim;
         d->to_f32((const uint8_t *)md->embed + (size_t)tokens[i] * md->embed_row_bytes, x,
                   md->cfg.dim);
+        char seq[32];
         if (!bn_all_finite(x, (size_t)md->cfg.dim))
             return BN_ERROR(BN_ERR_RANGE,
-                            "token %d at position %d: its row of token_embd.weight holds "
+                            "token %d at position %d%s: its row of token_embd.weight holds "
                             "non-finite values",
-                            tokens[i], pos0 + i);
+                            tokens[i], c->row_pos[i], of_seq(c, i, seq, sizeof seq));
     }
     return BN_OK;
 }
@@ -574,26 +644,29 @@ static bn_status head_product(bn_context *c, int rows, float *logits) {
     return BN_OK;
 }
 
-static bn_status head(bn_context *c, int first, int rows, int pos0, float *logits) {
+/* The logits of the rows listed in rows[0..k): the final norm of each into xn, then the head. */
+static bn_status head(bn_context *c, const int *rows, int k, float *logits) {
     const bn_model_config *cfg = &c->m->cfg;
-    rmsnorm_rows(c->xn, c->x + (size_t)first * cfg->dim, c->m->output_norm, rows, cfg->dim,
-                 cfg->eps);
-    BN_TRY(check_rows(c->xn, rows, cfg->dim, pos0 + first, "after the final norm", -1));
-    BN_TRY(head_product(c, rows, logits));
+    for (int i = 0; i < k; i++)
+        rmsnorm_rows(c->xn + (size_t)i * cfg->dim, c->x + (size_t)rows[i] * cfg->dim,
+                     c->m->output_norm, 1, cfg->dim, cfg->eps);
+    BN_TRY(check_rows(c, c->xn, rows, k, cfg->dim, "after the final norm", -1));
+    BN_TRY(head_product(c, k, logits));
     /* Finite activations give non-finite logits only through the head's own rows (a NaN, an
      * Inf or a block scale that is one): name the first such row rather than sample from it.
      * A scan of the logits costs nothing beside the product that wrote them. */
-    for (int r = 0; r < rows; r++) {
+    for (int r = 0; r < k; r++) {
         const float *row = logits + (size_t)r * cfg->n_vocab;
         if (bn_all_finite(row, (size_t)cfg->n_vocab))
             continue;
         int v = 0;
         while (v < cfg->n_vocab && isfinite(row[v]))
             v++;
+        char seq[32];
         return BN_ERROR(BN_ERR_RANGE,
-                        "non-finite logit for token %d at position %d: row %d of the head (%s) "
+                        "non-finite logit for token %d at position %d%s: row %d of the head (%s) "
                         "holds non-finite values",
-                        v, pos0 + first + r, v,
+                        v, c->row_pos[rows[r]], of_seq(c, rows[r], seq, sizeof seq), v,
                         bn_gguf_find_tensor(c->m->gguf, "output.weight") ? "output.weight"
                                                                          : "token_embd.weight");
     }
@@ -602,27 +675,29 @@ static bn_status head(bn_context *c, int first, int rows, int pos0, float *logit
 
 /* ---- one batch, then the whole call ------------------------------------------------------ */
 
-static void trace_rows(bn_context *c, int slot, int m, int pos0) {
-    if (c->trace == NULL || pos0 + m > c->trace_rows)
+static void trace_rows(bn_context *c, int slot, int m) {
+    if (c->trace == NULL)
         return;
     int dim = c->m->cfg.dim;
-    memcpy(c->trace + ((size_t)slot * c->trace_rows + pos0) * dim, c->x,
-           (size_t)m * dim * sizeof(float));
+    for (int i = 0; i < m; i++)
+        if (c->row_seq[i] == 0 && c->row_pos[i] < c->trace_rows)
+            memcpy(c->trace + ((size_t)slot * c->trace_rows + c->row_pos[i]) * dim,
+                   c->x + (size_t)i * dim, (size_t)dim * sizeof(float));
 }
 
-static bn_status eval_batch(bn_context *c, const int32_t *tokens, int m, int pos0, float *logits,
-                            bool all) {
+/* m rows (row_pos and row_seq set): every layer, then the head for the rows listed in
+ * rows[0..k) into logits. */
+static bn_status eval_batch(bn_context *c, const int32_t *tokens, int m, const int *rows, int k,
+                            float *logits) {
     const bn_model *md = c->m;
-    BN_TRY(embed(c, tokens, m, pos0));
-    trace_rows(c, 0, m, pos0);
+    BN_TRY(embed(c, tokens, m));
+    trace_rows(c, 0, m);
     for (int l = 0; l < md->cfg.n_layers; l++) {
-        BN_TRY(attention_block(c, &md->layers[l], l, m, pos0));
-        BN_TRY(ffn_block(c, &md->layers[l], l, m, pos0));
-        trace_rows(c, l + 1, m, pos0);
+        BN_TRY(attention_block(c, &md->layers[l], l, m));
+        BN_TRY(ffn_block(c, &md->layers[l], l, m));
+        trace_rows(c, l + 1, m);
     }
-    if (logits != NULL)
-        BN_TRY(all ? head(c, 0, m, pos0, logits) : head(c, m - 1, 1, pos0, logits));
-    return BN_OK;
+    return k > 0 ? head(c, rows, k, logits) : BN_OK;
 }
 
 /* The cos/sin rows of positions up to n, computed on first use. */
@@ -633,34 +708,102 @@ static void ensure_rope(bn_context *c, int n) {
                       (float)c->rope_ready / cfg->rope_scale, cfg->rope_theta);
 }
 
-/* Everything is checked before anything changes, and a failure part-way (a non-finite value)
- * leaves n_past where it was: a call fully succeeds or changes nothing the next call sees (the
- * cache rows it wrote lie past n_past, to be written again). */
-bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *logits, bool all) {
-    if (n <= 0 || tokens == NULL)
-        return BN_ERROR(BN_ERR_INVALID_ARG, "eval: no tokens");
-    if (n > c->n_ctx - c->n_past)
-        return BN_ERROR(BN_ERR_RANGE, "%d tokens after %d do not fit the context of %d", n,
-                        c->n_past, c->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->m->cfg.n_vocab)
+/* Which rows want logits: the batch's flags, else every row (all) or the last one. */
+static bool wants_logits(const bn_batch *b, bool all, int i) {
+    return b->logits != NULL ? b->logits[i] != 0 : all || i == b->n - 1;
+}
+
+/* Everything a batch asks is checked before anything changes. next[s] walks each sequence's
+ * positions: it starts at what the sequence holds and must be where the batch puts its token. */
+static bn_status check_batch(const bn_context *c, const bn_batch *b, int *next) {
+    if (b->n <= 0 || b->tokens == NULL)
+        return b->n <= 0 ? BN_ERROR(BN_ERR_INVALID_ARG, "decode: a batch of %d tokens", (int)b->n)
+                         : BN_ERROR(BN_ERR_INVALID_ARG, "decode: NULL tokens");
+    memcpy(next, c->seq_len, (size_t)c->n_seq * sizeof *next);
+    for (int i = 0; i < b->n; i++) {
+        int s = b->seq != NULL ? b->seq[i] : 0, t = b->tokens[i];
+        if (t < 0 || t >= c->m->cfg.n_vocab)
             return BN_ERROR(BN_ERR_RANGE,
                             "token id %d (at index %d of the %d tokens) is outside the "
                             "vocabulary (0..%d): nothing was evaluated",
-                            tokens[i], i, n, c->m->cfg.n_vocab - 1);
-    ensure_rope(c, c->n_past + n);
-    for (int done = 0; done < n;) {
-        int m = n - done < BATCH ? n - done : BATCH;
-        bool last = done + m == n;
-        float *out = logits == NULL ? NULL
-                     : all          ? logits + (size_t)done * c->m->cfg.n_vocab
-                     : last         ? logits
-                                    : NULL;
-        bn_status st = eval_batch(c, tokens + done, m, c->n_past + done, out, all);
-        if (st != BN_OK)
-            return st;
+                            t, i, b->n, c->m->cfg.n_vocab - 1);
+        if (s < 0 || s >= c->n_seq)
+            return BN_ERROR(BN_ERR_RANGE,
+                            "token %d of the batch is for sequence %d: the context holds "
+                            "sequences 0..%d (n_seq_max): nothing was evaluated",
+                            i, s, c->n_seq - 1);
+        if (b->pos != NULL && b->pos[i] != next[s])
+            return BN_ERROR(BN_ERR_RANGE,
+                            "token %d of the batch is at position %d of sequence %d, which "
+                            "holds %d positions before it: a sequence's tokens continue it in "
+                            "order: nothing was evaluated",
+                            i, b->pos[i], s, next[s]);
+        if (next[s] >= c->n_ctx) {
+            int wanted = c->seq_len[s]; /* this sequence's tokens in the whole batch */
+            for (int j = 0; j < b->n; j++)
+                wanted += (b->seq != NULL ? b->seq[j] : 0) == s;
+            return BN_ERROR(BN_ERR_RANGE,
+                            "%d tokens after %d do not fit the context of %d%s: nothing was "
+                            "evaluated",
+                            wanted - c->seq_len[s], c->seq_len[s], c->n_ctx,
+                            c->n_seq > 1 ? " (of a sequence)" : "");
+        }
+        next[s]++;
+    }
+    return BN_OK;
+}
+
+/* A call fully succeeds or leaves every sequence's length where it was, so the next call sees
+ * no trace of it (the cache rows it wrote lie past the lengths, to be written again). */
+static bn_status decode(bn_context *c, const bn_batch *b, bool all, float *logits) {
+    int *next = c->seq_next;
+    bn_status st = check_batch(c, b, next);
+    int top = 0;
+    for (int s = 0; st == BN_OK && s < c->n_seq; s++)
+        top = next[s] > top ? next[s] : top;
+    if (st == BN_OK)
+        ensure_rope(c, top);
+    memcpy(next, c->seq_len, (size_t)c->n_seq * sizeof *next);
+    size_t vocab = (size_t)c->m->cfg.n_vocab;
+    for (int done = 0; st == BN_OK && done < b->n;) {
+        int m = b->n - done < BATCH ? b->n - done : BATCH, rows[BATCH], k = 0;
+        for (int i = 0; i < m; i++) {
+            int s = b->seq != NULL ? b->seq[done + i] : 0;
+            c->row_seq[i] = s;
+            c->row_pos[i] = next[s]++;
+            if (logits != NULL && wants_logits(b, all, done + i))
+                rows[k++] = i;
+        }
+        st = eval_batch(c, b->tokens + done, m, rows, k, logits);
+        if (logits != NULL)
+            logits += (size_t)k * vocab;
         done += m;
     }
-    c->n_past += n;
-    return BN_OK;
+    if (st == BN_OK)
+        memcpy(c->seq_len, next, (size_t)c->n_seq * sizeof *next);
+    return st;
+}
+
+/* One thread at a time per context (bitnet.h): a second caller is told so instead of racing
+ * on the cache and the scratch buffers. It costs one atomic operation a call. */
+static bn_status decode_exclusive(bn_context *c, const bn_batch *b, bool all, float *logits) {
+    if (atomic_flag_test_and_set(&c->busy))
+        return BN_ERROR(BN_ERR_INVALID_ARG, "decode: the context is in use by another thread (a "
+                                            "context takes one call at a time)");
+    bn_status st = decode(c, b, all, logits);
+    atomic_flag_clear(&c->busy);
+    return st;
+}
+
+bn_status bn_context_decode(bn_context *c, const bn_batch *b, float *logits) {
+    if (c == NULL || b == NULL)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "decode: NULL %s", c == NULL ? "context" : "batch");
+    return decode_exclusive(c, b, false, logits);
+}
+
+bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *logits, bool all) {
+    if (c == NULL)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "eval: NULL context");
+    bn_batch b = {.n = n, .tokens = tokens};
+    return decode_exclusive(c, &b, all, logits);
 }

@@ -2,7 +2,7 @@
  * forward.h - running a bn_model: a context holds the KV cache and all scratch, allocated once,
  * so evaluating tokens allocates nothing.
  *
- * bn_context_eval(ctx, tokens, n, ...) appends n tokens at position ctx->n_past: prompts go
+ * bn_context_decode(ctx, batch, ...) appends each token to its sequence: prompts go
  * through in batches of up to n_batch tokens (GEMM kernels), generation one token at a time
  * (GEMV). One BitNet layer, top to bottom (facts §1.2):
  *   h = RMSNorm(x) -> q, k, v (BitLinear) -> RoPE (NEOX) -> causal GQA attention over the cache
@@ -23,44 +23,21 @@ typedef struct bn_context bn_context;
  * that a short conversation never touches. */
 #define BN_DEFAULT_CTX 4096
 
-typedef struct bn_context_params {
-    int n_ctx;        /* positions the KV cache holds, <= the model's context; 0 = the model's,
-                         at most BN_DEFAULT_CTX. A context that cannot fit in the memory there
-                         is is refused (BN_ERR_OUT_OF_MEMORY) naming the size that would. */
-    int n_threads;    /* 0 = one per CPU */
-    bn_dtype kv_type; /* BN_DTYPE_F16 (default: half the bytes) or BN_DTYPE_F32 (exact) */
-    bool float_head;  /* the head's rows decoded to float32 and dotted in float32, whatever
-                         their type (exact: for comparisons with float references); otherwise
-                         q8_0, q6_k and q4_k heads run their int8 kernels (bn_head_has_int8) */
-} bn_context_params;
-
 /* Whether a head of this type has an int8-activation kernel (q8_0, q6_k, q4_k): generation
  * keeps such a head as it is; any other type is better re-encoded as q8_0 first. */
 bool bn_head_has_int8(bn_dtype type);
 
-bn_context_params bn_context_default_params(void);
+/* The public API (bitnet.h) has bn_context_params, bn_context_default_params,
+ * bn_context_create / _free, bn_context_decode (batches of several sequences), bn_context_eval
+ * (sequence 0), bn_context_seq_len / _seq_truncate, bn_context_reset, bn_context_n_ctx and
+ * bn_context_n_seq_max. The engine keeps each sequence's cache apart ([seq][layer][pos][kv]),
+ * so a token attends only to its own sequence. */
 
-bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_context_params *p);
-void bn_context_free(bn_context *c);
-
-/* Forget the cache (a new sequence). */
-void bn_context_reset(bn_context *c);
-
-/* Keep only the first n positions (n <= n_past): the next eval continues from position n, as
- * when a conversation is re-tokenized and differs from what was cached after its prefix. */
+/* Sequence 0's shorthands (the CLI's single conversation). */
 bn_status bn_context_truncate(bn_context *c, int n);
 int bn_context_n_past(const bn_context *c);
-int bn_context_n_ctx(const bn_context *c);
-size_t bn_context_kv_bytes(const bn_context *c); /* the KV cache, keys and values */
 
-/* Evaluate tokens[0..n) after what the cache holds. logits receives [n_vocab] for the last
- * token, or [n, n_vocab] with all = true; NULL skips the head. BN_ERR_RANGE when the tokens
- * would not fit the context or an id is outside the vocabulary (nothing is evaluated), and when
- * a non-finite value (NaN, Inf) appears: in an embedding row, in a layer (named, with the
- * product and the position), after the final norm, or in the logits (the head's row named).
- * A call fully succeeds or leaves n_past where it was, so the next call sees no trace of it;
- * what it wrote into logits (and a trace) before failing is unspecified. */
-bn_status bn_context_eval(bn_context *c, const int32_t *tokens, int n, float *logits, bool all);
+size_t bn_context_kv_bytes(const bn_context *c); /* the KV cache, keys and values */
 
 /* Record hidden states, for tests: trace is [n_layers + 1][trace_rows][dim]; slot 0 receives
  * the embeddings of each evaluated position, slot l + 1 the residual stream after layer l.

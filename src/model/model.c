@@ -3,6 +3,8 @@
  */
 #include "model/model.h"
 
+#include "model/forward.h"
+
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/threadpool.h"
@@ -444,7 +446,7 @@ static bn_status check_no_extra(const bn_model *m) {
     return BN_OK;
 }
 
-static bn_status load_gguf(bn_model *m, const bn_model_params *p) {
+static bn_status load_gguf(bn_model *m, int n_threads) {
     BN_TRY(read_config(m));
     BN_TRY(check_no_extra(m));
     const bn_gguf_tensor *e = bn_gguf_find_tensor(m->gguf, "token_embd.weight");
@@ -467,7 +469,7 @@ static bn_status load_gguf(bn_model *m, const bn_model_params *p) {
     BN_TRY(load_vector(m, "output_norm.weight", m->cfg.dim, false, &m->output_norm));
     if ((m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers)) == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "layers");
-    BN_TRY(load_layers(m, p->isa, p->n_threads));
+    BN_TRY(load_layers(m, m->isa, n_threads));
     bn_tokenizer_spec *spec;
     BN_TRY(bn_tokenizer_spec_load_gguf(&spec, m->gguf));
     BN_TRY(bn_tokenizer_create(&m->tok, spec));
@@ -479,9 +481,9 @@ static bn_status load_gguf(bn_model *m, const bn_model_params *p) {
     return BN_OK;
 }
 
-static bn_status load_file(bn_model *m, const char *path, const bn_model_params *p) {
+static bn_status load_file(bn_model *m, const char *path, int n_threads) {
     BN_TRY(bn_gguf_open(&m->gguf, path));
-    return load_gguf(m, p);
+    return load_gguf(m, n_threads);
 }
 
 /* A Hugging Face folder is converted in memory into a GGUF (ternary layers exactly, in TQ2_0
@@ -489,7 +491,7 @@ static bn_status load_file(bn_model *m, const char *path, const bn_model_params 
  * every source, and nothing written to disk (no temporary file to leave behind on an interrupt,
  * no gigabyte rewritten at every load). The repacked layers' pages are released as for a file,
  * so what stays is the embeddings and head. */
-static bn_status load_hf(bn_model *m, const char *dir, const bn_model_params *p) {
+static bn_status load_hf(bn_model *m, const char *dir, int n_threads) {
     bn_convert_options opt = {.type = BN_DTYPE_TQ2_0,
                               .embed_type = BN_DTYPE_F32,
                               .head_type = BN_DTYPE_F32,
@@ -504,22 +506,68 @@ static bn_status load_hf(bn_model *m, const char *dir, const bn_model_params *p)
     }
     if (st == BN_OK)
         st = bn_gguf_open_pages(&m->gguf, data, size, dir);
-    return st == BN_OK ? load_gguf(m, p) : st;
+    return st == BN_OK ? load_gguf(m, n_threads) : st;
 }
 
 bn_model_params bn_model_default_params(void) {
-    return (bn_model_params){.isa = bn_cpu_isa(), .n_threads = 0};
+    return (bn_model_params){.device = BN_DEVICE_CPU, .n_threads = 0};
+}
+
+/* The kernel path: the best this CPU runs, or the one asked for if the CPU has it. */
+static bn_status kernel_path(const bn_model_params *p, bn_isa *isa) {
+    *isa = bn_cpu_isa();
+    if (p->cpu_kernels == NULL || p->cpu_kernels[0] == '\0')
+        return BN_OK;
+    BN_TRY(bn_isa_parse(p->cpu_kernels, isa));
+    if (!bn_cpu_isa_supported(*isa))
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "cpu_kernels \"%s\": this CPU cannot run them (the "
+                        "best it runs: %s)",
+                        p->cpu_kernels, bn_isa_name(bn_cpu_best_isa()));
+    return BN_OK;
+}
+
+static bn_status check_params(const char *path, const bn_model_params *p) {
+    if (path == NULL)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "model load: NULL path");
+    if (p->device == BN_DEVICE_CUDA)
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "model load: the CUDA device runs no model yet (the "
+                                            "CPU does: device BN_DEVICE_CPU)");
+    if (p->device != BN_DEVICE_CPU)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "model load: unknown device %d", (int)p->device);
+    if (p->n_threads < 0)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "model load: n_threads %d", p->n_threads);
+    return BN_OK;
 }
 
 bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params *params) {
+    if (out == NULL)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "model load: NULL out");
     *out = NULL;
     bn_model_params p = params != NULL ? *params : bn_model_default_params();
+    BN_TRY(check_params(path, &p));
+    bn_dtype head = BN_DTYPE_COUNT;
+    if (p.head_type != NULL && p.head_type[0] != '\0') {
+        BN_TRY(bn_dtype_from_name(p.head_type, &head));
+        if (head != BN_DTYPE_Q8_0)
+            return BN_ERROR(BN_ERR_UNSUPPORTED,
+                            "model load: head_type \"%s\": the head is "
+                            "re-encoded only as q8_0 (or kept: NULL)",
+                            p.head_type);
+    }
     bn_model *m = calloc(1, sizeof *m);
     if (m == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "model");
+    bn_status st = kernel_path(&p, &m->isa);
     struct stat sb;
-    bn_status st =
-        stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? load_hf(m, path, &p) : load_file(m, path, &p);
+    if (st == BN_OK)
+        st = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? load_hf(m, path, p.n_threads)
+                                                         : load_file(m, path, p.n_threads);
+    /* q8_0 means "a head the int8 kernels run": q8_0, q6_k and q4_k heads stay as they are,
+     * and a hidden size that q8_0 blocks do not divide keeps its float head */
+    if (st == BN_OK && head != BN_DTYPE_COUNT && !bn_head_has_int8(m->head_type) &&
+        m->cfg.dim % 32 == 0)
+        st = bn_model_set_head_type(m, head, p.n_threads);
     if (st != BN_OK) {
         bn_model_free(m);
         return st;
@@ -612,9 +660,24 @@ double bn_model_linear_ops_per_token(const bn_model *m) {
     return ops;
 }
 
+void bn_model_retain(const bn_model *m) {
+    atomic_fetch_add(&((bn_model *)m)->extra_refs, 1);
+}
+
+static void model_destroy(bn_model *m);
+
+void bn_model_release(const bn_model *m) {
+    /* extra_refs counts references beyond one: it was 0 when this was the last one. */
+    if (atomic_fetch_sub(&((bn_model *)m)->extra_refs, 1) == 0)
+        model_destroy((bn_model *)m);
+}
+
 void bn_model_free(bn_model *m) {
-    if (m == NULL)
-        return;
+    if (m != NULL)
+        bn_model_release(m);
+}
+
+static void model_destroy(bn_model *m) {
     for (int i = 0; m->layers != NULL && i < m->cfg.n_layers; i++) {
         bn_layer *l = &m->layers[i];
         free(l->attn_norm);

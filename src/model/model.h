@@ -16,6 +16,8 @@
 #include "tensor/ops_ref.h"
 #include "text/tokenizer.h"
 
+#include <stdatomic.h>
+
 typedef struct bn_layer {
     float *attn_norm, *attn_sub_norm, *ffn_norm, *ffn_sub_norm; /* sub norms may be NULL */
     bn_ternary_matrix wq, wk, wv, wo, wgate, wup, wdown;
@@ -45,20 +47,20 @@ typedef struct bn_model {
     bn_layer *layers;
     bn_tokenizer *tok;
     char name[128];
+    bn_isa isa; /* the kernel path the layers were repacked for */
+    /* References beyond the caller's own: one per live context. bn_model_free drops the
+     * caller's and the last context freed frees the model, so a context never outlives the
+     * weights it reads even when a program frees in the wrong order (SQLite's close_v2). */
+    atomic_int extra_refs;
 } bn_model;
 
-typedef struct bn_model_params {
-    bn_isa isa;    /* the CPU kernel path the layers are repacked for */
-    int n_threads; /* threads for repacking (0 = one per CPU the process may use) */
-} bn_model_params;
+/* A context takes a reference to its model at create and drops it at free. */
+void bn_model_retain(const bn_model *m);
+void bn_model_release(const bn_model *m);
 
-/* bn_cpu_isa(), all CPUs. */
-bn_model_params bn_model_default_params(void);
-
-/* Load a GGUF model (arch bitnet / bitnet-b1.58 / bitnet-25) or a Hugging Face BitNet folder
- * (converted on the fly, in memory). p NULL means bn_model_default_params(). */
-bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params *p);
-void bn_model_free(bn_model *m);
+/* bn_model_params, bn_model_default_params, bn_model_load and bn_model_free are the public
+ * API's (bitnet.h): load a GGUF model (arch bitnet / bitnet-b1.58 / bitnet-25) or a Hugging Face
+ * BitNet folder (converted on the fly, in memory), repacked for params->cpu_kernels. */
 
 /* Re-encode the output head once, in memory: q8_0 halves the bytes every generated token reads
  * from an f16 head (a quarter of an f32 one) at about 0.5% relative error in the logits, so

@@ -47,4 +47,9 @@ double bn_nll_stats_ppl_err(const bn_nll_stats *s);
 bn_status bn_perplexity_window(bn_context *c, int32_t n_vocab, const int32_t *tokens, int n,
                                float *logits, bn_nll_stats *s);
 
+/* The token a window starts with: the tokenizer's BOS when it adds one, else -1. */
+int32_t bn_perplexity_bos(const bn_tokenizer *t);
+
+/* bn_perplexity (bitnet.h) scores a whole text with these windows. */
+
 #endif /* BN_MODEL_PERPLEXITY_H */

@@ -146,6 +146,8 @@ bn_status bn_sampler_create(bn_sampler **out, int32_t n_vocab, const bn_sampler_
 }
 
 void bn_sampler_reset(bn_sampler *s) {
+    if (s == NULL)
+        return;
     /* count must be all zero; distinct and slot are only read where count > 0. */
     memset(s->count, 0, (size_t)s->n_vocab * sizeof *s->count);
     s->n_distinct = 0;
@@ -172,7 +174,7 @@ static void history_remove(bn_sampler *s, int32_t t) {
 }
 
 void bn_sampler_accept(bn_sampler *s, int32_t token) {
-    if (token < 0 || token >= s->n_vocab || s->params.repeat_last_n == 0)
+    if (s == NULL || token < 0 || token >= s->n_vocab || s->params.repeat_last_n == 0)
         return;
     if (s->params.repeat_last_n < 0) { /* whole history: nothing is ever evicted */
         history_add(s, token);
@@ -391,6 +393,10 @@ static int32_t draw(float *probs, int32_t m, float u) {
 }
 
 int32_t bn_sampler_sample(bn_sampler *s, float *logits) {
+    if (s == NULL || logits == NULL) {
+        BN_ERROR(BN_ERR_INVALID_ARG, "sample: NULL %s", s == NULL ? "sampler" : "logits");
+        return -1;
+    }
     const bn_sampler_params *p = &s->params;
     apply_penalties(s, logits);
     if (p->temperature <= 0.0f)

@@ -42,52 +42,13 @@
 #define BN_SAMPLE_SAMPLER_H
 
 #include "base/status.h"
+#include "bitnet.h"
 
 #include <stdint.h>
 
-typedef struct bn_sampler_params {
-    float temperature;       /* >= 0, finite; 0 = greedy (argmax) */
-    int top_k;               /* >= 0; 0 = off */
-    float top_p;             /* (0, 1]; 1 = off */
-    float min_p;             /* [0, 1]; 0 = off */
-    float repeat_penalty;    /* > 0, finite; 1 = off */
-    int repeat_last_n;       /* history window in tokens: >= 1, 0 = no history (all penalties
-                                off), -1 = every token accepted since create/reset */
-    float frequency_penalty; /* finite; 0 = off (OpenAI uses [-2, 2]) */
-    float presence_penalty;  /* finite; 0 = off (OpenAI uses [-2, 2]) */
-    uint64_t seed;           /* seeds the generator at create and at every reset */
-} bn_sampler_params;
-
-typedef struct bn_sampler bn_sampler;
-
-/* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat_penalty 1 (off), repeat_last_n 64,
- * frequency_penalty 0, presence_penalty 0, seed 0xB17E7. */
-bn_sampler_params bn_sampler_default_params(void);
-
-/* BN_OK, or BN_ERR_INVALID_ARG with a message naming the first bad field, its value and the
- * allowed range (see the field comments above; NaN is rejected everywhere). */
-bn_status bn_sampler_params_check(const bn_sampler_params *p);
-
-/* A sampler for a vocabulary of n_vocab > 0 tokens. p is checked and copied; NULL means
- * bn_sampler_default_params(). Allocates O(n_vocab + repeat_last_n) memory once; fails with
- * BN_ERR_INVALID_ARG or BN_ERR_OUT_OF_MEMORY, leaving *out NULL. */
-bn_status bn_sampler_create(bn_sampler **out, int32_t n_vocab, const bn_sampler_params *p);
-
-/* NULL is a no-op. */
-void bn_sampler_free(bn_sampler *s);
-
-/* Forget the token history and reseed the generator from params.seed: the sampler then
- * behaves exactly as a freshly created one. */
-void bn_sampler_reset(bn_sampler *s);
-
-/* Append token to the penalty history, evicting the token repeat_last_n places back. O(1).
- * Tokens outside [0, n_vocab) have no logit to penalise and are not recorded. */
-void bn_sampler_accept(bn_sampler *s, int32_t token);
-
-/* The next token for logits[n_vocab], by the steps in the header comment. logits is modified in
- * place (step 1). Returns an id in [0, n_vocab). Does not accept the token: call
- * bn_sampler_accept with it (or with whatever token the caller chooses to use). */
-int32_t bn_sampler_sample(bn_sampler *s, float *logits);
+/* bn_sampler_params, bn_sampler_default_params, bn_sampler_params_check, bn_sampler_create,
+ * bn_sampler_free, bn_sampler_reset, bn_sampler_accept and bn_sampler_sample are the public
+ * API's (bitnet.h: the field ranges are documented there). */
 
 /* The candidates of the last bn_sampler_sample call that drew at random (step 8): their ids and
  * renormalised probabilities, in descending probability; returns how many (0 before the first

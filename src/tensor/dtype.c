@@ -304,7 +304,7 @@ bn_status bn_dtype_row_bytes(bn_dtype dtype, int64_t n, size_t *out) {
 }
 
 bn_status bn_dtype_tensor_bytes(bn_dtype dtype, int64_t row_len, int64_t numel, size_t *out) {
-    size_t row_bytes;
+    size_t row_bytes = 0;
     BN_TRY(bn_dtype_row_bytes(dtype, row_len, &row_bytes));
     const bn_dtype_traits *t = bn_dtype_get(dtype);
     if (row_len <= 0 || numel < 0 || numel % row_len != 0)

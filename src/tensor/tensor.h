@@ -17,7 +17,7 @@
 
 #define BN_MAX_DIMS 4
 
-typedef enum bn_device { BN_DEVICE_CPU = 0, BN_DEVICE_CUDA = 1 } bn_device;
+/* bn_device (BN_DEVICE_CPU, BN_DEVICE_CUDA) is the public API's (bitnet.h). */
 
 typedef enum bn_ownership {
     BN_OWN_BORROWED = 0, /* not ours to free: a view, an mmapped file, caller memory */
@@ -27,13 +27,13 @@ typedef enum bn_ownership {
 
 typedef struct bn_tensor {
     bn_dtype dtype;
-    int ndim;                        /* 0 (a scalar) .. BN_MAX_DIMS */
-    int64_t shape[BN_MAX_DIMS];      /* outermost first; unused dims are 1 */
-    int64_t stride[BN_MAX_DIMS];     /* in elements; unused dims are 0 */
+    int ndim;                    /* 0 (a scalar) .. BN_MAX_DIMS */
+    int64_t shape[BN_MAX_DIMS];  /* outermost first; unused dims are 1 */
+    int64_t stride[BN_MAX_DIMS]; /* in elements; unused dims are 0 */
     bn_device device;
-    void *data;                      /* first element of the view */
+    void *data; /* first element of the view */
     bn_ownership ownership;
-    bn_pool *pool;                   /* the pool that owns data, for BN_OWN_POOL */
+    bn_pool *pool; /* the pool that owns data, for BN_OWN_POOL */
 } bn_tensor;
 
 /* Describe caller memory (borrowed) laid out contiguously. Checks ndim, dims > 0, overflow and

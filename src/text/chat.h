@@ -22,10 +22,7 @@ typedef enum bn_chat_format {
     BN_CHAT_CHATML = 3,
 } bn_chat_format;
 
-typedef struct bn_chat_message {
-    const char *role; /* "system", "user", "assistant", ... */
-    const char *content;
-} bn_chat_message;
+/* bn_chat_message {role, content} is the public API's (bitnet.h). */
 
 /* Which known format a Jinja template renders; BN_CHAT_UNKNOWN when none (or NULL). */
 bn_chat_format bn_chat_detect(const char *jinja);

@@ -268,7 +268,7 @@ int bn_bench_model(int argc, char **argv) {
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     bn_model *m = NULL;
-    bn_status st = bn_cli_load_model(a.model, a.threads, &m);
+    bn_status st = bn_cli_load_model(a.model, a.threads, &a.engine, &m);
     bench_result r[2 * MAX_TESTS];
     int n = 0;
     bench_facts facts;

@@ -78,6 +78,11 @@ int bn_cli_read_input(const char *file, bn_bytes *text);
  * into tried, when none exists. The result lives until the next call. */
 const char *bn_cli_default_model(char *tried, size_t tried_size);
 
+/* Append the ids of text (bn_tokenize's flags) to ids, through the public API. */
+typedef struct bn_tokens bn_tokens;
+bn_status bn_cli_tokenize(const bn_model *m, const char *text, size_t len, unsigned flags,
+                          bn_tokens *ids);
+
 /* Whether argv[i] is -h or --help. */
 bool bn_cli_is_help(const char *arg);
 

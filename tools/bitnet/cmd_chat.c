@@ -13,9 +13,8 @@
 #include "generate.h"
 #include "sampling_args.h"
 
-#include "base/cpu.h"
 #include "base/timer.h"
-#include "text/chat.h"
+#include "text/tokenizer.h"
 #include "text/utf8.h"
 
 #include <cjson/cJSON.h>
@@ -67,18 +66,15 @@ typedef struct chat_args {
 typedef struct chat {
     const chat_args *a;
     bn_model *m;
+    bn_model_info info;
     bn_context *c;
     bn_sampler *s;
-    bn_chat_format format;
-    const char *bos;       /* the BOS token's text, which some templates write first */
+    const char *format;    /* --template, or the model's own format */
     bn_chat_message *msgs; /* the conversation so far; each content is owned (valid UTF-8) */
-    bn_span *spans;        /* [cap]: where each content lands in the rendered text */
-    bn_span *plain;        /* [cap]: the spans whose special-token text is not parsed */
     size_t n_msgs, cap;
-    bn_tokens cached; /* the tokens in the KV cache, in order */
-    bn_tokens prompt; /* scratch: the rendered conversation's tokens */
-    bn_bytes text;    /* scratch: its text */
-    float *logits;    /* [n_vocab] after the last evaluated token */
+    bn_tokens cached;  /* the tokens in the KV cache, in order */
+    bn_tokens prompt;  /* scratch: the rendered conversation's tokens */
+    bn_tokens sampled; /* scratch: the reply's tokens */
 } chat;
 
 /* Returns 0, or an exit code (-1: help printed). */
@@ -112,8 +108,7 @@ static int parse(int argc, char **argv, chat_args *a) {
         } else if (!strcmp(o, "--system")) {
             a->system = v;
         } else if (!strcmp(o, "--template")) {
-            bn_chat_format f;
-            if (bn_chat_format_from_name(v, &f) != BN_OK)
+            if (strcmp(v, "bitnet") != 0 && strcmp(v, "llama3") != 0 && strcmp(v, "chatml") != 0)
                 return bn_cli_usage_error("chat",
                                           "--template %s: the formats are bitnet, "
                                           "llama3 and chatml",
@@ -136,25 +131,6 @@ static int parse(int argc, char **argv, chat_args *a) {
     return 0;
 }
 
-/* --template, else the format the model's own template is recognised as. */
-static bn_status pick_format(const chat_args *a, const bn_tokenizer *t, bn_chat_format *f) {
-    if (a->template_name != NULL)
-        return bn_chat_format_from_name(a->template_name, f);
-    const char *jinja = bn_tokenizer_spec_of(t)->chat_template;
-    if (jinja == NULL)
-        return BN_ERROR(BN_ERR_NOT_FOUND,
-                        "%s has no chat template: name its format with --template bitnet, "
-                        "llama3 or chatml",
-                        a->model);
-    *f = bn_chat_detect(jinja);
-    if (*f == BN_CHAT_UNKNOWN)
-        return BN_ERROR(BN_ERR_UNSUPPORTED,
-                        "the chat template of %s is none of the known formats: name its "
-                        "format with --template bitnet, llama3 or chatml",
-                        a->model);
-    return BN_OK;
-}
-
 static bn_status grow(void **p, size_t cap, size_t size) {
     void *q = realloc(*p, cap * size);
     if (q == NULL)
@@ -169,8 +145,6 @@ static bn_status add_message(chat *ch, const char *role, const char *content, si
     if (ch->n_msgs == ch->cap) {
         size_t cap = ch->cap ? 2 * ch->cap : 16;
         BN_TRY(grow((void **)&ch->msgs, cap, sizeof *ch->msgs));
-        BN_TRY(grow((void **)&ch->spans, cap, sizeof *ch->spans));
-        BN_TRY(grow((void **)&ch->plain, cap, sizeof *ch->plain));
         ch->cap = cap;
     }
     char *copy = malloc(3 * len + 1);
@@ -181,19 +155,20 @@ static bn_status add_message(chat *ch, const char *role, const char *content, si
     return BN_OK;
 }
 
-/* The conversation so far, with the assistant's turn opened, as text and as tokens. */
+/* The conversation so far, with the assistant's turn opened, as tokens: the template's
+ * markers are special tokens, what was written in the messages is text (unless --special). */
 static bn_status render(chat *ch) {
-    ch->text.n = 0;
+    unsigned flags = ch->a->special ? BN_TOKENIZE_PARSE_SPECIAL : 0;
+    int32_t n = 0;
+    bn_status st =
+        bn_chat_tokenize(ch->m, ch->format, ch->msgs, ch->n_msgs, true, flags, NULL, 0, &n);
+    if (st != BN_OK && st != BN_ERR_RANGE)
+        return st;
     ch->prompt.n = 0;
-    BN_TRY(bn_chat_render(ch->format, ch->msgs, ch->n_msgs, true, ch->bos, &ch->text, ch->spans));
-    /* What the user (or system) wrote is text; the replies keep the tokens they were made of,
-     * special ones included. */
-    size_t n_plain = 0;
-    for (size_t i = 0; i < ch->n_msgs && !ch->a->special; i++)
-        if (strcmp(ch->msgs[i].role, "assistant") != 0)
-            ch->plain[n_plain++] = ch->spans[i];
-    BN_TRY(bn_tokenizer_encode_plain(ch->m->tok, ch->text.data, ch->text.n, BN_TOK_PARSE_SPECIAL,
-                                     ch->plain, n_plain, &ch->prompt));
+    for (int32_t i = 0; i < n; i++)
+        BN_TRY(bn_tokens_push(&ch->prompt, 0));
+    BN_TRY(bn_chat_tokenize(ch->m, ch->format, ch->msgs, ch->n_msgs, true, flags, ch->prompt.ids, n,
+                            &n));
     int n_ctx = bn_context_n_ctx(ch->c);
     if (ch->prompt.n > (size_t)n_ctx)
         return BN_ERROR(BN_ERR_RANGE,
@@ -214,11 +189,13 @@ static size_t reusable(const chat *ch) {
 
 /* The --print-prompt line. Invalid UTF-8 (a reply may hold some) becomes U+FFFD, which is what
  * the tokenizer made of it, so the line is valid JSON and the text tokenizes the same. */
-static void print_prompt(const chat *ch, size_t cached) {
+static bn_status print_prompt(const chat *ch, size_t cached) {
+    char *rendered = NULL;
+    size_t len = 0;
+    BN_TRY(bn_chat_apply(ch->m, ch->format, ch->msgs, ch->n_msgs, true, &rendered, &len));
     cJSON *o = cJSON_CreateObject();
-    char *text = malloc(3 * ch->text.n + 1);
-    size_t n =
-        text ? bn_utf8_sanitize((const uint8_t *)ch->text.data, ch->text.n, (uint8_t *)text) : 0;
+    char *text = malloc(3 * len + 1);
+    size_t n = text ? bn_utf8_sanitize((const uint8_t *)rendered, len, (uint8_t *)text) : 0;
     if (text != NULL)
         text[n] = '\0';
     cJSON_AddStringToObject(o, "prompt", text ? text : "");
@@ -230,51 +207,54 @@ static void print_prompt(const chat *ch, size_t cached) {
     cJSON_free(line);
     cJSON_Delete(o);
     free(text);
-}
-
-/* Bring the cache up to the rendered conversation and leave its last logits in ch->logits. */
-static bn_status evaluate_prompt(chat *ch) {
-    size_t keep = reusable(ch);
-    if (keep < ch->cached.n) {
-        BN_TRY(bn_context_truncate(ch->c, (int)keep));
-        ch->cached.n = keep;
-    }
-    if (ch->a->print_prompt)
-        print_prompt(ch, keep);
-    const int32_t *pending = ch->prompt.ids + keep;
-    int n = (int)(ch->prompt.n - keep);
-    BN_TRY(bn_context_eval(ch->c, pending, n, ch->logits, false));
-    for (int i = 0; i < n; i++) {
-        bn_sampler_accept(ch->s, pending[i]);
-        BN_TRY(bn_tokens_push(&ch->cached, pending[i]));
-    }
+    bn_free(rendered);
     return BN_OK;
 }
 
-/* One exchange: the user's line in, the reply out (and into the conversation). */
+/* One exchange: the user's line in; the cache cut back to what the rendered conversation
+ * shares with it, the rest evaluated as the generation's prompt; the reply out (and into the
+ * conversation). */
 static bn_status turn(chat *ch, const char *line, size_t len) {
     BN_TRY(add_message(ch, "user", line, len));
     BN_TRY(render(ch));
-    BN_TRY(evaluate_prompt(ch));
+    size_t keep = reusable(ch);
+    if (keep < ch->cached.n) {
+        BN_TRY(bn_context_seq_truncate(ch->c, 0, (int)keep));
+        ch->cached.n = keep;
+    }
+    if (ch->a->print_prompt)
+        BN_TRY(print_prompt(ch, keep));
+    const int32_t *pending = ch->prompt.ids + keep;
+    int n = (int)(ch->prompt.n - keep);
+    for (int i = 0; i < n; i++)
+        bn_sampler_accept(ch->s, pending[i]);
     bn_bytes reply = {0};
-    bn_gen g = {.m = ch->m,
-                .c = ch->c,
-                .s = ch->s,
-                .opt = &ch->a->gen,
-                .out = stdout,
-                .reply = &reply,
-                .cached = &ch->cached};
-    bn_gen_result r;
-    bn_status st = bn_cli_generate(&g, ch->logits, &r);
+    ch->sampled.n = 0;
+    bn_cli_gen g = {.c = ch->c,
+                    .s = ch->s,
+                    .opt = &ch->a->gen,
+                    .out = stdout,
+                    .reply = &reply,
+                    .sampled = &ch->sampled};
+    bn_generate_result r = {0};
+    bn_status st = bn_cli_generate(&g, pending, n, &r);
     fputc('\n', stdout);
     fflush(stdout);
+    /* The cache now holds the prompt and the reply's tokens but the last (which generation
+     * did not evaluate, unless Ctrl-C stopped it after): keep the list in step with it. */
+    for (int i = 0; st == BN_OK && i < n; i++)
+        st = bn_tokens_push(&ch->cached, pending[i]);
+    for (size_t i = 0;
+         st == BN_OK && i < ch->sampled.n && ch->cached.n < (size_t)bn_context_seq_len(ch->c, 0);
+         i++)
+        st = bn_tokens_push(&ch->cached, ch->sampled.ids[i]);
     if (st == BN_OK)
         st = add_message(ch, "assistant", reply.data ? reply.data : "", reply.n);
     bn_bytes_free(&reply);
-    if (st == BN_OK && r.end == BN_GEN_FULL)
+    if (st == BN_OK && r.reason == BN_STOP_FULL)
         st = BN_ERROR(BN_ERR_RANGE,
                       "the context of %d tokens is full: ending the chat (-c can be up to %d)",
-                      bn_context_n_ctx(ch->c), ch->m->cfg.ctx_max);
+                      bn_context_n_ctx(ch->c), ch->info.n_ctx_train);
     return st;
 }
 
@@ -324,20 +304,22 @@ static bn_status converse(chat *ch, bool *interrupted) {
 static bn_status start(chat *ch) {
     const chat_args *a = ch->a;
     double t0 = bn_time_s();
-    BN_TRY(bn_cli_load_model(a->model, a->threads, &ch->m));
-    BN_TRY(pick_format(a, ch->m->tok, &ch->format));
-    const bn_tokenizer_spec *spec = bn_tokenizer_spec_of(ch->m->tok);
-    ch->bos = spec->bos_id >= 0 ? spec->tokens[spec->bos_id] : NULL;
+    BN_TRY(bn_cli_load_model(a->model, a->threads, &a->engine, &ch->m));
+    BN_TRY(bn_model_get_info(ch->m, &ch->info));
+    ch->format = a->template_name != NULL ? a->template_name : ch->info.chat_format;
+    /* an empty conversation checks the format (--template, or that the model has a known one) */
+    char *probe = NULL;
+    bn_status st = bn_chat_apply(ch->m, a->template_name, NULL, 0, true, &probe, NULL);
+    bn_free(probe);
+    if (st != BN_OK)
+        return BN_ERROR(st, "%s: %s (--template)", a->model, bn_last_error());
     BN_TRY(bn_cli_engine_context(&a->engine, ch->m, a->n_ctx, a->threads, &ch->c));
     /* only ids the tokenizer has (the embeddings may have padding rows past them) */
-    BN_TRY(bn_sampler_create(&ch->s, bn_tokenizer_n_vocab(ch->m->tok), &a->gen.params));
-    ch->logits = malloc((size_t)ch->m->cfg.n_vocab * sizeof(float));
-    if (ch->logits == NULL)
-        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "logits");
+    BN_TRY(bn_sampler_create(&ch->s, ch->info.n_tokens, &a->gen.params));
     if (a->system != NULL)
         BN_TRY(add_message(ch, "system", a->system, strlen(a->system)));
     fprintf(stderr, "loaded %s in %.2f s: chat template %s, context of %d tokens\n", a->model,
-            bn_time_s() - t0, bn_chat_format_name(ch->format), bn_context_n_ctx(ch->c));
+            bn_time_s() - t0, ch->format, bn_context_n_ctx(ch->c));
     return BN_OK;
 }
 
@@ -345,12 +327,9 @@ static void finish(chat *ch) {
     for (size_t i = 0; i < ch->n_msgs; i++)
         free((char *)ch->msgs[i].content);
     free(ch->msgs);
-    free(ch->spans);
-    free(ch->plain);
     bn_tokens_free(&ch->cached);
     bn_tokens_free(&ch->prompt);
-    bn_bytes_free(&ch->text);
-    free(ch->logits);
+    bn_tokens_free(&ch->sampled);
     bn_sampler_free(ch->s);
     bn_context_free(ch->c);
     bn_model_free(ch->m);

@@ -5,9 +5,9 @@
 #include "cli.h"
 #include "engine_args.h"
 
-#include "base/cpu.h"
+#include "base/status.h"
 #include "base/timer.h"
-#include "model/perplexity.h"
+#include "text/tokenizer.h" /* bn_bytes */
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -86,42 +86,6 @@ static int parse(int argc, char **argv, ppl_args *a) {
     return 0;
 }
 
-/* The token each window starts with, as llama.cpp puts it there: BOS when the tokenizer adds
- * BOS to a text, else -1 (the window keeps its own first token). */
-static int32_t window_bos(const bn_tokenizer *t) {
-    const bn_tokenizer_spec *spec = bn_tokenizer_spec_of(t);
-    return spec->bos_id >= 0 && spec->n_prefix > 0 && spec->prefix[0] == spec->bos_id ? spec->bos_id
-                                                                                      : -1;
-}
-
-/* The whole text's tokens, BOS first when the model uses one. Special tokens written in the
- * text are text, and no EOS is added, as in llama.cpp. */
-static bn_status tokenize(const bn_model *m, const bn_bytes *text, int32_t bos, bn_tokens *ids) {
-    if (bos >= 0)
-        BN_TRY(bn_tokens_push(ids, bos));
-    return bn_tokenizer_encode(m->tok, text->data, text->n, 0, ids);
-}
-
-/* The window length (the default when a->n_ctx is 0) and the number of windows to score. */
-static bn_status plan(const ppl_args *a, const bn_model *m, size_t n_tokens, int *n_ctx,
-                      int *n_windows) {
-    int max = m->cfg.ctx_max;
-    *n_ctx = a->n_ctx > 0 ? a->n_ctx : (max < 512 ? max : 512);
-    if (*n_ctx > max)
-        return BN_ERROR(BN_ERR_RANGE, "-c %d is longer than the model's context of %d tokens",
-                        *n_ctx, max);
-    if (n_tokens < 2 * (size_t)*n_ctx)
-        return BN_ERROR(BN_ERR_RANGE,
-                        "%s has %zu tokens; perplexity with windows of %d tokens (-c) needs at "
-                        "least %d (2 x %d): give a longer text or a smaller -c",
-                        strcmp(a->file, "-") ? a->file : "stdin", n_tokens, *n_ctx, 2 * *n_ctx,
-                        *n_ctx);
-    *n_windows = (int)(n_tokens / (size_t)*n_ctx);
-    if (a->chunks > 0 && a->chunks < *n_windows)
-        *n_windows = a->chunks;
-    return BN_OK;
-}
-
 /* Large perplexities (random models) print in exponent form rather than as 20 digits. */
 static void print_num(FILE *f, double x, int decimals) {
     if (fabs(x) < 1e7)
@@ -130,51 +94,45 @@ static void print_num(FILE *f, double x, int decimals) {
         fprintf(f, "%.*e", decimals, x);
 }
 
-static bn_status score(const bn_model *m, bn_context *c, const bn_tokens *ids, int32_t bos,
-                       int n_ctx, int n_windows, bn_nll_stats *s) {
-    int32_t n_vocab = m->cfg.n_vocab;
-    int32_t *window = malloc((size_t)n_ctx * sizeof *window);
-    float *logits = malloc((size_t)(n_ctx - n_ctx / 2) * (size_t)n_vocab * sizeof *logits);
-    bn_status st = window && logits ? BN_OK : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "perplexity logits");
-    for (int w = 0; st == BN_OK && w < n_windows; w++) {
-        double t0 = bn_time_s();
-        memcpy(window, ids->ids + (size_t)w * (size_t)n_ctx, (size_t)n_ctx * sizeof *window);
-        if (bos >= 0)
-            window[0] = bos;
-        st = bn_perplexity_window(c, n_vocab, window, n_ctx, logits, s);
-        if (st == BN_OK && w == 0)
-            fprintf(stderr, "%.2f s per window, about %.0f s in all\n", bn_time_s() - t0,
-                    (bn_time_s() - t0) * n_windows);
-        if (st == BN_OK) {
-            fprintf(stderr, "[%d]", w + 1);
-            print_num(stderr, bn_nll_stats_ppl(s), 4);
-            fputs(w + 1 < n_windows ? "," : "\n", stderr);
-            fflush(stderr);
-        }
+typedef struct progress {
+    double t0;
+    int window;
+} progress;
+
+/* After each window: the first window's time and the estimate, then [k]ppl, on stderr. */
+static bool show_window(void *user, const bn_perplexity_result *r) {
+    progress *p = user;
+    if (r->n_windows == 1) {
+        double s = bn_time_s() - p->t0;
+        fprintf(stderr, "%lld tokens: %d windows of %d, scoring the last %d tokens of each\n",
+                (long long)r->n_tokens, r->n_windows_total, p->window,
+                p->window - 1 - p->window / 2);
+        fprintf(stderr, "%.2f s per window, about %.0f s in all\n", s, s * r->n_windows_total);
     }
-    free(window);
-    free(logits);
-    return st;
+    fprintf(stderr, "[%d]", r->n_windows);
+    print_num(stderr, r->ppl, 4);
+    fputs(r->n_windows < r->n_windows_total ? "," : "\n", stderr);
+    fflush(stderr);
+    return true;
 }
 
-static int print_result(const ppl_args *a, const bn_nll_stats *s, size_t n_tokens, int n_ctx,
-                        int n_windows) {
+static int print_result(const ppl_args *a, const bn_perplexity_result *r, int n_ctx) {
     if (!a->json) {
         fputs("PPL = ", stdout);
-        print_num(stdout, bn_nll_stats_ppl(s), 4);
+        print_num(stdout, r->ppl, 4);
         fputs(" +/- ", stdout);
-        print_num(stdout, bn_nll_stats_ppl_err(s), 5);
+        print_num(stdout, r->ppl_err, 5);
         putchar('\n');
         return 0;
     }
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddNumberToObject(root, "ppl", bn_nll_stats_ppl(s));
-    cJSON_AddNumberToObject(root, "ppl_stderr", bn_nll_stats_ppl_err(s));
-    cJSON_AddNumberToObject(root, "mean_nll", s->mean);
-    cJSON_AddNumberToObject(root, "mean_nll_stderr", bn_nll_stats_stderr(s));
-    cJSON_AddNumberToObject(root, "tokens", (double)n_tokens);
-    cJSON_AddNumberToObject(root, "scored_tokens", (double)s->n);
-    cJSON_AddNumberToObject(root, "windows", n_windows);
+    cJSON_AddNumberToObject(root, "ppl", r->ppl);
+    cJSON_AddNumberToObject(root, "ppl_stderr", r->ppl_err);
+    cJSON_AddNumberToObject(root, "mean_nll", r->mean_nll);
+    cJSON_AddNumberToObject(root, "mean_nll_stderr", r->nll_err);
+    cJSON_AddNumberToObject(root, "tokens", (double)r->n_tokens);
+    cJSON_AddNumberToObject(root, "scored_tokens", (double)r->n_scored);
+    cJSON_AddNumberToObject(root, "windows", r->n_windows);
     cJSON_AddNumberToObject(root, "ctx", n_ctx);
     return bn_cli_print_json(root);
 }
@@ -182,7 +140,7 @@ static int print_result(const ppl_args *a, const bn_nll_stats *s, size_t n_token
 int bn_cmd_perplexity(int argc, char **argv) {
     /* As llama.cpp's perplexity: the file's head, an f16 cache (--head-type q8_0 measures what
      * generation's head costs in perplexity; --kv-type f32 is exact). */
-    ppl_args a = {.engine = {.kv_type = BN_DTYPE_F16, .head = BN_CLI_HEAD_FILE}};
+    ppl_args a = {.engine = {.kv_type = BN_KV_F16, .head = BN_CLI_HEAD_FILE}};
     int rc = parse(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
@@ -190,30 +148,33 @@ int bn_cmd_perplexity(int argc, char **argv) {
     if (bn_cli_read_input(a.file, &text) != 0)
         return 1;
     bn_model *m = NULL;
+    bn_model_info info;
     bn_context *c = NULL;
-    bn_tokens ids = {0};
-    bn_nll_stats s = {0};
-    int n_ctx = 0, n_windows = 0, bos = -1;
+    bn_perplexity_result r = {0};
+    int n_ctx = 0;
     double t0 = bn_time_s();
-    bn_status st = bn_cli_load_model(a.model, a.threads, &m);
-    if (st == BN_OK) {
-        bos = window_bos(m->tok);
-        st = tokenize(m, &text, bos, &ids);
-    }
+    bn_status st = bn_cli_load_model(a.model, a.threads, &a.engine, &m);
     if (st == BN_OK)
-        st = plan(&a, m, ids.n, &n_ctx, &n_windows);
+        st = bn_model_get_info(m, &info);
+    if (st == BN_OK) {
+        n_ctx = a.n_ctx > 0 ? a.n_ctx : (info.n_ctx_train < 512 ? info.n_ctx_train : 512);
+        if (n_ctx > info.n_ctx_train)
+            st = BN_ERROR(BN_ERR_RANGE, "-c %d is longer than the model's context of %d tokens",
+                          n_ctx, info.n_ctx_train);
+    }
     if (st == BN_OK)
         st = bn_cli_engine_context(&a.engine, m, n_ctx, a.threads, &c);
     if (st == BN_OK) {
         fprintf(stderr, "loaded %s in %.2f s\n", a.model, bn_time_s() - t0);
-        fprintf(stderr, "%zu tokens: %d windows of %d, scoring the last %d tokens of each\n", ids.n,
-                n_windows, n_ctx, n_ctx - 1 - n_ctx / 2);
-        st = score(m, c, &ids, bos, n_ctx, n_windows, &s);
+        progress p = {bn_time_s(), n_ctx};
+        st = bn_perplexity(c, text.data, text.n, n_ctx, a.chunks, show_window, &p, &r);
+        if (st != BN_OK && strstr(bn_last_error(), "the text has") != NULL)
+            st = BN_ERROR(st, "%s: %s (-c)", strcmp(a.file, "-") ? a.file : "stdin",
+                          bn_last_error());
     }
     if (st == BN_OK)
-        rc = print_result(&a, &s, ids.n, n_ctx, n_windows);
+        rc = print_result(&a, &r, n_ctx);
     bn_bytes_free(&text);
-    bn_tokens_free(&ids);
     bn_context_free(c);
     bn_model_free(m);
     return st == BN_OK ? rc : bn_cli_fail(st);

@@ -6,12 +6,11 @@
 #include "generate.h"
 #include "sampling_args.h"
 
-#include "base/cpu.h"
 #include "base/timer.h"
 #include "io/npy.h"
 #include "io/outfile.h"
 #include "model/convert.h"
-#include "model/forward.h"
+#include "text/tokenizer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -136,13 +135,15 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, run_
 /* The prompt's ids: --ids as given, else the tokenized text (BOS unless --no-bos). */
 static bn_status prompt_ids(const bn_model *m, const run_args *a, const bn_bytes *text,
                             bn_tokens *ids) {
+    bn_model_info info;
+    BN_TRY(bn_model_get_info(m, &info));
     if (a->ids != NULL) {
         for (const char *p = a->ids; *p;) {
             char *end;
             long v = strtol(p, &end, 10);
-            if (end == p || v < 0 || v >= m->cfg.n_vocab)
+            if (end == p || v < 0 || v >= info.n_vocab)
                 return BN_ERROR(BN_ERR_INVALID_ARG, "--ids: '%s' is not a list of ids below %d",
-                                a->ids, m->cfg.n_vocab);
+                                a->ids, info.n_vocab);
             BN_TRY(bn_tokens_push(ids, (int32_t)v));
             p = *end == ',' ? end + 1 : end;
             if (*end != ',' && *end != '\0')
@@ -150,12 +151,15 @@ static bn_status prompt_ids(const bn_model *m, const run_args *a, const bn_bytes
         }
         return BN_OK;
     }
-    unsigned flags = BN_TOK_PARSE_SPECIAL | (a->no_bos ? 0 : BN_TOK_ADD_SPECIAL);
-    return bn_tokenizer_encode(m->tok, text->data ? text->data : "", text->n, flags, ids);
+    unsigned flags = BN_TOKENIZE_PARSE_SPECIAL | (a->no_bos ? 0 : BN_TOKENIZE_ADD_SPECIAL);
+    return bn_cli_tokenize(m, text->data ? text->data : "", text->n, flags, ids);
 }
 
-static bn_status do_logits(const run_args *a, bn_model *m, bn_context *c, const bn_tokens *ids) {
-    int64_t vocab = m->cfg.n_vocab, rows = a->all ? (int64_t)ids->n : 1;
+static bn_status do_logits(const run_args *a, const bn_model *m, bn_context *c,
+                           const bn_tokens *ids) {
+    bn_model_info info;
+    BN_TRY(bn_model_get_info(m, &info));
+    int64_t vocab = info.n_vocab, rows = a->all ? (int64_t)ids->n : 1;
     float *logits = malloc((size_t)(rows * vocab) * sizeof(float));
     if (logits == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "logits");
@@ -172,39 +176,33 @@ static bn_status do_logits(const run_args *a, bn_model *m, bn_context *c, const 
 }
 
 /* *interrupted: Ctrl-C stopped generation (the timing line is still printed). */
-static bn_status generate(const run_args *a, bn_model *m, bn_context *c, const bn_tokens *ids,
+static bn_status generate(const run_args *a, const bn_model *m, bn_context *c, const bn_tokens *ids,
                           bool *interrupted) {
+    bn_model_info info;
+    BN_TRY(bn_model_get_info(m, &info));
     bn_sampler *s = NULL;
-    float *logits = malloc((size_t)m->cfg.n_vocab * sizeof(float));
     /* Only ids the tokenizer has can be sampled: the embeddings may have more rows (padded to
      * a multiple of 64 or 128), whose logits are noise that could not even be printed. */
-    bn_status st = logits ? bn_sampler_create(&s, bn_tokenizer_n_vocab(m->tok), &a->gen.params)
-                          : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "logits");
-    bn_cli_catch_interrupt(true, true);
-    double t0 = bn_time_s();
-    if (st == BN_OK)
-        st = bn_context_eval(c, ids->ids, (int)ids->n, logits, false);
-    double t1 = bn_time_s();
-    for (size_t i = 0; st == BN_OK && i < ids->n; i++)
+    BN_TRY(bn_sampler_create(&s, info.n_tokens, &a->gen.params));
+    for (size_t i = 0; i < ids->n; i++)
         bn_sampler_accept(s, ids->ids[i]);
-    bn_gen g = {.m = m, .c = c, .s = s, .opt = &a->gen, .out = stdout};
-    bn_gen_result r = {0};
-    if (st == BN_OK)
-        st = bn_cli_generate(&g, logits, &r);
+    bn_cli_catch_interrupt(true, true);
+    bn_cli_gen g = {.c = c, .s = s, .opt = &a->gen, .out = stdout};
+    bn_generate_result r = {0};
+    bn_status st = bn_cli_generate(&g, ids->ids, (int)ids->n, &r);
     if (st == BN_OK && a->gen.n_predict != 0) {
         printf("\n");
         fflush(stdout); /* before the timing line on stderr, which shares the terminal */
     }
     if (st == BN_OK) {
-        fprintf(stderr, "prompt: %zu tokens, %.2f tokens/s; generation: %d tokens, %.2f tokens/s",
-                ids->n, (double)ids->n / (t1 - t0), r.n_sampled,
-                r.n_evaluated > 0 ? r.n_evaluated / r.seconds : 0.0);
-        fprintf(stderr, "; stopped by %s\n", bn_gen_end_str(r.end));
+        fprintf(stderr, "prompt: %d tokens, %.2f tokens/s; generation: %d tokens, %.2f tokens/s",
+                r.n_prompt, r.n_prompt / r.prompt_seconds, r.n_generated,
+                r.generate_seconds > 0 ? r.n_generated / r.generate_seconds : 0.0);
+        fprintf(stderr, "; stopped by %s\n", bn_cli_stop_str(r.reason));
     }
-    *interrupted = r.end == BN_GEN_INTERRUPT;
+    *interrupted = r.reason == BN_STOP_CALLBACK;
     bn_cli_catch_interrupt(false, true);
     bn_sampler_free(s);
-    free(logits);
     return st;
 }
 
@@ -244,7 +242,7 @@ static int run_common(const char *cmd, const char *usage, int argc, char **argv,
     bn_context *c = NULL;
     bn_tokens ids = {0};
     double t0 = bn_time_s();
-    bn_status st = bn_cli_load_model(a.model, a.threads, &m);
+    bn_status st = bn_cli_load_model(a.model, a.threads, &a.engine, &m);
     if (st == BN_OK)
         st = prompt_ids(m, &a, &text, &ids);
     if (st == BN_OK && ids.n == 0)

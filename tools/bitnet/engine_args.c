@@ -12,7 +12,7 @@ const char BN_CLI_ENGINE_HELP[] =
     "                         f32 decodes its rows to float32 and dots them in float32 (exact)\n";
 
 bn_cli_engine bn_cli_engine_defaults(bool exact) {
-    return (bn_cli_engine){.kv_type = exact ? BN_DTYPE_F32 : BN_DTYPE_F16,
+    return (bn_cli_engine){.kv_type = exact ? BN_KV_F32 : BN_KV_F16,
                            .head = exact ? BN_CLI_HEAD_F32 : BN_CLI_HEAD_Q8_0};
 }
 
@@ -27,7 +27,7 @@ bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, 
     }
     const char *v = argv[++*i];
     if (kv && (strcmp(v, "f16") == 0 || strcmp(v, "f32") == 0))
-        e->kv_type = v[1] == '1' ? BN_DTYPE_F16 : BN_DTYPE_F32;
+        e->kv_type = v[1] == '1' ? BN_KV_F16 : BN_KV_F32;
     else if (head && strcmp(v, "q8_0") == 0)
         e->head = BN_CLI_HEAD_Q8_0;
     else if (head && strcmp(v, "file") == 0)
@@ -41,17 +41,15 @@ bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, 
     return BN_CLI_TAKEN;
 }
 
-bn_status bn_cli_load_model(const char *path, int threads, bn_model **out) {
+bn_status bn_cli_load_model(const char *path, int threads, const bn_cli_engine *e, bn_model **out) {
     bn_model_params p = bn_model_default_params();
     p.n_threads = threads;
+    p.head_type = e->head == BN_CLI_HEAD_Q8_0 ? "q8_0" : NULL;
     return bn_model_load(out, path, &p);
 }
 
-bn_status bn_cli_engine_context(const bn_cli_engine *e, bn_model *m, int n_ctx, int threads,
+bn_status bn_cli_engine_context(const bn_cli_engine *e, const bn_model *m, int n_ctx, int threads,
                                 bn_context **out) {
-    /* a hidden size that q8_0 blocks do not divide keeps its float head */
-    if (e->head == BN_CLI_HEAD_Q8_0 && !bn_head_has_int8(m->head_type) && m->cfg.dim % 32 == 0)
-        BN_TRY(bn_model_set_head_type(m, BN_DTYPE_Q8_0, threads));
     bn_context_params p = bn_context_default_params();
     p.n_ctx = n_ctx;
     p.n_threads = threads;

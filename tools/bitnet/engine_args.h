@@ -11,7 +11,6 @@
 #define BN_CLI_ENGINE_ARGS_H
 
 #include "cli.h"
-#include "model/forward.h"
 
 typedef enum bn_cli_head {
     BN_CLI_HEAD_Q8_0, /* generation: a head without an int8 kernel re-encoded as q8_0 */
@@ -20,7 +19,7 @@ typedef enum bn_cli_head {
 } bn_cli_head;
 
 typedef struct bn_cli_engine {
-    bn_dtype kv_type; /* BN_DTYPE_F16 or BN_DTYPE_F32 */
+    bn_kv_type kv_type;
     bn_cli_head head;
 } bn_cli_engine;
 
@@ -31,12 +30,12 @@ bn_cli_engine bn_cli_engine_defaults(bool exact);
 /* --kv-type / --head-type: BN_CLI_TAKEN, BN_CLI_BAD (usage error printed) or BN_CLI_NOT_MINE. */
 bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, bn_cli_engine *e);
 
-/* Load a model for this CPU's kernel path, repacking with threads threads (0 = all). */
-bn_status bn_cli_load_model(const char *path, int threads, bn_model **out);
+/* Load a model for this CPU's kernel path, repacking with threads threads (0 = all), its head
+ * as e asks (q8_0: the public API's "a head the int8 kernels run"). */
+bn_status bn_cli_load_model(const char *path, int threads, const bn_cli_engine *e, bn_model **out);
 
-/* Apply the head choice to m and create a context of n_ctx positions (0 = the model's) on
- * threads threads (0 = all). */
-bn_status bn_cli_engine_context(const bn_cli_engine *e, bn_model *m, int n_ctx, int threads,
+/* A context of n_ctx positions (0 = the model's) on threads threads (0 = all). */
+bn_status bn_cli_engine_context(const bn_cli_engine *e, const bn_model *m, int n_ctx, int threads,
                                 bn_context **out);
 
 #endif /* BN_CLI_ENGINE_ARGS_H */

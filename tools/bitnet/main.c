@@ -202,6 +202,20 @@ const char *bn_cli_default_model(char *tried, size_t tried_size) {
     return NULL;
 }
 
+bn_status bn_cli_tokenize(const bn_model *m, const char *text, size_t len, unsigned flags,
+                          bn_tokens *ids) {
+    int32_t n = 0;
+    bn_status st = bn_tokenize(m, text, len, flags, NULL, 0, &n);
+    if (st != BN_OK && st != BN_ERR_RANGE) /* RANGE: the count is in n */
+        return st;
+    for (int32_t i = 0; i < n; i++) /* room for n more */
+        BN_TRY(bn_tokens_push(ids, 0));
+    ids->n -= (size_t)n;
+    BN_TRY(bn_tokenize(m, text, len, flags, ids->ids + ids->n, n, &n));
+    ids->n += (size_t)n;
+    return BN_OK;
+}
+
 bool bn_cli_is_help(const char *arg) {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }

@@ -6,7 +6,6 @@
 #define BN_CLI_SAMPLING_ARGS_H
 
 #include "cli.h"
-#include "sample/sampler.h"
 
 #define BN_CLI_MAX_STOPS 16
 

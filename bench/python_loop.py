@@ -1,0 +1,69 @@
+"""The Python generation loop against the CLI, runs interleaved in one session.
+
+    BITNET_LIB=build/lib/libbitnet.so PYTHONPATH=python .venv/bin/python bench/python_loop.py \
+        --cli build/bin/bitnet --model /tmp/2b4t.gguf [-n 128] [--runs 5] [-t 2]
+
+Both generate greedily with the same settings (the CLI's defaults: q8_0 head, f16 cache,
+end-of-generation tokens ignored so that every run makes n tokens). The CLI's rate is the one
+it prints (its generation time, stdout writes included); Python's is tokens over the wall time
+of `for piece in model.generate(..., stream=True): out.write(piece)` less the prompt's time, so
+it includes every ctypes call, the UTF-8 decoding and the interpreter between tokens.
+"""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import bitnet
+
+PROMPT = "The history of the city"
+
+
+def cli_rate(cli: str, model: str, n: int, threads: int) -> float:
+    err = subprocess.run([cli, "run", "-m", model, "-p", PROMPT, "-n", str(n), "--temp", "0",
+                          "--ignore-eos", "-t", str(threads)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, check=True).stderr.decode()
+    m = re.search(r"generation: (\d+) tokens, ([\d.]+) tokens/s", err)
+    assert m and int(m.group(1)) == n, err
+    return float(m.group(2))
+
+
+def python_rate(m: bitnet.Model, n: int) -> float:
+    with open(os.devnull, "w") as out:
+        t0 = time.perf_counter()
+        for piece in m.generate(PROMPT, max_tokens=n, temperature=0, ignore_eos=True,
+                                stream=True):
+            out.write(piece)
+        wall = time.perf_counter() - t0
+    r = m.last_result
+    assert r["completion_tokens"] == n, r
+    return n / (wall - r["prompt_seconds"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("-n", type=int, default=128)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("-t", "--threads", type=int, default=2)
+    a = ap.parse_args()
+    m = bitnet.Model(a.model, threads=a.threads, head_type="q8_0")
+    ratios, py, cl = [], [], []
+    for i in range(a.runs):
+        m._held = []  # evaluate the prompt again each run, as the CLI does
+        c, p = cli_rate(a.cli, a.model, a.n, a.threads), python_rate(m, a.n)
+        cl.append(c), py.append(p), ratios.append(c / p)
+        print(f"run {i + 1}: CLI {c:.2f} tokens/s, Python {p:.2f} tokens/s, "
+              f"Python costs {100 * (c / p - 1):+.2f}%", flush=True)
+    print(f"median: CLI {statistics.median(cl):.2f}, Python {statistics.median(py):.2f} "
+          f"tokens/s; Python's overhead, median of pairs {100 * (statistics.median(ratios) - 1):+.2f}%"
+          f" (min {100 * (min(ratios) - 1):+.2f}%, max {100 * (max(ratios) - 1):+.2f}%)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
