@@ -21,6 +21,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     int n_predict = atoi(argv[2]);
+    if (n_predict < 1) {
+        fprintf(stderr, "batch: N_PREDICT must be at least 1, not '%s'\n", argv[2]);
+        return 2;
+    }
     bn_model *model = NULL;
     bn_context *ctx = NULL;
     bn_model_info info;

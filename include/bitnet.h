@@ -22,8 +22,11 @@
  *     context (and its generators) takes one call at a time: a second thread calling
  *     bn_context_decode, _eval or _seq_truncate while a call runs is refused with
  *     BN_ERR_INVALID_ARG ("in use by another thread") rather than racing; bn_context_reset
- *     and bn_context_free are not checked, so serialize those yourself. A sampler is used by
- *     one thread at a time (unchecked). Each context has its own worker threads.
+ *     and bn_context_free are not checked, so serialize those yourself. The check covers one
+ *     call: bn_perplexity and a generator make many, and another thread's calls on the same
+ *     context in between are not detected (they would change what the sequence holds). A
+ *     sampler is used by one thread at a time (unchecked). Each context has its own worker
+ *     threads.
  *   - Stability: the numbered values of enums and the layout of the structs here only grow at
  *     their end; BN_VERSION_* follows semantic versioning, the shared library's soname its
  *     major version.
@@ -193,7 +196,8 @@ BN_API bn_status bn_chat_apply(const bn_model *model, const char *format,
 /* The token ids of a conversation, rendered as bn_chat_apply does and tokenized so that only
  * the template's own markers are special tokens: what the messages contain is text
  * ("<|eot_id|>" typed into a message stays those characters) unless flags has
- * BN_TOKENIZE_PARSE_SPECIAL. Buffer and count as bn_tokenize. */
+ * BN_TOKENIZE_PARSE_SPECIAL. Buffer and count as bn_tokenize. In both chat calls, invalid
+ * UTF-8 in a message is replaced by U+FFFD, as bn_tokenize reads text. */
 BN_API bn_status bn_chat_tokenize(const bn_model *model, const char *format,
                                   const bn_chat_message *messages, size_t n, bool add_assistant,
                                   unsigned flags, int32_t *tokens, int32_t cap, int32_t *n_tokens);
@@ -233,8 +237,9 @@ BN_API int bn_context_n_seq_max(const bn_context *ctx);
 /* A batch: n tokens, each of a sequence (seq[i]) at a position (pos[i]). Within a sequence the
  * positions must continue what the cache holds, in order: a sequence holding p positions takes
  * its batch tokens at p, p + 1, ... (tokens of several sequences may interleave). logits[i]
- * nonzero asks for token i's logits; seq, pos or logits NULL mean all 0 (sequence 0), the
- * positions following sequence 0's, and the last token's logits only. */
+ * nonzero asks for token i's logits. seq NULL means every token is sequence 0's; pos NULL
+ * means each token takes the next position of its own sequence (continuing what the cache
+ * holds, in batch order); logits NULL asks for the last token's logits only. */
 typedef struct bn_batch {
     int32_t n;
     const int32_t *tokens;
@@ -345,7 +350,9 @@ typedef struct bn_generator bn_generator;
  * (so a conversation can append its new turn), then each bn_generator_next samples a token
  * (accepted into the sampler's history), evaluates it and returns the new text. The text is
  * final: a UTF-8 character cut by a token boundary, or the start of a possible stop string, is
- * held back until it is decided. The sampler is not reset. */
+ * held back until it is decided. The sampler is not reset; it may be made for n_tokens or
+ * n_vocab (bn_model_info) but no more (BN_ERR_INVALID_ARG): rows past the tokenizer's tokens
+ * are never sampled. */
 BN_API bn_status bn_generator_create(bn_generator **out, bn_context *ctx, bn_sampler *sampler,
                                      const int32_t *prompt, int n_prompt,
                                      const bn_generate_params *p);

@@ -279,6 +279,11 @@ static void test_vocabulary(void) {
     for (int i = 0; i < nq; i++)
         eot_parsed += parsed[i] == info.eot;
     CHECK(eot_parsed == eot_plain + 1, "typed marker: %d plain, %d parsed", eot_plain, eot_parsed);
+    /* Invalid UTF-8 in a message is replaced, as bn_tokenize does. */
+    bn_chat_message latin1[1] = {{"user", "caf\xe9"}};
+    int32_t nl = 0;
+    CHECK_OK(bn_chat_tokenize(g_model, "llama3", latin1, 1, true, 0, plain, 64, &nl));
+    CHECK(nl > 5, "a message with invalid UTF-8 tokenizes (%d)", nl);
     char *rendered = NULL;
     size_t rlen = 0;
     CHECK_OK(bn_chat_apply(g_model, "llama3", msg, 1, true, &rendered, &rlen));
@@ -385,6 +390,11 @@ static void test_generation(void) {
     int32_t bad[2] = {1, g_vocab};
     check_refused(bn_generate(ctx, smp, bad, 2, &gp, NULL, NULL, NULL), BN_ERR_RANGE, "4096",
                   "prompt id out of range");
+    bn_sampler *wide = NULL;
+    CHECK_OK(bn_sampler_create(&wide, g_vocab + 1, &sp));
+    check_refused(bn_generate(ctx, wide, prompt, n, &gp, NULL, NULL, NULL), BN_ERR_INVALID_ARG,
+                  "4097", "a sampler wider than the logits");
+    bn_sampler_free(wide);
     bn_sampler_params wrong = sp;
     wrong.top_p = 1.5f;
     check_refused(bn_sampler_params_check(&wrong), BN_ERR_INVALID_ARG, "top_p", "top_p 1.5");

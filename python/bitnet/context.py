@@ -53,7 +53,11 @@ class Context:
             lib.bn_context_free(self._h)
             self._h = None
 
-    __del__ = close
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
 
     def __enter__(self) -> "Context":
         return self

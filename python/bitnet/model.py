@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import weakref
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -38,6 +39,7 @@ class Model:
                  head_type: str | None = None, kv_type: str = "f16",
                  cpu_kernels: str | None = None, chat_format: str | None = None):
         self._h = None
+        self._serial = 0  # generations started: an older stream stops when a newer one starts
         p = lib.bn_model_default_params()
         p.n_threads = threads
         p.cpu_kernels = cstr(cpu_kernels)
@@ -55,8 +57,8 @@ class Model:
             for name, v in ((f, getattr(i, f)) for f, _ in ModelInfo._fields_)}
         self._ctx = Context(self, n_ctx=n_ctx, threads=threads, kv_type=kv_type)
         self._held: list[int] = []  # the tokens sequence 0 of self._ctx holds
+        self._streams: weakref.WeakSet[_Stream] = weakref.WeakSet()
         self._exact: Context | None = None
-        self._serial = 0  # generations started: an older stream stops when a newer one starts
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -68,6 +70,9 @@ class Model:
     def close(self) -> None:
         """Free the model's contexts and weights now. Contexts made with context() stay usable
         (each holds the weights until it is freed). Idempotent."""
+        self._serial += 1  # a live stream refuses to go on (its context is about to go)
+        for stream in list(getattr(self, "_streams", ())):
+            stream.close(abandoned="the model was closed")  # freed before its context
         for c in (getattr(self, "_ctx", None), getattr(self, "_exact", None)):
             if c is not None:
                 c.close()
@@ -75,7 +80,11 @@ class Model:
             lib.bn_model_free(self._h)
             self._h = None
 
-    __del__ = close
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
 
     def __enter__(self) -> "Model":
         return self
@@ -253,36 +262,9 @@ class Model:
         self._held = list(ids)
         self.last_result = {"prompt_tokens": len(ids), "completion_tokens": 0,
                             "finish_reason": None}
-        return self._loop(g, sampler, self._serial, len(ids))
-
-    def _loop(self, g, sampler, serial: int, n_prompt: int) -> Iterator[str]:
-        text, n, tok, done = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_int32(), \
-            ctypes.c_bool(False)
-        try:
-            while not done.value:
-                if serial != self._serial:
-                    raise RuntimeError("this generation was superseded by a later call on the "
-                                       "same model (its context continues the newer one)")
-                check(lib.bn_generator_next(g, ctypes.byref(text), ctypes.byref(n),
-                                            ctypes.byref(tok), ctypes.byref(done)))
-                if tok.value >= 0:
-                    self._held.append(tok.value)
-                if n.value:
-                    yield ctypes.string_at(text, n.value).decode("utf-8", "replace")
-        finally:
-            r = GenerateResult()
-            lib.bn_generator_result(g, ctypes.byref(r))
-            lib.bn_generator_free(g)
-            lib.bn_sampler_free(sampler)
-            if serial == self._serial:
-                # The cache ends at the last token evaluated (a final EOG token is not).
-                del self._held[self._ctx.seq_len(0):]
-                self.last_result = {
-                    "prompt_tokens": n_prompt, "cached_tokens": n_prompt - r.n_prompt,
-                    "completion_tokens": r.n_generated,
-                    "finish_reason": STOP_REASONS.get(r.reason),
-                    "prompt_seconds": r.prompt_seconds,
-                    "generate_seconds": r.generate_seconds}
+        stream = _Stream(self, g, sampler, len(ids))
+        self._streams.add(stream)
+        return stream
 
     # -- OpenAI-shaped completions (as llama-cpp-python returns them) ----------------------
 
@@ -349,3 +331,68 @@ class Model:
         if failure:
             raise failure[0]
         return {f: getattr(r, f) for f in fields}
+
+
+class _Stream:
+    """The pieces of one generation: owns the C generator and sampler, which are freed when it
+    ends, is closed, or is collected (even if it was never iterated)."""
+
+    def __init__(self, model: Model, g: ctypes.c_void_p, sampler: ctypes.c_void_p,
+                 n_prompt: int):
+        self._model, self._g, self._sampler = model, g, sampler
+        self._serial, self._n_prompt = model._serial, n_prompt
+        self._text, self._n = ctypes.c_void_p(), ctypes.c_size_t()
+        self._tok, self._done = ctypes.c_int32(), ctypes.c_bool(False)
+        self._abandoned: str | None = None
+
+    def __iter__(self) -> "_Stream":
+        return self
+
+    def __next__(self) -> str:
+        m = self._model
+        if self._g is not None and self._serial != m._serial:
+            self.close(abandoned="it was superseded by a later call on the same model")
+        if self._abandoned:
+            raise RuntimeError(f"this generation cannot go on: {self._abandoned}")
+        while self._g is not None:
+            if self._done.value:
+                self.close()
+                break
+            try:
+                check(lib.bn_generator_next(self._g, ctypes.byref(self._text),
+                                            ctypes.byref(self._n), ctypes.byref(self._tok),
+                                            ctypes.byref(self._done)))
+            except Exception:
+                self.close()
+                raise
+            if self._tok.value >= 0:
+                m._held.append(self._tok.value)
+            if self._n.value:
+                return ctypes.string_at(self._text, self._n.value).decode("utf-8", "replace")
+        raise StopIteration
+
+    def close(self, abandoned: str | None = None) -> None:
+        """Free the generator now; the model's last_result gets its counts. Idempotent."""
+        if self._g is None:
+            return
+        self._abandoned = abandoned
+        r = GenerateResult()
+        lib.bn_generator_result(self._g, ctypes.byref(r))
+        lib.bn_generator_free(self._g)
+        lib.bn_sampler_free(self._sampler)
+        self._g = self._sampler = None
+        m = self._model
+        if self._serial == m._serial:
+            # The cache ends at the last token evaluated (a final EOG token is not).
+            del m._held[m._ctx.seq_len(0):]
+            m.last_result = {
+                "prompt_tokens": self._n_prompt, "cached_tokens": self._n_prompt - r.n_prompt,
+                "completion_tokens": r.n_generated,
+                "finish_reason": STOP_REASONS.get(r.reason),
+                "prompt_seconds": r.prompt_seconds, "generate_seconds": r.generate_seconds}
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass

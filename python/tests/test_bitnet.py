@@ -4,6 +4,7 @@ OpenAI-shaped completions, perplexity, files, and errors that name the problem."
 import json
 import subprocess
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,6 +106,32 @@ def test_prefix_reuse_gives_the_same_text(model_path):
     fresh = bitnet.Model(model_path, threads=2)
     assert fresh.generate(longer, max_tokens=16, temperature=0) == reused
     fresh.close(), m.close()
+
+
+def test_padded_vocabulary_never_samples_padding(cli, tmp_path):
+    make_model = Path(cli).parent / "make_model"
+    subprocess.run([make_model, tmp_path / "padded.gguf", "--vocab", "512", "--pad", "64"],
+                   check=True, capture_output=True)
+    with bitnet.Model(tmp_path / "padded.gguf", threads=2) as m:
+        assert m.info["n_vocab"] == m.info["n_tokens"] + 64
+        # Hot and unfiltered: without the mask, padding rows are drawn within a few tokens.
+        for _ in m.generate("hello", max_tokens=300, temperature=50, top_k=0, top_p=1,
+                            min_p=0, ignore_eos=True, seed=3, stream=True):
+            pass
+        assert m.last_result["completion_tokens"] == 300
+        ids = m._held[len(m.tokenize("hello")):]
+        assert ids and max(ids) < m.info["n_tokens"]
+
+
+def test_streams_release_their_generators(model_path):
+    m = bitnet.Model(model_path, threads=2)
+    never = m.generate(PROMPT, max_tokens=5, stream=True)  # never iterated: freed when collected
+    del never
+    it = m.generate(PROMPT, max_tokens=20, stream=True)
+    next(it)
+    m.close()  # frees the stream's generator before the context
+    with pytest.raises(RuntimeError, match="closed"):
+        next(it)
 
 
 def test_superseded_stream(model):

@@ -12,6 +12,7 @@
 #include "model/quantize.h"
 #include "text/chat.h"
 #include "text/tokenizer.h"
+#include "text/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,14 @@ static bn_status chat_format(const bn_model *m, const char *format, bn_chat_form
 
 /* The conversation rendered into text, with where each message's content landed (spans may be
  * NULL). */
+/* The copies render() made of messages with invalid UTF-8, and their array. */
+static void free_sanitized(bn_chat_message *clean, const bn_chat_message *messages, size_t n) {
+    for (size_t i = 0; clean != NULL && i < n; i++)
+        if (clean[i].content != messages[i].content)
+            free((char *)clean[i].content);
+    free(clean);
+}
+
 static bn_status render(const bn_model *m, const char *format, const bn_chat_message *messages,
                         size_t n, bool add_assistant, bn_bytes *text, bn_span *spans) {
     if (m == NULL)
@@ -176,7 +185,28 @@ static bn_status render(const bn_model *m, const char *format, const bn_chat_mes
     BN_TRY(chat_format(m, format, &f));
     const bn_tokenizer_spec *spec = bn_tokenizer_spec_of(m->tok);
     const char *bos = spec->bos_id >= 0 ? spec->tokens[spec->bos_id] : "";
-    return bn_chat_render(f, messages, n, add_assistant, bos, text, spans);
+    /* Invalid UTF-8 in a message becomes U+FFFD, as bn_tokenize treats text (a sanitized copy
+     * of just the messages that need it). */
+    bn_chat_message *clean = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *c = (const uint8_t *)messages[i].content;
+        size_t len = strlen(messages[i].content);
+        if (bn_utf8_is_valid(c, len))
+            continue;
+        if (clean == NULL && (clean = calloc(n, sizeof *clean)) != NULL)
+            memcpy(clean, messages, n * sizeof *clean);
+        char *copy = clean != NULL ? malloc(3 * len + 1) : NULL;
+        if (copy == NULL) {
+            free_sanitized(clean, messages, n);
+            return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "chat: message %zu", i);
+        }
+        copy[bn_utf8_sanitize(c, len, (uint8_t *)copy)] = '\0';
+        clean[i].content = copy;
+    }
+    bn_status st =
+        bn_chat_render(f, clean != NULL ? clean : messages, n, add_assistant, bos, text, spans);
+    free_sanitized(clean, messages, n);
+    return st;
 }
 
 bn_status bn_chat_apply(const bn_model *m, const char *format, const bn_chat_message *messages,

@@ -111,12 +111,18 @@ bn_status bn_generator_create(bn_generator **out, bn_context *c, bn_sampler *s,
     if (p == NULL)
         p = &dp;
     BN_TRY(check_params(c, p, n_prompt));
+    /* The sampler reads (and penalizes in place) its own row length of our logits buffer. */
+    const bn_model *m = bn_context_model(c);
+    if (bn_sampler_n_vocab(s) > m->cfg.n_vocab)
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "generate: a sampler for %d tokens, but the model's logits have %d",
+                        (int)bn_sampler_n_vocab(s), (int)m->cfg.n_vocab);
     bn_generator *g = calloc(1, sizeof *g);
     if (g == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "generate");
     g->c = c;
     g->s = s;
-    g->m = bn_context_model(c);
+    g->m = m;
     g->p = *p;
     bn_stop_init(&g->stop, NULL, 0); /* so that a failure below frees cleanly */
     bn_status st = copy_stops(g);
@@ -154,6 +160,9 @@ static bn_status finish(bn_generator *g, bn_stop_reason reason) {
 
 /* One token: sample it, release its text, and evaluate it unless generation ends here. */
 static bn_status step(bn_generator *g, int32_t *token) {
+    /* Rows past the tokenizer's tokens (embeddings padded to a round size) are no tokens. */
+    for (int32_t i = bn_tokenizer_n_vocab(g->m->tok); i < g->m->cfg.n_vocab; i++)
+        g->logits[i] = -INFINITY;
     if (g->p.ignore_eos) {
         const bn_tokenizer_spec *spec = bn_tokenizer_spec_of(g->m->tok);
         for (int i = 0; i < spec->n_eog; i++)

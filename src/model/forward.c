@@ -238,13 +238,15 @@ bn_status bn_context_seq_truncate(bn_context *c, int seq, int n) {
         return BN_ERROR(BN_ERR_INVALID_ARG, "truncate: NULL context");
     if (seq < 0 || seq >= c->n_seq)
         return BN_ERROR(BN_ERR_RANGE, "truncate: sequence %d of a context of %d", seq, c->n_seq);
-    if (n < 0 || n > c->seq_len[seq])
-        return BN_ERROR(BN_ERR_RANGE, "truncate sequence %d to %d positions: it holds %d", seq, n,
-                        c->seq_len[seq]);
     if (atomic_flag_test_and_set(&c->busy))
         return BN_ERROR(BN_ERR_INVALID_ARG, "truncate: the context is in use by another thread");
-    c->seq_len[seq] = n; /* positions from n on are written again before any query reads them */
+    int held = c->seq_len[seq];
+    if (n >= 0 && n <= held)
+        c->seq_len[seq] = n; /* positions from n on are written again before a query reads them */
     atomic_flag_clear(&c->busy);
+    if (n < 0 || n > held)
+        return BN_ERROR(BN_ERR_RANGE, "truncate sequence %d to %d positions: it holds %d", seq, n,
+                        held);
     return BN_OK;
 }
 

@@ -420,6 +420,10 @@ int32_t bn_sampler_sample(bn_sampler *s, float *logits) {
     return s->ids[draw(s->probs, m, u)];
 }
 
+int32_t bn_sampler_n_vocab(const bn_sampler *s) {
+    return s->n_vocab;
+}
+
 int32_t bn_sampler_candidates(const bn_sampler *s, const int32_t **ids, const float **probs) {
     *ids = s->ids;
     *probs = s->probs;

@@ -56,6 +56,9 @@
  * sample or reset. Useful for log-probabilities and for tests. */
 int32_t bn_sampler_candidates(const bn_sampler *s, const int32_t **ids, const float **probs);
 
+/* The logits row length the sampler was made for. */
+int32_t bn_sampler_n_vocab(const bn_sampler *s);
+
 /* Index of the largest of x[0..n), the lowest index on ties; NaN never wins. Returns 0 when no
  * value is above -INFINITY, and -1 when n <= 0. */
 int32_t bn_argmax(const float *x, int32_t n);
