@@ -110,12 +110,16 @@ static void test_table(void) {
     CHECK(bytes == 640 * 2560 / 4, "hf2 tensor bytes %zu", bytes);
     CHECK_OK(hf2->ternary_bytes(640, 2560, &bytes));
     CHECK(bytes == 640 * 2560 / 4, "hf2 ternary bytes %zu", bytes);
-    /* The documented caveat: the table's block runs along the row, so the generic helper needs
-     * cols % 4 == 0 even though the layout holds any width; ternary_bytes does not. */
-    CHECK(bn_dtype_tensor_bytes(BN_DTYPE_HF2, 3, 8 * 3, &bytes) == BN_ERR_SHAPE,
-          "hf2 generic bytes of width 3");
+    /* The generic helper asks the packing itself: any width for hf2 (4 rows a byte), any row
+     * length for i2_s as long as the flattened tensor is whole groups of 128. */
+    CHECK_OK(bn_dtype_tensor_bytes(BN_DTYPE_HF2, 3, 8 * 3, &bytes));
+    CHECK(bytes == 6, "hf2 [8, 3] takes %zu bytes", bytes);
     CHECK_OK(hf2->ternary_bytes(8, 3, &bytes));
     CHECK(bytes == 6, "hf2 [8, 3] takes %zu bytes", bytes);
+    CHECK_OK(bn_dtype_tensor_bytes(BN_DTYPE_I2_S, 8640, 3200 * 8640, &bytes));
+    CHECK(bytes == 3200 * 8640 / 4 + 32, "i2_s [3200, 8640] takes %zu bytes", bytes);
+    CHECK(bn_dtype_tensor_bytes(BN_DTYPE_I2_S, 96, 5 * 96, &bytes) == BN_ERR_SHAPE,
+          "i2_s [5, 96]: 480 values are no whole group");
     /* The other ternary types agree with the generic helper wherever both apply. */
     const struct {
         bn_dtype id;

@@ -30,9 +30,26 @@ static void temp_path(char *buf, size_t size, const char *what) {
 
 static void check_shapes(void) {
     const bn_synth_shape *s = NULL;
-    CHECK(bn_synth_shape_find("bitnet-3b", &s) == BN_ERR_INVALID_ARG, "unknown shape refused");
-    CHECK(strstr(bn_last_error(), "bitnet-2b4t, bitnet-700m, tiny") != NULL,
+    CHECK(bn_synth_shape_find("bitnet-9z", &s) == BN_ERR_INVALID_ARG, "unknown shape refused");
+    CHECK(strstr(bn_last_error(), "bitnet-2b4t, bitnet-700m, bitnet-3b, bitnet-xl, llama3-8b-1.58, "
+                                  "falcon3-1b-1.58, tiny") != NULL,
           "the message names the shapes: %s", bn_last_error());
+    /* The shapes of checkpoints whose rows are no whole number of blocks, and the head sizes
+     * that are no multiple of 8 (3B: 100). */
+    CHECK_OK(bn_synth_shape_find("bitnet-3b", &s));
+    CHECK(s != NULL && s->dim == 3200 && s->ffn_dim == 8640 && s->n_layers == 26 &&
+              s->n_heads == 32 && s->n_kv_heads == 32 && s->n_vocab == 32002 &&
+              s->act == BN_ACT_SILU && s->sub_norms && !s->tied,
+          "bitnet-3b");
+    CHECK_OK(bn_synth_shape_find("bitnet-xl", &s));
+    CHECK(s != NULL && s->dim == 2048 && s->ffn_dim == 5460 && s->n_layers == 24, "bitnet-xl");
+    CHECK_OK(bn_synth_shape_find("llama3-8b-1.58", &s));
+    CHECK(s != NULL && s->dim == 4096 && s->ffn_dim == 14336 && s->n_heads == 32 &&
+              s->n_kv_heads == 8 && s->n_vocab == 128256 && !s->sub_norms && !s->tied,
+          "llama3-8b-1.58");
+    CHECK_OK(bn_synth_shape_find("falcon3-1b-1.58", &s));
+    CHECK(s != NULL && s->dim / s->n_heads == 256 && s->n_kv_heads == 4 && s->n_vocab == 131072,
+          "falcon3-1b-1.58");
     CHECK_OK(bn_synth_shape_find("bitnet-2b4t", &s));
     CHECK(s->n_vocab == 128256 && s->dim == 2560 && s->n_layers == 30 && s->n_heads == 20 &&
               s->n_kv_heads == 5 && s->ffn_dim == 6912 && s->ctx_max == 4096 && s->tied &&

@@ -649,7 +649,8 @@ static bn_status rd_tensor_type(gguf_reader *r, bn_gguf *g, bn_gguf_tensor *t) {
     BN_TRY(rd_u32(r, "type", &t->ggml_type));
     BN_TRY(resolve_type(r, g, t->ggml_type, at, &t->dtype));
     const bn_dtype_traits *tr = bn_dtype_get(t->dtype);
-    if (t->ne[0] % (uint64_t)tr->block_size != 0)
+    /* (a ternary packing checks its shape itself: I2_S's groups run over the whole tensor) */
+    if (tr->ternary_bytes == NULL && t->ne[0] % (uint64_t)tr->block_size != 0)
         return GGUF_FAIL(r, BN_ERR_FORMAT,
                          "dims[0] = %" PRIu64 " is not a multiple of the %s block size %" PRId64
                          " (type at byte %zu)",

@@ -362,7 +362,7 @@ static bn_status check_tensor_bytes(const bn_gguf_writer *w, const char *name, u
         return BN_ERROR(BN_ERR_DTYPE, "%s: tensor '%s': ggml type %u is not one BitNet-C writes",
                         w->path, name, type);
     const bn_dtype_traits *tr = bn_dtype_get(dt);
-    if (ne[0] % (uint64_t)tr->block_size != 0)
+    if (tr->ternary_bytes == NULL && ne[0] % (uint64_t)tr->block_size != 0)
         return BN_ERROR(BN_ERR_SHAPE,
                         "%s: tensor '%s': dims[0] = %" PRIu64 " is not a multiple of the %s "
                         "block size %" PRId64,

@@ -165,8 +165,8 @@ static bn_status read_config(bn_model *m) {
     if (c->dim > BN_MAX_DIM)
         return BN_ERROR(BN_ERR_UNSUPPORTED, "%s.embedding_length = %d: at most %d is supported",
                         arch, c->dim, BN_MAX_DIM);
-    if (c->head_dim % 8 != 0)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "head size %d is not a multiple of 8", c->head_dim);
+    if (c->head_dim % 2 != 0) /* RoPE rotates pairs */
+        return BN_ERROR(BN_ERR_UNSUPPORTED, "head size %d is odd: RoPE needs pairs", c->head_dim);
     BN_TRY(read_rope(g, c));
     BN_TRY(refuse_other_math(g, c));
     /* Without the key: llama.cpp's `bitnet` defaults to SiLU (1bitLLM-style models); the two
@@ -500,8 +500,11 @@ static bn_status load_hf(bn_model *m, const char *dir, int n_threads) {
     void *data = NULL;
     size_t size = 0;
     bn_status st = bn_convert_hf_to_memory(dir, &opt, &data, &size);
-    if (st == BN_ERR_SHAPE) { /* TQ2_0 needs rows of 256: I2_S takes what it does not */
-        opt.type = BN_DTYPE_I2_S;
+    /* TQ2_0 needs rows of 256; I2_S takes any row length when rows * cols is a multiple of 128
+     * (every real checkpoint); float32 holds the rest exactly (odd shapes of small models). */
+    const bn_dtype fallback[] = {BN_DTYPE_I2_S, BN_DTYPE_F32};
+    for (size_t i = 0; st == BN_ERR_SHAPE && i < sizeof fallback / sizeof fallback[0]; i++) {
+        opt.type = fallback[i];
         st = bn_convert_hf_to_memory(dir, &opt, &data, &size);
     }
     if (st == BN_OK)

@@ -131,7 +131,9 @@ static const bn_dtype_traits traits[BN_DTYPE_COUNT] = {
                         .ternary_bytes = bn_tq2_0_ternary_bytes,
                         .pack_ternary = bn_tq2_0_pack_ternary,
                         .unpack_ternary = bn_tq2_0_unpack_ternary},
-    /* The tail holds the float32 scale; decoding needs it, hence no row decoder. */
+    /* The tail holds the float32 scale; decoding needs it, hence no row decoder. The groups of
+     * 128 run over the flattened tensor, so a row may end inside one: block_size is the row
+     * granule only where rows are whole groups; tensor sizes come from ternary_bytes. */
     [BN_DTYPE_I2_S] = {.name = "i2_s",
                        .gguf_type = 36,
                        .block_size = BN_QK_I2_S,
@@ -142,8 +144,8 @@ static const bn_dtype_traits traits[BN_DTYPE_COUNT] = {
                        .pack_ternary = bn_i2_s_pack_ternary,
                        .unpack_ternary = bn_i2_s_unpack_ternary},
     /* 4 values per byte, but from 4 rows (formats.h): the block is counted along the row only so
-     * that whole-tensor byte counts come out as rows*cols/4, which bn_dtype_tensor_bytes gives
-     * when cols % 4 == 0 (every real checkpoint); other widths need hf2's ternary_bytes. */
+     * that row arithmetic comes out as rows*cols/4; whole-tensor sizes come from ternary_bytes
+     * (bn_dtype_tensor_bytes asks it), which holds any width. */
     [BN_DTYPE_HF2] = {.name = "hf2",
                       .gguf_type = BN_GGUF_TYPE_NONE,
                       .block_size = BN_HF2_ROWS_PER_BYTE,
@@ -304,12 +306,19 @@ bn_status bn_dtype_row_bytes(bn_dtype dtype, int64_t n, size_t *out) {
 }
 
 bn_status bn_dtype_tensor_bytes(bn_dtype dtype, int64_t row_len, int64_t numel, size_t *out) {
-    size_t row_bytes = 0;
-    BN_TRY(bn_dtype_row_bytes(dtype, row_len, &row_bytes));
     const bn_dtype_traits *t = bn_dtype_get(dtype);
+    if (t == NULL)
+        return BN_ERROR(BN_ERR_DTYPE, "invalid data type id %d", (int)dtype);
     if (row_len <= 0 || numel < 0 || numel % row_len != 0)
         return BN_ERROR(BN_ERR_SHAPE, "%lld %s values do not form rows of %lld", (long long)numel,
                         t->name, (long long)row_len);
+    /* The ternary packings say for themselves what a whole tensor takes: I2_S's groups run over
+     * the flattened tensor (any row length, rows * cols a multiple of 128: 1bitLLM-3B's
+     * 8640-wide down projections), and hf2's bytes pack 4 rows. */
+    if (t->ternary_bytes != NULL)
+        return t->ternary_bytes(numel / row_len, row_len, out);
+    size_t row_bytes = 0;
+    BN_TRY(bn_dtype_row_bytes(dtype, row_len, &row_bytes));
     uint64_t rows = (uint64_t)(numel / row_len);
     if (row_bytes != 0 && rows > (SIZE_MAX - t->tensor_tail_bytes) / row_bytes)
         return BN_ERROR(BN_ERR_RANGE, "%lld %s values overflow size_t", (long long)numel, t->name);

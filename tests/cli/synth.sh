@@ -23,8 +23,9 @@ usage() {
     fi
 }
 
-usage "unknown shape names the shapes" "unknown shape 'bitnet-3b'.*bitnet-2b4t, bitnet-700m, tiny" \
-    --shape bitnet-3b --type tq2_0 "$tmp/x.gguf"
+usage "unknown shape names the shapes" \
+    "unknown shape 'bitnet-9z'.*bitnet-2b4t, bitnet-700m, bitnet-3b, bitnet-xl, llama3-8b-1.58, falcon3-1b-1.58, tiny" \
+    --shape bitnet-9z --type tq2_0 "$tmp/x.gguf"
 usage "no shape" "want --shape" --type tq2_0 "$tmp/x.gguf"
 usage "unknown type" "--type 'q4_k': want tq2_0, tq1_0 or i2_s" --shape tiny --type q4_k "$tmp/x.gguf"
 usage "a float type is not ternary" "--type 'f16': want tq2_0, tq1_0 or i2_s" \

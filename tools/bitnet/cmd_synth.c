@@ -23,10 +23,12 @@ static void usage(void) {
            "  --shape NAME  one of:\n");
     for (int i = 0; bn_synth_shape_at(i) != NULL; i++) {
         const bn_synth_shape *s = bn_synth_shape_at(i);
-        printf("                  %-12s %s: %d layers, hidden %d, ffn %d, vocab %d\n", s->name,
+        printf("                  %-15s %s: %d layers, hidden %d, ffn %d, vocab %d\n", s->name,
                s->model, s->n_layers, s->dim, s->ffn_dim, s->n_vocab);
     }
-    printf("  --type T      linear layers: tq2_0, tq1_0 or i2_s (same values and logits in each)\n"
+    printf("  --type T      linear layers: tq2_0, tq1_0 or i2_s (same values and logits in each;\n"
+           "                the TQ types need rows of 256 weights, i2_s rows*cols of 128: only\n"
+           "                i2_s holds bitnet-3b and bitnet-xl)\n"
            "  --embed-type E  embeddings (and an untied head): f16 (default), f32, bf16, q8_0 or\n"
            "                a k-quant (q6_k, q4_k, ...), as llama-quantize would write them\n"
            "  --seed S      random seed, 0..2^64-1 (default 1); a seed gives the same file\n");
@@ -74,7 +76,7 @@ int bn_cmd_synth(int argc, char **argv) {
     const bn_synth_shape *s = NULL;
     bn_dtype type;
     if (shape == NULL)
-        return bn_cli_usage_error("synth", "want --shape (bitnet-2b4t, bitnet-700m, tiny)");
+        return bn_cli_usage_error("synth", "want --shape NAME (see bitnet synth --help)");
     if (bn_synth_shape_find(shape, &s) != BN_OK)
         return bn_cli_usage_error("synth", "%s", bn_last_error());
     if (type_name == NULL)

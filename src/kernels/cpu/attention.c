@@ -129,9 +129,12 @@ AVX2 void bn_attn_combine_avx2(const float *partials, int n_chunks, int n_q, int
             float f = expf(p[0] - mx);
             sum = fmaf(p[1], f, sum);
             __m256 fv = _mm256_set1_ps(f);
-            for (int i = 0; i < d; i += 8)
+            int i = 0;
+            for (; i + 8 <= d; i += 8)
                 _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(fv, _mm256_loadu_ps(p + 2 + i),
                                                           _mm256_loadu_ps(acc + i)));
+            for (; i < d; i++) /* a head size that is no multiple of 8 (1bitLLM-3B's 100) */
+                acc[i] = fmaf(f, p[2 + i], acc[i]);
         }
         for (int i = 0; i < d; i++)
             acc[i] = acc[i] / sum;
@@ -144,14 +147,19 @@ AVX2 static inline __m256 load8(const void *base, bool f16, int64_t i) {
     return _mm256_loadu_ps((const float *)base + i);
 }
 
-AVX2 static inline float reduce8(__m256 v) {
+/* The eight lanes summed in attention.h's order, after the lanes of a last partial group of
+ * elements (i = d8 .. d-1, lane i % 8) take their one more product each. */
+AVX2 static inline float reduce8(__m256 v, const float *q, const void *k, bool f16, int64_t off,
+                                 int d8, int d) {
     float l[8];
     _mm256_storeu_ps(l, v);
+    for (int i = d8; i < d; i++)
+        l[i - d8] = fmaf(q[i], element(k, f16, off + i), l[i - d8]);
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
 AVX2 void bn_attn_chunk_avx2(const bn_attn_args *a, int c, float *partial) {
-    const int g = a->n_q, d = a->d;
+    const int g = a->n_q, d = a->d, d8 = d & ~7;
     const size_t pf = bn_attn_partial_floats(d);
     int t0, t1;
     chunk_range(a, c, &t0, &t1);
@@ -159,13 +167,14 @@ AVX2 void bn_attn_chunk_avx2(const bn_attn_args *a, int c, float *partial) {
         __m256 acc[BN_ATTN_MAX_GROUP];
         for (int j = 0; j < g; j++)
             acc[j] = _mm256_setzero_ps();
-        for (int i = 0; i < d; i += 8) {
+        for (int i = 0; i < d8; i += 8) {
             __m256 k = load8(a->keys, a->f16, t * a->stride + i);
             for (int j = 0; j < g; j++)
                 acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a->q + j * d + i), k, acc[j]);
         }
         for (int j = 0; j < g; j++)
-            a->scores[j * BN_ATTN_CHUNK + t - t0] = reduce8(acc[j]) * a->scale;
+            a->scores[j * BN_ATTN_CHUNK + t - t0] =
+                reduce8(acc[j], a->q + j * d, a->keys, a->f16, t * a->stride, d8, d) * a->scale;
     }
     for (int j = 0; j < g; j++) {
         float *p = partial + j * pf;
@@ -176,12 +185,18 @@ AVX2 void bn_attn_chunk_avx2(const bn_attn_args *a, int c, float *partial) {
         __m256 w[BN_ATTN_MAX_GROUP];
         for (int j = 0; j < g; j++)
             w[j] = _mm256_set1_ps(a->scores[j * BN_ATTN_CHUNK + t - t0]);
-        for (int i = 0; i < d; i += 8) {
+        for (int i = 0; i < d8; i += 8) {
             __m256 v = load8(a->values, a->f16, t * a->stride + i);
             for (int j = 0; j < g; j++) {
                 float *o = partial + j * pf + 2 + i;
                 _mm256_storeu_ps(o, _mm256_fmadd_ps(w[j], v, _mm256_loadu_ps(o)));
             }
+        }
+        for (int i = d8; i < d; i++) {
+            float v = element(a->values, a->f16, t * a->stride + i);
+            for (int j = 0; j < g; j++)
+                partial[j * pf + 2 + i] =
+                    fmaf(a->scores[j * BN_ATTN_CHUNK + t - t0], v, partial[j * pf + 2 + i]);
         }
     }
 }

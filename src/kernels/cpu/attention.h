@@ -8,7 +8,8 @@
  * items: 5 for 2B-4T), and since the chunks are fixed, not chosen per thread count, the result
  * has the same bits however many threads share the work, in prefill and in decode alike.
  *
- * The arithmetic every path follows exactly, for head size d (d % 8 == 0) and chunk c holding
+ * The arithmetic every path follows exactly, for head size d (any: lane l of a last partial group
+ * of 8 takes element d8 + l, d8 = d rounded down to 8) and chunk c holding
  * positions t = cC .. min(n, cC + C) - 1 (C = BN_ATTN_CHUNK):
  *
  *     dot(q, k_t): eight float lanes l = 0..7, lane l sums q[i] * k_t[i] for i = l, l+8, ...
@@ -46,7 +47,7 @@ typedef struct bn_attn_args {
     const void *values; /* likewise */
     int64_t stride;     /* elements between positions */
     bool f16;           /* keys and values are f16 (else f32) */
-    int n, d;           /* positions, head size (d % 8 == 0) */
+    int n, d;           /* positions, head size (any; 1bitLLM-3B's is 100) */
     int n_q;            /* query heads on these keys and values, 1..BN_ATTN_MAX_GROUP */
     float scale;
     float *scores; /* scratch [n_q][BN_ATTN_CHUNK] */
