@@ -3,7 +3,7 @@
     BITNET_LIB=build/lib/libbitnet.so PYTHONPATH=python .venv/bin/python bench/python_loop.py \
         --cli build/bin/bitnet --model /tmp/2b4t.gguf [-n 128] [--runs 5] [-t 2]
 
-Both generate greedily with the same settings (the CLI's defaults: q8_0 head, f16 cache,
+Both generate greedily with the same settings (the CLI's defaults: q6_k head, f16 cache,
 end-of-generation tokens ignored so that every run makes n tokens). The CLI's rate is the one
 it prints (its generation time, stdout writes included); Python's is tokens over the wall time
 of `for piece in model.generate(..., stream=True): out.write(piece)` less the prompt's time, so
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("-t", "--threads", type=int, default=2)
     a = ap.parse_args()
-    m = bitnet.Model(a.model, threads=a.threads, head_type="q8_0")
+    m = bitnet.Model(a.model, threads=a.threads, head_type="q6_k")
     ratios, py, cl = [], [], []
     for i in range(a.runs):
         m._held = []  # evaluate the prompt again each run, as the CLI does

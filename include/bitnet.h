@@ -104,12 +104,14 @@ typedef struct bn_model_params {
     const char *cpu_kernels; /* NULL or "" = the best this CPU runs; "scalar", "avx2",
                                 "avx512" or "neon" to choose (BN_ERR_UNSUPPORTED if the CPU
                                 lacks it) */
-    const char *head_type;   /* NULL or "" = the head as the file stores it; "q8_0" = a head
-                                the int8 kernels run: a float head (f16, bf16, f32, or a type
-                                without an int8 kernel) is re-encoded as q8_0 once (half the
-                                bytes per generated token of f16, about 0.5% error in the
-                                logits: what generation wants); q8_0, q6_k and q4_k heads, and
-                                hidden sizes not a multiple of 32, stay as they are */
+    const char *head_type;   /* NULL or "" = the head as the file stores it; "q8_0", "q6_k"
+                                or "q4_k" = a head the int8 kernels run: a float head (f16,
+                                bf16, f32, or a type without an int8 kernel) is re-encoded
+                                once at load (q8_0: half the bytes per generated token of
+                                f16, about 0.5% error in the logits; q6_k and q4_k leaner
+                                still, for hidden sizes that are multiples of 256, q8_0
+                                otherwise); q8_0, q6_k and q4_k heads, and hidden sizes not a
+                                multiple of 32, stay as they are */
 } bn_model_params;
 
 /* device CPU, all CPUs, the best kernels, the file's head. */

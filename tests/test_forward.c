@@ -340,7 +340,42 @@ static void check_q8_head(bn_model *m, const int32_t *ids, int n) {
     CHECK(e < 2e-2 && e > 0.0, "q8_0 head + f16 cache: relative L2 %.3g", e);
     CHECK(argmax(got, vocab) == argmax(want, vocab), "q8_0 head: argmax");
     CHECK(bn_model_set_head_type(m, BN_DTYPE_F16, 0) == BN_ERR_UNSUPPORTED, "q8_0 -> f16 refused");
+    CHECK(bn_model_set_head_type(m, BN_DTYPE_Q5_K, 0) == BN_ERR_UNSUPPORTED, "q5_k refused");
     printf("q8_0 head + f16 KV cache vs exact: relative L2 %.3g\n", e);
+    free(want);
+    free(got);
+}
+
+/* Leaner heads asked at load (head_type "q6_k", "q4_k": the hidden size, 256, holds their
+ * blocks) run the k-quant kernels, a little further from the exact logits than q8_0 and
+ * ordered by their bits; a hidden size they do not divide would get q8_0 instead. */
+static void check_kq_heads(const bn_model *exact_model, const int32_t *ids, int n) {
+    size_t vocab = (size_t)exact_model->cfg.n_vocab;
+    float *want = calloc(vocab, sizeof(float)), *got = calloc(vocab, sizeof(float));
+    last_logits(exact_model, &exact, ids, n, want);
+    const char *names[] = {"q8_0", "q6_k", "q4_k"};
+    const bn_dtype types[] = {BN_DTYPE_Q8_0, BN_DTYPE_Q6_K, BN_DTYPE_Q4_K};
+    double err[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        bn_model_params mp = bn_model_default_params();
+        mp.head_type = names[i];
+        bn_model *m = NULL;
+        CHECK_OK(bn_model_load(&m, HF, &mp));
+        if (m == NULL)
+            continue;
+        CHECK(m->head_type == types[i], "head_type %s: the head runs as %s", names[i],
+              bn_dtype_name(m->head_type));
+        bn_context_params p = exact;
+        p.float_head = false;
+        last_logits(m, &p, ids, n, got);
+        err[i] = rel_l2(got, want, vocab);
+        CHECK(argmax(got, vocab) == argmax(want, vocab), "%s head: argmax", names[i]);
+        bn_model_free(m);
+    }
+    CHECK(err[0] > 0 && err[0] < err[1] && err[1] < err[2] && err[2] < 0.1,
+          "head errors by bits: q8_0 %.3g < q6_k %.3g < q4_k %.3g", err[0], err[1], err[2]);
+    printf("heads vs exact (relative L2 of the logits): q8_0 %.3g, q6_k %.3g, q4_k %.3g\n", err[0],
+           err[1], err[2]);
     free(want);
     free(got);
 }
@@ -418,6 +453,7 @@ int main(void) {
     half.kv_type = BN_KV_F16;
     check_cache(m, ids, n, &half);
     check_sources(m, ids, n);
+    check_kq_heads(m, ids, n);
     check_q8_head(m, ids, n);
     bn_model_free(m);
 

@@ -339,6 +339,58 @@ static void test_gemm_threads(void) {
 /* The int8 ceiling that `bitnet bench` judges GEMMs against: a positive, finite rate on each
  * path this CPU runs (real cores do hundreds of GOP/s; the floor of 0.05 leaves room for qemu,
  * which runs the NEON build at about 1.4), 0 for the scalar path and for paths it lacks. */
+/* The prefill GEMM through the threaded dispatcher at the token counts a prompt chunk has
+ * (16 to 100: whole 4-token tiles and leftovers), row counts that end inside a tile, row
+ * lengths of real checkpoints that are no whole number of blocks; then the extremes (every
+ * weight +1 or -1 against activations all -128 or 127) over K = 8640. */
+static void gemm_case(int64_t n, int64_t k, int64_t m, bool extreme, bn_threadpool *pool) {
+    int8_t *t = malloc((size_t)(n * k)), *xq = malloc((size_t)(m * k));
+    float *want = malloc((size_t)(m * n) * sizeof(float)), *y = malloc((size_t)(m * n) * 4);
+    fill_ternary(t, n * k);
+    fill_acts(xq, m, k);
+    if (extreme) {
+        for (int64_t r = 0; r < n; r++)
+            memset(t + r * k, r % 2 ? 1 : 0xff, (size_t)k);
+        for (int64_t i = 0; i < m; i++)
+            memset(xq + i * k, i % 2 ? 127 : 0x80, (size_t)k);
+    }
+    float x_scale[128];
+    int32_t x_sum[128];
+    act_sums(xq, m, k, x_sum, x_scale);
+    bn_ternary_gemm_ref(t, 0.6875f, n, k, xq, x_scale, m, want);
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        if (!runnable((bn_isa)isa))
+            continue;
+        bn_ternary_matrix w;
+        CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 0.6875f, (bn_isa)isa));
+        int8_t *xq_padded = pad_acts(xq, m, k, w.cols_padded);
+        for (int64_t j = 0; j < m * n; j++)
+            y[j] = -7.0f;
+        CHECK_OK(bn_ternary_gemm(&w, xq_padded, x_scale, x_sum, m, y, pool));
+        int64_t d = first_diff(y, want, m * n);
+        CHECK(d < 0, "%s N=%lld K=%lld M=%lld%s: y[%lld][%lld] = %.9g, want %.9g",
+              bn_isa_name((bn_isa)isa), (long long)n, (long long)k, (long long)m,
+              extreme ? " (extremes)" : "", (long long)(d / n), (long long)(d % n),
+              y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
+        free(xq_padded);
+        bn_ternary_matrix_free(&w);
+    }
+    free(t), free(xq), free(want), free(y);
+}
+
+static void test_prefill_gemm(void) {
+    bn_threadpool *pool = NULL;
+    CHECK_OK(bn_threadpool_create(2, &pool));
+    const int64_t shapes[][2] = {{77, 300}, {25, 3200}, {13, 8640}, {1, 1}, {12, 256}, {50, 5460}};
+    const int64_t ms[] = {16, 17, 31, 32, 33, 64, 100};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+            gemm_case(shapes[s][0], shapes[s][1], ms[i], false, pool);
+    gemm_case(26, 8640, 33, true, pool);
+    gemm_case(26, 8640, 33, true, NULL);
+    bn_threadpool_destroy(pool);
+}
+
 static void test_int8_ceiling(void) {
     for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
         double gops = bn_measure_int8_ceiling((bn_isa)isa, 0.01, 2, NULL);
@@ -367,6 +419,7 @@ int main(void) {
     test_kernels_random();
     test_kernels_extremes();
     test_gemm_threads();
+    test_prefill_gemm();
 
     printf("kernel paths:");
     for (int isa = 0; isa < BN_ISA_COUNT; isa++) {

@@ -6,6 +6,7 @@
 #include "base/alloc.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/dot.h"
+#include "kernels/cpu/gated.h"
 #include "kernels/cpu/kq_gemm.h"
 #include "kernels/cpu/q8_gemm.h"
 #include "tensor/half.h"
@@ -30,6 +31,7 @@ struct bn_context {
     size_t cache_bytes;      /* of each */
     int row_pos[BATCH], row_seq[BATCH]; /* the current batch's rows: position and sequence */
     bn_attn_chunk_fn attend_chunk;
+    bn_gated_fn gated;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *xn;
     int8_t *xq;
     float *xs;
@@ -162,6 +164,7 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     }
     x->float_head = p->float_head;
     x->attend_chunk = bn_attn_chunk_for(bn_cpu_isa());
+    x->gated = bn_gated_for(bn_cpu_isa());
     int widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
     x->max_in = (int)bn_ternary_padded_cols(widest, m->layers[0].wq.isa);
     bn_status st = bn_threadpool_create(p->n_threads, &x->pool);
@@ -347,7 +350,7 @@ static void input_rows(void *ctx, size_t begin, size_t end, int thread_id) {
     for (size_t r = begin; r < end; r++) {
         float *x = j->x + r * (size_t)j->n;
         if (j->up != NULL)
-            bn_ref_gated(x, x, j->up + r * (size_t)j->n, (size_t)j->n, cfg->act);
+            j->c->gated(x, j->up + r * (size_t)j->n, (size_t)j->n, cfg->act);
         if (j->norm != NULL)
             rmsnorm_rows(x, j->src != NULL ? j->src + r * (size_t)j->n : x, j->norm, 1, j->n,
                          cfg->eps);

@@ -552,10 +552,10 @@ bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params 
     bn_dtype head = BN_DTYPE_COUNT;
     if (p.head_type != NULL && p.head_type[0] != '\0') {
         BN_TRY(bn_dtype_from_name(p.head_type, &head));
-        if (head != BN_DTYPE_Q8_0)
+        if (!bn_head_has_int8(head))
             return BN_ERROR(BN_ERR_UNSUPPORTED,
-                            "model load: head_type \"%s\": the head is "
-                            "re-encoded only as q8_0 (or kept: NULL)",
+                            "model load: head_type \"%s\": the head is re-encoded only as "
+                            "q8_0, q6_k or q4_k (or kept: NULL)",
                             p.head_type);
     }
     bn_model *m = calloc(1, sizeof *m);
@@ -566,8 +566,12 @@ bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params 
     if (st == BN_OK)
         st = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? load_hf(m, path, p.n_threads)
                                                          : load_file(m, path, p.n_threads);
-    /* q8_0 means "a head the int8 kernels run": q8_0, q6_k and q4_k heads stay as they are,
-     * and a hidden size that q8_0 blocks do not divide keeps its float head */
+    /* A head type means "a head the int8 kernels run, this one where it fits": q8_0, q6_k and
+     * q4_k heads stay as they are (no second rounding), a k-quant asked of a hidden size that
+     * 256-value blocks do not divide becomes q8_0, and one that q8_0's 32 do not divide keeps
+     * its float head. */
+    if (st == BN_OK && head != BN_DTYPE_COUNT && head != BN_DTYPE_Q8_0 && m->cfg.dim % 256 != 0)
+        head = BN_DTYPE_Q8_0;
     if (st == BN_OK && head != BN_DTYPE_COUNT && !bn_head_has_int8(m->head_type) &&
         m->cfg.dim % 32 == 0)
         st = bn_model_set_head_type(m, head, p.n_threads);
@@ -587,7 +591,7 @@ bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params 
 typedef struct encode_job {
     const void *from;
     uint8_t *to;
-    const bn_dtype_traits *type;
+    const bn_dtype_traits *type, *to_type;
     int dim;
     size_t in_row, out_row;
 } encode_job;
@@ -598,26 +602,28 @@ static void encode_head_rows(void *ctx, size_t begin, size_t end, int thread_id)
     float row[BN_MAX_DIM];
     for (size_t v = begin; v < end; v++) {
         j->type->to_f32((const uint8_t *)j->from + v * j->in_row, row, j->dim);
-        bn_q8_0_from_f32(row, j->to + v * j->out_row, j->dim);
+        j->to_type->from_f32(row, j->to + v * j->out_row, j->dim);
     }
 }
 
 bn_status bn_model_set_head_type(bn_model *m, bn_dtype type, int n_threads) {
     if (type == m->head_type)
         return BN_OK;
-    if (type != BN_DTYPE_Q8_0)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "head type %s: the head can be re-encoded as q8_0 only",
+    if (type != BN_DTYPE_Q8_0 && type != BN_DTYPE_Q6_K && type != BN_DTYPE_Q4_K)
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "head type %s: the head can be re-encoded as q8_0, q6_k or q4_k",
                         bn_dtype_name(type));
     int dim = m->cfg.dim;
     size_t in_row = m->head_row_bytes, out_row;
-    if (bn_dtype_row_bytes(BN_DTYPE_Q8_0, dim, &out_row) != BN_OK)
-        return BN_ERROR(BN_ERR_SHAPE, "a q8_0 head needs a hidden size divisible by 32, not %d",
-                        dim);
+    if (bn_dtype_row_bytes(type, dim, &out_row) != BN_OK)
+        return BN_ERROR(BN_ERR_SHAPE, "a %s head needs a hidden size divisible by %lld, not %d",
+                        bn_dtype_name(type), (long long)bn_dtype_get(type)->block_size, dim);
     const bn_dtype_traits *from = bn_dtype_get(m->head_type);
     uint8_t *q = bn_aligned_alloc((size_t)m->cfg.n_vocab * out_row);
     if (q == NULL)
-        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "q8_0 head of %d rows", m->cfg.n_vocab);
-    encode_job j = {m->head, q, from, dim, in_row, out_row};
+        return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "%s head of %d rows", bn_dtype_name(type),
+                        m->cfg.n_vocab);
+    encode_job j = {m->head, q, from, bn_dtype_get(type), dim, in_row, out_row};
     bn_threadpool *pool = NULL;
     bn_status st = bn_threadpool_create(n_threads, &pool);
     if (st != BN_OK) {
@@ -631,7 +637,7 @@ bn_status bn_model_set_head_type(bn_model *m, bn_dtype type, int n_threads) {
     bn_mapped_file_release(&m->gguf->file, m->head, (size_t)m->cfg.n_vocab * in_row);
     bn_aligned_free(m->head_owned);
     m->head = m->head_owned = q;
-    m->head_type = BN_DTYPE_Q8_0;
+    m->head_type = type;
     m->head_row_bytes = out_row;
     return BN_OK;
 }

@@ -29,6 +29,10 @@ check("tests pp16, pp32, tg4 in order", tests == ["pp16", "pp32", "tg4"], str(te
 check("positive speeds and sd >= 0",
       all(e["tokens_per_s"] > 0 and e["sd"] >= 0 for e in j.get("results", [])) and tests,
       r.stdout)
+def near(a, b):
+    return a is not None and b is not None and abs(a / b - 1) < 1e-9
+
+
 # The tiny model's linear layers, per token: 2 layers x (q, o 256x256; k, v 128x256; gate, up
 # 512x256; down 256x512) multiply-adds, two operations each.
 check("linear_ops_per_token", j.get("linear_ops_per_token") == 2 * 2 * (2 * 256 * 256 + 2 * 128 *
@@ -36,14 +40,18 @@ check("linear_ops_per_token", j.get("linear_ops_per_token") == 2 * 2 * (2 * 256 
 check("rooflines measured", j.get("read_bandwidth_gbs", 0) > 0 and
       (j.get("isa") == "scalar" or j.get("int8_ceiling_gops", 0) > 0), r.stdout)
 # The bytes a generated token reads: the linear layers in the kernels' 2-bit layout (the widths
-# are whole blocks of every path), then the head re-encoded as q8_0: 272 rows of 8 blocks of 34.
+# are whole blocks of every path), then the head re-encoded as q6_k (generation's default for a
+# hidden size of 256): 272 rows of one 210-byte block.
 linear = 2 * (2 * 256 * 256 + 2 * 128 * 256 + 3 * 512 * 256) // 4
-check("weight_bytes_per_token", j.get("weight_bytes_per_token") == linear + 272 * 8 * 34,
+check("weight_bytes_per_token", j.get("weight_bytes_per_token") == linear + 272 * 210,
       str(j.get("weight_bytes_per_token")))
-
-
-def near(a, b):
-    return a is not None and b is not None and abs(a / b - 1) < 1e-9
+# Each result states its fraction of its bound: pp against the int8 ceiling, tg against the
+# read bandwidth over the bytes per token.
+for e in j.get("results", []):
+    bound = j.get("tg_bound_tokens_per_s" if e["test"].startswith("tg") else
+                  "pp_bound_tokens_per_s")
+    check(f"{e['test']} fraction of its bound", bound is None or
+          near(e.get("fraction_of_bound"), e["tokens_per_s"] / bound), str(e))
 
 
 # The bounds are what they say: the ceiling over the work per token, the bandwidth over the

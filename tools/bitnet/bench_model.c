@@ -40,11 +40,12 @@ typedef struct bench_result {
 
 static const char USAGE[] =
     "usage: bitnet bench model -m MODEL [-p 128,512] [-n 128] [-r REPS] [-t THREADS]\n"
-    "                          [--kv-type f16|f32] [--head-type q8_0|file] [--json]\n"
+    "                          [--kv-type f16|f32] [--head-type q8_0|q6_k|q4_k|file|f32]\n"
+    "                          [--json]\n"
     "\n"
     "Prompt processing (ppN: N tokens as one batch) and generation (tgN: N tokens one by one),\n"
     "each from an empty cache, in tokens/s: mean +- sd over REPS runs (default 5) after a\n"
-    "warm-up. -p 0 or -n 0 skips that kind. Defaults: -p 512 -n 128, f16 KV cache, q8_0 head\n"
+    "warm-up. -p 0 or -n 0 skips that kind. Defaults: -p 512 -n 128, f16 KV cache, q6_k head\n"
     "(the generation settings of `bitnet run`). Also prints the weight bytes each generated\n"
     "token reads and the read rate they imply.\n";
 
@@ -149,6 +150,14 @@ typedef struct bench_facts {
     double ops_per_token, int8_gops, read_gbs;
 } bench_facts;
 
+/* A test's rate over its roofline: pp against the int8 ceiling, tg against the read bandwidth
+ * over the weight bytes a token reads (0 when that roofline was not measured). */
+static double fraction_of_bound(const bench_result *r, const bench_facts *facts, double weights) {
+    if (r->test[0] == 't')
+        return facts->read_gbs > 0 ? r->mean / (facts->read_gbs * 1e9 / weights) : 0.0;
+    return facts->int8_gops > 0 ? r->mean / (facts->int8_gops * 1e9 / facts->ops_per_token) : 0.0;
+}
+
 static int report(const bench_args *a, const bn_model *m, int threads, const bench_result *r, int n,
                   const bench_facts *facts) {
     double weights = (double)bn_model_bytes_per_token(m);
@@ -175,6 +184,9 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
             cJSON_AddStringToObject(e, "test", r[i].test);
             cJSON_AddNumberToObject(e, "tokens_per_s", r[i].mean);
             cJSON_AddNumberToObject(e, "sd", r[i].sd);
+            double f = fraction_of_bound(&r[i], facts, weights);
+            if (f > 0)
+                cJSON_AddNumberToObject(e, "fraction_of_bound", f);
             cJSON_AddItemToArray(list, e);
         }
         cJSON_AddItemToObject(root, "results", list);
@@ -200,9 +212,12 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
                facts->read_gbs, facts->read_gbs * 1e9 / weights);
     if (facts->int8_gops > 0 || facts->read_gbs > 0)
         printf("(both measured after the tests with as many threads)\n");
-    printf("%-8s %14s\n", "test", "tokens/s");
+    printf("%-8s %14s  %s\n", "test", "tokens/s", "of its bound");
     for (int i = 0; i < n; i++) {
         printf("%-8s %8.2f ± %-6.2f", r[i].test, r[i].mean, r[i].sd);
+        double f = fraction_of_bound(&r[i], facts, weights);
+        if (f > 0)
+            printf("  %5.1f%%", 100.0 * f);
         if (r[i].test[0] == 't')
             printf("  (weights alone: %.1f GB/s)", weights * r[i].mean / 1e9);
         printf("\n");

@@ -5,15 +5,20 @@
 
 const char BN_CLI_ENGINE_HELP[] =
     "  --kv-type f16|f32      KV cache precision\n"
-    "  --head-type q8_0|file|f32\n"
-    "                         output head: q8_0 re-encodes a head without an int8 kernel (f16,\n"
-    "                         bf16, f32, q5_k, ...) as q8_0 once at load and keeps q8_0, q6_k\n"
-    "                         and q4_k heads as they are; file runs the file's head as it is;\n"
-    "                         f32 decodes its rows to float32 and dots them in float32 (exact)\n";
+    "  --head-type q8_0|q6_k|q4_k|file|f32\n"
+    "                         output head: q6_k (generation's default) re-encodes a head\n"
+    "                         without an int8 kernel (f16, bf16, f32, q5_k, ...) as q6_k once\n"
+    "                         at load (q8_0 where the hidden size is no multiple of 256) and\n"
+    "                         keeps q8_0, q6_k and q4_k heads as they are; q8_0 and q4_k\n"
+    "                         likewise; file runs the file's head as it is; f32 decodes its\n"
+    "                         rows to float32 and dots them in float32 (exact)\n";
+
+/* --head-type's words, in bn_cli_head's order; the re-encoding ones name the GGUF type. */
+static const char *const HEAD_NAMES[] = {"q8_0", "q6_k", "q4_k", "file", "f32"};
 
 bn_cli_engine bn_cli_engine_defaults(bool exact) {
     return (bn_cli_engine){.kv_type = exact ? BN_KV_F32 : BN_KV_F16,
-                           .head = exact ? BN_CLI_HEAD_F32 : BN_CLI_HEAD_Q8_0};
+                           .head = exact ? BN_CLI_HEAD_F32 : BN_CLI_HEAD_Q6_K};
 }
 
 bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, bn_cli_engine *e) {
@@ -28,14 +33,17 @@ bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, 
     const char *v = argv[++*i];
     if (kv && (strcmp(v, "f16") == 0 || strcmp(v, "f32") == 0))
         e->kv_type = v[1] == '1' ? BN_KV_F16 : BN_KV_F32;
-    else if (head && strcmp(v, "q8_0") == 0)
-        e->head = BN_CLI_HEAD_Q8_0;
-    else if (head && strcmp(v, "file") == 0)
-        e->head = BN_CLI_HEAD_FILE;
-    else if (head && strcmp(v, "f32") == 0)
-        e->head = BN_CLI_HEAD_F32;
-    else {
-        bn_cli_usage_error(cmd, "%s %s: want %s", o, v, kv ? "f16 or f32" : "q8_0, file or f32");
+    else if (head) {
+        size_t k = 0;
+        while (k < sizeof HEAD_NAMES / sizeof HEAD_NAMES[0] && strcmp(v, HEAD_NAMES[k]) != 0)
+            k++;
+        if (k == sizeof HEAD_NAMES / sizeof HEAD_NAMES[0]) {
+            bn_cli_usage_error(cmd, "%s %s: want q8_0, q6_k, q4_k, file or f32", o, v);
+            return BN_CLI_BAD;
+        }
+        e->head = (bn_cli_head)k;
+    } else {
+        bn_cli_usage_error(cmd, "%s %s: want f16 or f32", o, v);
         return BN_CLI_BAD;
     }
     return BN_CLI_TAKEN;
@@ -44,7 +52,9 @@ bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, 
 bn_status bn_cli_load_model(const char *path, int threads, const bn_cli_engine *e, bn_model **out) {
     bn_model_params p = bn_model_default_params();
     p.n_threads = threads;
-    p.head_type = e->head == BN_CLI_HEAD_Q8_0 ? "q8_0" : NULL;
+    bool reencode =
+        e->head == BN_CLI_HEAD_Q8_0 || e->head == BN_CLI_HEAD_Q6_K || e->head == BN_CLI_HEAD_Q4_K;
+    p.head_type = reencode ? HEAD_NAMES[e->head] : NULL;
     return bn_model_load(out, path, &p);
 }
 

@@ -1,10 +1,13 @@
 /*
  * engine_args.h - the precision options every command that runs a model shares:
  *   --kv-type f16|f32     the KV cache (f16 halves its bytes; f32 is exact)
- *   --head-type q8_0|file|f32  the output head (q8_0 re-encodes a head without an int8 kernel
- *                         once at load, which halves what each generated token reads from an
- *                         f16 head; q6_k/q4_k/q8_0 heads stay, being no bigger; f32 is exact)
- * Generation and benchmarks default to f16 and q8_0; `bitnet logits`, whose purpose is to be
+ *   --head-type q8_0|q6_k|q4_k|file|f32  the output head (q8_0, q6_k or q4_k re-encode a head
+ *                         without an int8 kernel once at load, which halves (q8_0) or more
+ *                         what each generated token reads from an f16 head; q6_k/q4_k/q8_0
+ *                         heads in the file stay; f32 is exact)
+ * Generation and benchmarks default to f16 and q6_k (perplexity of a trained model: +0.05%
+ * against the f16 head, q8_0 +0.005%, q4_k +0.22%; bench/RESULTS.md), falling back to q8_0 for
+ * hidden sizes that are no multiple of 256; `bitnet logits`, whose purpose is to be
  * compared with float references, defaults to --kv-type f32 and --head-type f32.
  */
 #ifndef BN_CLI_ENGINE_ARGS_H
@@ -14,6 +17,8 @@
 
 typedef enum bn_cli_head {
     BN_CLI_HEAD_Q8_0, /* generation: a head without an int8 kernel re-encoded as q8_0 */
+    BN_CLI_HEAD_Q6_K, /* ... as q6_k (q8_0 where the hidden size is no multiple of 256) */
+    BN_CLI_HEAD_Q4_K, /* ... as q4_k (likewise) */
     BN_CLI_HEAD_FILE, /* the file's head as it is (its int8 kernel when it has one) */
     BN_CLI_HEAD_F32,  /* the file's rows decoded to float32, dotted in float32: exact */
 } bn_cli_head;
