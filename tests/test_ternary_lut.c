@@ -110,7 +110,7 @@ static void check_case(const int8_t *t, int64_t n, int64_t k, int64_t m, bn_isa 
 
 static void check_path(bn_isa isa, bn_threadpool **pools) {
     static const int64_t ns[] = {1, 31, 33, 100};
-    static const int64_t ks[] = {1, 2, 3, 255, 256, 1000};
+    static const int64_t ks[] = {1, 2, 3, 255, 256, 1000, 3200, 8640};
     static const int64_t ms[] = {1, 2, 5};
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
         for (size_t b = 0; b < sizeof ks / sizeof ks[0]; b++) {
