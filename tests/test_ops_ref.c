@@ -31,8 +31,8 @@ static void test_matmul(void) {
     /* Hand-computed: x[2,3] . w[2,3]^T */
     float x[6] = {1, 2, 3, 4, 5, 6}, w[6] = {1, 0, -1, 2, 1, 0}, o[4];
     bn_ref_matmul(o, x, w, 2, 2, 3);
-    CHECK(o[0] == -2.0f && o[1] == 4.0f && o[2] == -2.0f && o[3] == 13.0f, "matmul 2x2x3: %g %g %g %g",
-          o[0], o[1], o[2], o[3]);
+    CHECK(o[0] == -2.0f && o[1] == 4.0f && o[2] == -2.0f && o[3] == 13.0f,
+          "matmul 2x2x3: %g %g %g %g", o[0], o[1], o[2], o[3]);
     /* Random awkward sizes against float64. The tolerance is K * eps_f32 * sum|x w|, the bound on
      * float32 recursive summation error. */
     enum { M = 5, N = 7, K = 131 };
@@ -101,7 +101,8 @@ static void test_rmsnorm(void) {
     bn_ref_rmsnorm(O, X, Wt, N, 1e-5f);
     double inv = 1.0 / sqrt(ss / N + 1e-5);
     for (int i = 0; i < N; i++)
-        CHECK_NEAR(O[i], X[i] * inv * Wt[i], 2e-5 * (fabs(X[i] * inv * Wt[i]) + 1e-3), "rmsnorm 2560");
+        CHECK_NEAR(O[i], X[i] * inv * Wt[i], 2e-5 * (fabs(X[i] * inv * Wt[i]) + 1e-3),
+                   "rmsnorm 2560");
 }
 
 /* float64 RoPE for one head, pairs (i, i+half) for NEOX or (2i, 2i+1) for GPT-J. */

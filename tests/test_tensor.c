@@ -20,8 +20,7 @@ static void test_dtype_table(void) {
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const bn_dtype_traits *t = bn_dtype_get(want[i].id);
         CHECK(t != NULL && strcmp(t->name, want[i].name) == 0, "row %zu name", i);
-        CHECK(t->gguf_type == want[i].gguf && t->block_bytes == want[i].bytes &&
-                  t->block_size == 1,
+        CHECK(t->gguf_type == want[i].gguf && t->block_bytes == want[i].bytes && t->block_size == 1,
               "row %s traits", want[i].name);
         bn_dtype d;
         CHECK_OK(bn_dtype_from_name(want[i].name, &d));
@@ -116,7 +115,8 @@ static void test_shapes_and_views(void) {
     int perm[4] = {3, 0, 2, 1}; /* out[i] = src dim perm[i] */
     bn_tensor pm, pc;
     CHECK_OK(bn_tensor_permute(&t, perm, &pm));
-    CHECK(pm.shape[0] == 5 && pm.shape[1] == 2 && pm.shape[2] == 4 && pm.shape[3] == 3, "permute shape");
+    CHECK(pm.shape[0] == 5 && pm.shape[1] == 2 && pm.shape[2] == 4 && pm.shape[3] == 3,
+          "permute shape");
     CHECK_OK(bn_tensor_contiguous(&pm, &pc, NULL));
     CHECK(bn_tensor_is_contiguous(&pc), "contiguous copy is contiguous");
     const float *pcv = pc.data;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define BN_STR_(x) #x
-#define BN_STR(x) BN_STR_(x)
+#define BN_STR(x)  BN_STR_(x)
 
 static const char *const status_names[BN_STATUS_COUNT] = {
     [BN_OK] = "ok",

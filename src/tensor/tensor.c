@@ -135,7 +135,8 @@ bn_status bn_tensor_slice(const bn_tensor *src, int dim, int64_t start, int64_t 
                         (long long)src->shape[dim]);
     const bn_dtype_traits *tr = traits_of(src);
     if (dim == src->ndim - 1 && (start % tr->block_size != 0 || len % tr->block_size != 0))
-        return BN_ERROR(BN_ERR_SHAPE, "slice: [%lld, %lld) of the innermost dimension cuts %s blocks",
+        return BN_ERROR(BN_ERR_SHAPE,
+                        "slice: [%lld, %lld) of the innermost dimension cuts %s blocks",
                         (long long)start, (long long)(start + len), tr->name);
     bn_tensor v = *src;
     v.shape[dim] = len;
@@ -148,7 +149,8 @@ bn_status bn_tensor_slice(const bn_tensor *src, int dim, int64_t start, int64_t 
 
 bn_status bn_tensor_reshape(const bn_tensor *src, int ndim, const int64_t *shape, bn_tensor *out) {
     if (!bn_tensor_is_contiguous(src))
-        return BN_ERROR(BN_ERR_INVALID_ARG, "reshape: the source is not contiguous (copy it first)");
+        return BN_ERROR(BN_ERR_INVALID_ARG,
+                        "reshape: the source is not contiguous (copy it first)");
     bn_tensor v;
     BN_TRY(bn_tensor_wrap(&v, src->dtype, ndim, shape, src->data));
     if (bn_tensor_numel(&v) != bn_tensor_numel(src))
@@ -163,8 +165,9 @@ bn_status bn_tensor_permute(const bn_tensor *src, const int *perm, bn_tensor *ou
     bool seen[BN_MAX_DIMS] = {false};
     for (int i = 0; i < src->ndim; i++) {
         if (perm[i] < 0 || perm[i] >= src->ndim || seen[perm[i]])
-            return BN_ERROR(BN_ERR_INVALID_ARG, "permute: entry %d (%d) is not a permutation of 0..%d",
-                            i, perm[i], src->ndim - 1);
+            return BN_ERROR(BN_ERR_INVALID_ARG,
+                            "permute: entry %d (%d) is not a permutation of 0..%d", i, perm[i],
+                            src->ndim - 1);
         seen[perm[i]] = true;
     }
     const bn_dtype_traits *tr = traits_of(src);

@@ -23,8 +23,8 @@ typedef struct bn_cuda_device_info {
     char name[256];
     int cc_major, cc_minor; /* compute capability */
     int sm_count;
-    size_t total_memory;    /* bytes */
-    int driver_version;     /* e.g. 13000 for 13.0 */
+    size_t total_memory; /* bytes */
+    int driver_version;  /* e.g. 13000 for 13.0 */
     int runtime_version;
 } bn_cuda_device_info;
 

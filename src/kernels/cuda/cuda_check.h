@@ -11,8 +11,8 @@ static inline bn_status bn_cuda_check_at(cudaError_t err, const char *what, cons
                                          int line) {
     if (err == cudaSuccess)
         return BN_OK;
-    return bn_error_at(file, line, BN_ERR_CUDA, "%s failed: %s (%s)", what,
-                       cudaGetErrorString(err), cudaGetErrorName(err));
+    return bn_error_at(file, line, BN_ERR_CUDA, "%s failed: %s (%s)", what, cudaGetErrorString(err),
+                       cudaGetErrorName(err));
 }
 
 #define BN_CUDA_TRY(call) BN_TRY(bn_cuda_check_at((call), #call, __FILE__, __LINE__))

@@ -7,8 +7,9 @@
 #include "kernels/cuda/cuda.h"
 
 static bn_status no_cuda(const char *what) {
-    return BN_ERROR(BN_ERR_UNSUPPORTED, "%s: this build of libbitnet has no CUDA support "
-                                        "(nvcc was not found when it was built)",
+    return BN_ERROR(BN_ERR_UNSUPPORTED,
+                    "%s: this build of libbitnet has no CUDA support "
+                    "(nvcc was not found when it was built)",
                     what);
 }
 
