@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -243,8 +244,17 @@ bn_cli_opt bn_cli_threads_option(const char *cmd, int argc, char **argv, int *i,
  * generating), the first SIGINT only sets bn_cli_interrupted; a second one ends the process. */
 volatile sig_atomic_t bn_cli_interrupted = 0;
 static volatile sig_atomic_t catching = 0;
+static pthread_t main_thread;
 
 static void on_signal(int sig) {
+    /* A process-directed signal may land on any thread that does not block it, such as the
+     * threads OpenBLAS starts before main. The main thread is the one that blocks signals while
+     * it creates and registers a temporary file, so the cleanup must run there: a signal taken
+     * elsewhere is passed on, and waits until the file is registered. */
+    if (!pthread_equal(pthread_self(), main_thread)) {
+        pthread_kill(main_thread, sig);
+        return;
+    }
     if (sig == SIGINT && catching && !bn_cli_interrupted) {
         bn_cli_interrupted = 1;
         return;
@@ -255,6 +265,7 @@ static void on_signal(int sig) {
 }
 
 static void install(int sig, bool restart) {
+    main_thread = pthread_self(); /* installed from main (the CLI's one thread of its own) */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
