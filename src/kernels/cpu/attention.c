@@ -158,12 +158,64 @@ AVX2 static inline float reduce8(__m256 v, const float *q, const void *k, bool f
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
+/* The scores of eight positions at once: v[u] holds position u's eight lane sums; a transpose
+ * puts lane l of every position in r[l], and the rows are added in reduce8's pairing, so each
+ * score has reduce8's bits while the eight reductions share 24 shuffles and 7 adds. */
+AVX2 static inline __m256 reduce8x8(const __m256 *v) {
+    __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    __m256 r0 = _mm256_permute2f128_ps(s0, s4, 0x20), r4 = _mm256_permute2f128_ps(s0, s4, 0x31);
+    __m256 r1 = _mm256_permute2f128_ps(s1, s5, 0x20), r5 = _mm256_permute2f128_ps(s1, s5, 0x31);
+    __m256 r2 = _mm256_permute2f128_ps(s2, s6, 0x20), r6 = _mm256_permute2f128_ps(s2, s6, 0x31);
+    __m256 r3 = _mm256_permute2f128_ps(s3, s7, 0x20), r7 = _mm256_permute2f128_ps(s3, s7, 0x31);
+    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r0, r4), _mm256_add_ps(r2, r6)),
+                         _mm256_add_ps(_mm256_add_ps(r1, r5), _mm256_add_ps(r3, r7)));
+}
+
+/* One query head (no grouping: 1bitLLM's and most MHA models): positions eight at a time,
+ * reduced together. A head size that is no multiple of 8 adds its last partial group to the
+ * lanes as reduce8 does. Returns the first position it did not do. */
+AVX2 static int scores_by_eight(const bn_attn_args *a, int t0, int t1) {
+    const int d = a->d, d8 = d & ~7;
+    int t = t0;
+    for (; t + 8 <= t1; t += 8) {
+        __m256 acc[8];
+        for (int u = 0; u < 8; u++)
+            acc[u] = _mm256_setzero_ps();
+        for (int i = 0; i < d8; i += 8) {
+            __m256 q = _mm256_loadu_ps(a->q + i);
+            for (int u = 0; u < 8; u++)
+                acc[u] =
+                    _mm256_fmadd_ps(q, load8(a->keys, a->f16, (t + u) * a->stride + i), acc[u]);
+        }
+        for (int u = 0; u < 8 && d8 < d; u++) {
+            float l[8];
+            _mm256_storeu_ps(l, acc[u]);
+            for (int i = d8; i < d; i++)
+                l[i - d8] =
+                    fmaf(a->q[i], element(a->keys, a->f16, (t + u) * a->stride + i), l[i - d8]);
+            acc[u] = _mm256_loadu_ps(l);
+        }
+        _mm256_storeu_ps(a->scores + t - t0,
+                         _mm256_mul_ps(reduce8x8(acc), _mm256_set1_ps(a->scale)));
+    }
+    return t;
+}
+
 AVX2 void bn_attn_chunk_avx2(const bn_attn_args *a, int c, float *partial) {
     const int g = a->n_q, d = a->d, d8 = d & ~7;
     const size_t pf = bn_attn_partial_floats(d);
     int t0, t1;
     chunk_range(a, c, &t0, &t1);
-    for (int t = t0; t < t1; t++) {
+    /* (grouped heads keep the loop below, which loads and widens each key once for all) */
+    int from = g == 1 ? scores_by_eight(a, t0, t1) : t0;
+    for (int t = from; t < t1; t++) {
         __m256 acc[BN_ATTN_MAX_GROUP];
         for (int j = 0; j < g; j++)
             acc[j] = _mm256_setzero_ps();
