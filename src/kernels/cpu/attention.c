@@ -178,34 +178,57 @@ AVX2 static inline __m256 reduce8x8(const __m256 *v) {
                          _mm256_add_ps(_mm256_add_ps(r1, r5), _mm256_add_ps(r3, r7)));
 }
 
-/* One query head (no grouping: 1bitLLM's and most MHA models): positions eight at a time,
- * reduced together. A head size that is no multiple of 8 adds its last partial group to the
- * lanes as reduce8 does. Returns the first position it did not do. */
-AVX2 static int scores_by_eight(const bn_attn_args *a, int t0, int t1) {
-    const int d = a->d, d8 = d & ~7;
+/* Eight (head, position) scores at once, for G heads sharing the keys (G = 1, 2, 4 or 8) and
+ * P = 8 / G positions: each key is loaded and widened once for the G heads, the eight lane sums
+ * go through one 8 x 8 transpose (reduce8x8), and a head size that is no multiple of 8 adds its
+ * last partial group to the lanes as reduce8 does, so each score has reduce8's bits. Returns
+ * the first position it did not do. */
+AVX2 __attribute__((always_inline)) static inline int scores_by_eight(const bn_attn_args *a, int t0,
+                                                                      int t1, int G) {
+    const int d = a->d, d8 = d & ~7, P = 8 / G;
     int t = t0;
-    for (; t + 8 <= t1; t += 8) {
-        __m256 acc[8];
-        for (int u = 0; u < 8; u++)
-            acc[u] = _mm256_setzero_ps();
-        for (int i = 0; i < d8; i += 8) {
-            __m256 q = _mm256_loadu_ps(a->q + i);
-            for (int u = 0; u < 8; u++)
-                acc[u] =
-                    _mm256_fmadd_ps(q, load8(a->keys, a->f16, (t + u) * a->stride + i), acc[u]);
-        }
-        for (int u = 0; u < 8 && d8 < d; u++) {
+    for (; t + P <= t1; t += P) {
+        __m256 acc[8]; /* [j * P + u] */
+        for (int s = 0; s < 8; s++)
+            acc[s] = _mm256_setzero_ps();
+        for (int i = 0; i < d8; i += 8)
+            for (int u = 0; u < P; u++) {
+                __m256 k = load8(a->keys, a->f16, (t + u) * a->stride + i);
+                for (int j = 0; j < G; j++)
+                    acc[j * P + u] =
+                        _mm256_fmadd_ps(_mm256_loadu_ps(a->q + j * d + i), k, acc[j * P + u]);
+            }
+        for (int s = 0; s < 8 && d8 < d; s++) {
+            int j = s / P, u = s % P;
             float l[8];
-            _mm256_storeu_ps(l, acc[u]);
+            _mm256_storeu_ps(l, acc[s]);
             for (int i = d8; i < d; i++)
-                l[i - d8] =
-                    fmaf(a->q[i], element(a->keys, a->f16, (t + u) * a->stride + i), l[i - d8]);
-            acc[u] = _mm256_loadu_ps(l);
+                l[i - d8] = fmaf(a->q[j * d + i], element(a->keys, a->f16, (t + u) * a->stride + i),
+                                 l[i - d8]);
+            acc[s] = _mm256_loadu_ps(l);
         }
-        _mm256_storeu_ps(a->scores + t - t0,
-                         _mm256_mul_ps(reduce8x8(acc), _mm256_set1_ps(a->scale)));
+        float sc[8];
+        _mm256_storeu_ps(sc, _mm256_mul_ps(reduce8x8(acc), _mm256_set1_ps(a->scale)));
+        for (int s = 0; s < 8; s++)
+            a->scores[(s / P) * BN_ATTN_CHUNK + t + s % P - t0] = sc[s];
     }
     return t;
+}
+
+/* The positions scores_by_eight takes for this group size (the rest go one by one). */
+AVX2 static int scores_grouped(const bn_attn_args *a, int t0, int t1) {
+    switch (a->n_q) {
+    case 1:
+        return scores_by_eight(a, t0, t1, 1);
+    case 2:
+        return scores_by_eight(a, t0, t1, 2);
+    case 4:
+        return scores_by_eight(a, t0, t1, 4);
+    case 8:
+        return scores_by_eight(a, t0, t1, 8);
+    default:
+        return t0;
+    }
 }
 
 AVX2 void bn_attn_chunk_avx2(const bn_attn_args *a, int c, float *partial) {
@@ -213,8 +236,7 @@ AVX2 void bn_attn_chunk_avx2(const bn_attn_args *a, int c, float *partial) {
     const size_t pf = bn_attn_partial_floats(d);
     int t0, t1;
     chunk_range(a, c, &t0, &t1);
-    /* (grouped heads keep the loop below, which loads and widens each key once for all) */
-    int from = g == 1 ? scores_by_eight(a, t0, t1) : t0;
+    int from = scores_grouped(a, t0, t1);
     for (int t = from; t < t1; t++) {
         __m256 acc[BN_ATTN_MAX_GROUP];
         for (int j = 0; j < g; j++)
