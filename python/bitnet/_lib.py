@@ -27,6 +27,26 @@ class BitNetError(RuntimeError):
         super().__init__(message)
 
 
+class Closable:
+    """What every object owning a library handle shares: close() frees it (idempotent), a
+    `with` block closes it, and so does garbage collection."""
+
+    def close(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class ModelParams(Structure):
     _fields_ = [("device", c_int), ("n_threads", c_int), ("cpu_kernels", c_char_p),
                 ("head_type", c_char_p)]

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._lib import Batch, ContextParams, check, lib
+from ._lib import Batch, Closable, ContextParams, check, lib
 
 KV_TYPES = {"f16": 0, "f32": 1}
 
@@ -25,7 +25,7 @@ def _ptr(a: np.ndarray | None, ctype):
     return None if a is None else a.ctypes.data_as(ctypes.POINTER(ctype))
 
 
-class Context:
+class Context(Closable):
     """Positions of up to `n_seq_max` sequences (each `n_ctx` long) and the evaluation of
     batches over them. Made by `Model.context()`; holds its model alive. One call at a time:
     a second thread calling while one runs gets a BitNetError ("in use by another thread")."""
@@ -52,18 +52,6 @@ class Context:
         if getattr(self, "_h", None) is not None:
             lib.bn_context_free(self._h)
             self._h = None
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone already
-            pass
-
-    def __enter__(self) -> "Context":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     @property
     def n_ctx(self) -> int:

@@ -14,15 +14,16 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ._lib import (PERPLEXITY_FN, STOP_REASONS, ChatMessage, GenerateParams, GenerateResult,
-                   ModelInfo, ModelParams, PerplexityResult, SamplerParams, check, cstr, lib)
+from ._lib import (PERPLEXITY_FN, STOP_REASONS, ChatMessage, Closable, GenerateParams,
+                   GenerateResult, ModelInfo, ModelParams, PerplexityResult, SamplerParams, check,
+                   cstr, lib)
 from .context import Context, _i32, _ptr
 
 TOKENIZE_ADD_SPECIAL, TOKENIZE_PARSE_SPECIAL = 1, 2
 DETOKENIZE_SKIP_SPECIAL = 1
 
 
-class Model:
+class Model(Closable):
     """A BitNet b1.58 model: a GGUF file or a Hugging Face BitNet folder.
 
     threads: worker threads (0: one per CPU this process may use). n_ctx: positions of the
@@ -79,18 +80,6 @@ class Model:
         if getattr(self, "_h", None) is not None:
             lib.bn_model_free(self._h)
             self._h = None
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone already
-            pass
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         i = self.info
