@@ -7,7 +7,10 @@ Both generate greedily with the same settings (the CLI's defaults: q6_k head, f1
 end-of-generation tokens ignored so that every run makes n tokens). The CLI's rate is the one
 it prints (its generation time, stdout writes included); Python's is tokens over the wall time
 of `for piece in model.generate(..., stream=True): out.write(piece)` less the prompt's time, so
-it includes every ctypes call, the UTF-8 decoding and the interpreter between tokens.
+it includes every ctypes call, the UTF-8 decoding and the interpreter between tokens. Two
+processes' engines can run at different speeds on a VM whose memory bandwidth drifts, so the
+script also gives the in-process figure: the loop's wall time against the engine's own time for
+the same tokens (bn_generator_next's insides), which isolates what Python adds.
 """
 
 import argparse
@@ -32,7 +35,9 @@ def cli_rate(cli: str, model: str, n: int, threads: int) -> float:
     return float(m.group(2))
 
 
-def python_rate(m: bitnet.Model, n: int) -> float:
+def python_rate(m: bitnet.Model, n: int) -> tuple[float, float]:
+    """Tokens/s over the loop's wall time (less the prompt's), and over the engine's own time
+    for the same tokens (bn_generator_next's insides): their gap is what Python costs."""
     with open(os.devnull, "w") as out:
         t0 = time.perf_counter()
         for piece in m.generate(PROMPT, max_tokens=n, temperature=0, ignore_eos=True,
@@ -41,7 +46,7 @@ def python_rate(m: bitnet.Model, n: int) -> float:
         wall = time.perf_counter() - t0
     r = m.last_result
     assert r["completion_tokens"] == n, r
-    return n / (wall - r["prompt_seconds"])
+    return n / (wall - r["prompt_seconds"]), n / r["generate_seconds"]
 
 
 def main() -> None:
@@ -52,17 +57,22 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("-t", "--threads", type=int, default=2)
     a = ap.parse_args()
-    m = bitnet.Model(a.model, threads=a.threads, head_type="q6_k")
-    ratios, py, cl = [], [], []
+    ratios, inproc, py, cl = [], [], [], []
     for i in range(a.runs):
-        m._held = []  # evaluate the prompt again each run, as the CLI does
-        c, p = cli_rate(a.cli, a.model, a.n, a.threads), python_rate(m, a.n)
-        cl.append(c), py.append(p), ratios.append(c / p)
-        print(f"run {i + 1}: CLI {c:.2f} tokens/s, Python {p:.2f} tokens/s, "
-              f"Python costs {100 * (c / p - 1):+.2f}%", flush=True)
-    print(f"median: CLI {statistics.median(cl):.2f}, Python {statistics.median(py):.2f} "
-          f"tokens/s; Python's overhead, median of pairs {100 * (statistics.median(ratios) - 1):+.2f}%"
-          f" (min {100 * (min(ratios) - 1):+.2f}%, max {100 * (max(ratios) - 1):+.2f}%)")
+        c = cli_rate(a.cli, a.model, a.n, a.threads)
+        # Loaded afresh each run, as the CLI's process does: on this VM a model kept loaded
+        # across runs generated 7% slower in later runs whoever held it (bench/RESULTS.md)
+        with bitnet.Model(a.model, threads=a.threads, head_type="q6_k") as m:
+            p, engine = python_rate(m, a.n)
+        cl.append(c), py.append(p), ratios.append(c / p), inproc.append(engine / p)
+        print(f"run {i + 1}: CLI {c:.2f} tokens/s, Python {p:.2f} tokens/s (its engine "
+              f"{engine:.2f}), Python costs {100 * (c / p - 1):+.2f}% against the CLI, "
+              f"{100 * (engine / p - 1):+.2f}% against its own engine time", flush=True)
+    pct = lambda r: f"{100 * (r - 1):+.2f}%"  # noqa: E731
+    print(f"median: CLI {statistics.median(cl):.2f}, Python {statistics.median(py):.2f} tokens/s; "
+          f"against the CLI {pct(statistics.median(ratios))} (min {pct(min(ratios))}, max "
+          f"{pct(max(ratios))}); in-process, the loop over the engine "
+          f"{pct(statistics.median(inproc))} (max {pct(max(inproc))})")
 
 
 if __name__ == "__main__":
