@@ -51,10 +51,19 @@ void bn_ref_softmax(float *x, size_t n) {
 /* The mean of squares is summed in double: torch sums in a tree, so a plain float running sum
  * drifts from it by more than the double sum does, and every drift can flip the int8 rounding of
  * the activation quantization that follows a norm in BitNet. */
+/* The squares are exact in double; they are summed in four interleaved partial sums (element i
+ * into sum i % 4, then (s0 + s1) + (s2 + s3)), so the additions are four independent chains the
+ * compiler vectorizes instead of one chain of n dependent adds (3.6% of a prompt's time); any
+ * path that sums otherwise must use this order to give the same bits. */
 float bn_ref_rmsnorm_inv(const float *x, size_t n, float eps) {
-    double ss = 0.0;
-    for (size_t i = 0; i < n; i++)
-        ss += (double)x[i] * x[i];
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int l = 0; l < 4; l++)
+            s[l] += (double)x[i + l] * x[i + l];
+    for (; i < n; i++)
+        s[i % 4] += (double)x[i] * x[i];
+    double ss = (s[0] + s[1]) + (s[2] + s[3]);
     return 1.0f / sqrtf((float)(ss / (double)n) + eps);
 }
 
