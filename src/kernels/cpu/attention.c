@@ -147,14 +147,24 @@ AVX2 static inline __m256 load8(const void *base, bool f16, int64_t i) {
     return _mm256_loadu_ps((const float *)base + i);
 }
 
-/* The eight lanes summed in attention.h's order, after the lanes of a last partial group of
- * elements (i = d8 .. d-1, lane i % 8) take their one more product each. */
-AVX2 static inline float reduce8(__m256 v, const float *q, const void *k, bool f16, int64_t off,
-                                 int d8, int d) {
+/* The lanes of a dot's last partial group of elements (i = d8 .. d-1, lane i % 8) take their
+ * one more product each, as the scalar lanes do; v as it is when d is a multiple of 8. */
+AVX2 static inline __m256 add_tail(__m256 v, const float *q, const void *k, bool f16, int64_t off,
+                                   int d8, int d) {
+    if (d8 == d)
+        return v;
     float l[8];
     _mm256_storeu_ps(l, v);
     for (int i = d8; i < d; i++)
         l[i - d8] = fmaf(q[i], element(k, f16, off + i), l[i - d8]);
+    return _mm256_loadu_ps(l);
+}
+
+/* The eight lanes summed in attention.h's order, the tail added first. */
+AVX2 static inline float reduce8(__m256 v, const float *q, const void *k, bool f16, int64_t off,
+                                 int d8, int d) {
+    float l[8];
+    _mm256_storeu_ps(l, add_tail(v, q, k, f16, off, d8, d));
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
@@ -181,8 +191,8 @@ AVX2 static inline __m256 reduce8x8(const __m256 *v) {
 /* Eight (head, position) scores at once, for G heads sharing the keys (G = 1, 2, 4 or 8) and
  * P = 8 / G positions: each key is loaded and widened once for the G heads, the eight lane sums
  * go through one 8 x 8 transpose (reduce8x8), and a head size that is no multiple of 8 adds its
- * last partial group to the lanes as reduce8 does, so each score has reduce8's bits. Returns
- * the first position it did not do. */
+ * last partial group to the lanes first (add_tail, as reduce8), so each score has reduce8's bits.
+ * Returns the first position it did not do. */
 AVX2 __attribute__((always_inline)) static inline int scores_by_eight(const bn_attn_args *a, int t0,
                                                                       int t1, int G) {
     const int d = a->d, d8 = d & ~7, P = 8 / G;
@@ -198,15 +208,9 @@ AVX2 __attribute__((always_inline)) static inline int scores_by_eight(const bn_a
                     acc[j * P + u] =
                         _mm256_fmadd_ps(_mm256_loadu_ps(a->q + j * d + i), k, acc[j * P + u]);
             }
-        for (int s = 0; s < 8 && d8 < d; s++) {
-            int j = s / P, u = s % P;
-            float l[8];
-            _mm256_storeu_ps(l, acc[s]);
-            for (int i = d8; i < d; i++)
-                l[i - d8] = fmaf(a->q[j * d + i], element(a->keys, a->f16, (t + u) * a->stride + i),
-                                 l[i - d8]);
-            acc[s] = _mm256_loadu_ps(l);
-        }
+        for (int s = 0; s < 8 && d8 < d; s++)
+            acc[s] = add_tail(acc[s], a->q + (s / P) * d, a->keys, a->f16, (t + s % P) * a->stride,
+                              d8, d);
         float sc[8];
         _mm256_storeu_ps(sc, _mm256_mul_ps(reduce8x8(acc), _mm256_set1_ps(a->scale)));
         for (int s = 0; s < 8; s++)
