@@ -81,6 +81,18 @@ bn_status bn_model_get_info(const bn_model *m, bn_model_info *out) {
 
 /* ---- vocabulary ---------------------------------------------------------------------------- */
 
+/* The size protocol of bn_tokenize and bn_chat_tokenize: *n_tokens gets the count; the ids are
+ * copied when they fit in cap, else BN_ERR_RANGE ("what is N tokens, the buffer holds C"). */
+static bn_status hand_over(const bn_tokens *ids, const char *what, int32_t *tokens, int32_t cap,
+                           int32_t *n_tokens) {
+    *n_tokens = (int32_t)ids->n;
+    if (ids->n > (size_t)cap)
+        return BN_ERROR(BN_ERR_RANGE, "%s is %zu tokens, the buffer holds %d", what, ids->n, cap);
+    if (ids->n > 0)
+        memcpy(tokens, ids->ids, ids->n * sizeof *tokens);
+    return BN_OK;
+}
+
 bn_status bn_tokenize(const bn_model *m, const char *text, size_t len, unsigned flags,
                       int32_t *tokens, int32_t cap, int32_t *n_tokens) {
     if (m == NULL)
@@ -94,14 +106,8 @@ bn_status bn_tokenize(const bn_model *m, const char *text, size_t len, unsigned 
                  ((flags & BN_TOKENIZE_PARSE_SPECIAL) ? BN_TOK_PARSE_SPECIAL : 0);
     bn_tokens ids = {0};
     bn_status st = bn_tokenizer_encode(m->tok, text != NULL ? text : "", len, f, &ids);
-    if (st == BN_OK) {
-        *n_tokens = (int32_t)ids.n;
-        if (ids.n > (size_t)cap)
-            st = BN_ERROR(BN_ERR_RANGE, "tokenize: the text is %zu tokens, the buffer holds %d",
-                          ids.n, cap);
-        else if (ids.n > 0)
-            memcpy(tokens, ids.ids, ids.n * sizeof *tokens);
-    }
+    if (st == BN_OK)
+        st = hand_over(&ids, "tokenize: the text", tokens, cap, n_tokens);
     bn_tokens_free(&ids);
     return st;
 }
@@ -249,14 +255,8 @@ bn_status bn_chat_tokenize(const bn_model *m, const char *format, const bn_chat_
         st = bn_tokenizer_encode_plain(m->tok, text.data ? text.data : "", text.n,
                                        BN_TOK_PARSE_SPECIAL, spans,
                                        (flags & BN_TOKENIZE_PARSE_SPECIAL) ? 0 : n, &ids);
-    if (st == BN_OK) {
-        *n_tokens = (int32_t)ids.n;
-        if (ids.n > (size_t)cap)
-            st = BN_ERROR(BN_ERR_RANGE, "chat tokenize: %zu tokens, the buffer holds %d", ids.n,
-                          cap);
-        else if (ids.n > 0)
-            memcpy(tokens, ids.ids, ids.n * sizeof *tokens);
-    }
+    if (st == BN_OK)
+        st = hand_over(&ids, "chat tokenize: the conversation", tokens, cap, n_tokens);
     bn_tokens_free(&ids);
     bn_bytes_free(&text);
     free(spans);
