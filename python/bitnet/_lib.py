@@ -15,6 +15,7 @@ from pathlib import Path
 
 STATUS_NAMES = ["ok", "invalid_arg", "out_of_memory", "io", "format", "unsupported", "shape",
                 "dtype", "not_found", "range", "cuda", "thread", "internal"]
+BN_ERR_RANGE = STATUS_NAMES.index("range")  # also "buffer too small" in the size protocols
 
 
 class BitNetError(RuntimeError):

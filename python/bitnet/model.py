@@ -14,13 +14,27 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ._lib import (PERPLEXITY_FN, STOP_REASONS, ChatMessage, Closable, GenerateParams,
-                   GenerateResult, ModelInfo, ModelParams, PerplexityResult, SamplerParams, check,
-                   cstr, lib)
+from ._lib import (BN_ERR_RANGE, PERPLEXITY_FN, STOP_REASONS, ChatMessage, Closable,
+                   GenerateParams, GenerateResult, ModelInfo, ModelParams, PerplexityResult,
+                   SamplerParams, check, cstr, lib)
 from .context import Context, _i32, _ptr
 
 TOKENIZE_ADD_SPECIAL, TOKENIZE_PARSE_SPECIAL = 1, 2
 DETOKENIZE_SKIP_SPECIAL = 1
+
+
+def _token_ids(call: Callable, cap: int) -> list[int]:
+    """The size protocol of bn_tokenize and bn_chat_tokenize: call(ids, cap, n) with a first
+    guess of cap, and once more with the count the library asked for when that was short."""
+    n = ctypes.c_int32()
+    while True:
+        ids = (ctypes.c_int32 * max(1, cap))()
+        st = call(ids, cap, ctypes.byref(n))
+        if st == BN_ERR_RANGE and n.value > cap:
+            cap = n.value
+            continue
+        check(st)
+        return list(ids[:n.value])
 
 
 class Model(Closable):
@@ -106,16 +120,8 @@ class Model(Closable):
         b = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         flags = (TOKENIZE_ADD_SPECIAL if add_special else 0) | \
                 (TOKENIZE_PARSE_SPECIAL if parse_special else 0)
-        n = ctypes.c_int32()
-        cap = len(b) + 8
-        while True:
-            ids = (ctypes.c_int32 * cap)()
-            st = lib.bn_tokenize(self._handle(), b, len(b), flags, ids, cap, ctypes.byref(n))
-            if st == 9 and n.value > cap:  # BN_ERR_RANGE: the buffer was short
-                cap = n.value
-                continue
-            check(st)
-            return list(ids[:n.value])
+        return _token_ids(lambda ids, cap, n: lib.bn_tokenize(self._handle(), b, len(b), flags,
+                                                              ids, cap, n), len(b) + 8)
 
     def detokenize_bytes(self, ids: Sequence[int], skip_special: bool = False) -> bytes:
         """The bytes of ids (may end inside a UTF-8 character)."""
@@ -124,7 +130,7 @@ class Model(Closable):
         n = ctypes.c_size_t()
         st = lib.bn_detokenize(self._handle(), _ptr(t, ctypes.c_int32), t.size, flags, None, 0,
                                ctypes.byref(n))
-        if st != 9 or n.value == 0:  # BN_ERR_RANGE with the length, or an error to raise
+        if st != BN_ERR_RANGE or n.value == 0:  # the length to allocate, or an error to raise
             check(st)
             return b""
         buf = ctypes.create_string_buffer(n.value + 1)
@@ -180,15 +186,9 @@ class Model(Closable):
         """The conversation's token ids; what the messages contain is text, never markers."""
         arr, _keep = self._messages(messages)
         fmt = cstr(chat_format or self.chat_format)
-        n = ctypes.c_int32()
-        st = lib.bn_chat_tokenize(self._handle(), fmt, arr, len(messages), add_assistant, 0,
-                                  None, 0, ctypes.byref(n))
-        if st != 9:
-            check(st)
-        ids = (ctypes.c_int32 * max(1, n.value))()
-        check(lib.bn_chat_tokenize(self._handle(), fmt, arr, len(messages), add_assistant, 0,
-                                   ids, n.value, ctypes.byref(n)))
-        return list(ids[:n.value])
+        guess = sum(len(m["content"]) for m in messages) + 64  # a byte a token, plus markers
+        return _token_ids(lambda ids, cap, n: lib.bn_chat_tokenize(
+            self._handle(), fmt, arr, len(messages), add_assistant, 0, ids, cap, n), guess)
 
     # -- generation -----------------------------------------------------------------------
 
