@@ -49,7 +49,7 @@ extern "C" {
 #endif
 
 #define BN_VERSION_MAJOR 0
-#define BN_VERSION_MINOR 2
+#define BN_VERSION_MINOR 3
 #define BN_VERSION_PATCH 0
 
 /* ---- status and errors -------------------------------------------------------------------- */
@@ -99,22 +99,27 @@ typedef enum bn_device {
 
 typedef struct bn_model_params {
     bn_device device;
-    int n_threads;           /* threads for loading (repacking the layers); 0 = one per CPU the
-                                process may use (affinity mask and cgroup quota) */
-    const char *cpu_kernels; /* NULL or "" = the best this CPU runs; "scalar", "avx2",
-                                "avx512" or "neon" to choose (BN_ERR_UNSUPPORTED if the CPU
-                                lacks it) */
-    const char *head_type;   /* NULL or "" = the head as the file stores it; "q8_0", "q6_k"
-                                or "q4_k" = a head the int8 kernels run: a float head (f16,
-                                bf16, f32, or a type without an int8 kernel) is re-encoded
-                                once at load (q8_0: half the bytes per generated token of
-                                f16, about 0.5% error in the logits; q6_k and q4_k leaner
-                                still, for hidden sizes that are multiples of 256, q8_0
-                                otherwise); q8_0, q6_k and q4_k heads, and hidden sizes not a
-                                multiple of 32, stay as they are */
+    int n_threads;             /* threads for loading (repacking the layers); 0 = one per CPU the
+                                  process may use (affinity mask and cgroup quota) */
+    const char *cpu_kernels;   /* NULL or "" = the best this CPU runs; "scalar", "avx2",
+                                  "avx512" or "neon" to choose (BN_ERR_UNSUPPORTED if the CPU
+                                  lacks it) */
+    const char *head_type;     /* NULL or "" = the head as the file stores it; "q8_0", "q6_k"
+                                  or "q4_k" = a head the int8 kernels run: a float head (f16,
+                                  bf16, f32, or a type without an int8 kernel) is re-encoded
+                                  once at load (q8_0: half the bytes per generated token of
+                                  f16, about 0.5% error in the logits; q6_k and q4_k leaner
+                                  still, for hidden sizes that are multiples of 256, q8_0
+                                  otherwise); q8_0, q6_k and q4_k heads, and hidden sizes not a
+                                  multiple of 32, stay as they are */
+    const char *weight_layout; /* NULL, "" or "auto" = the faster runtime layout of the ternary
+                                  layers for the kernel path: "t5" (1.6 bits a weight, 20%
+                                  fewer bytes per token) on avx512, "i2" (2 bits) elsewhere;
+                                  "i2" or "t5" to choose (t5: avx512 and scalar paths only,
+                                  BN_ERR_UNSUPPORTED elsewhere). Logits are identical. */
 } bn_model_params;
 
-/* device CPU, all CPUs, the best kernels, the file's head. */
+/* device CPU, all CPUs, the best kernels, the file's head, the faster weight layout. */
 BN_API bn_model_params bn_model_default_params(void);
 
 /* Load a GGUF file (architecture bitnet, bitnet-b1.58 or bitnet-25) or a Hugging Face BitNet
@@ -142,9 +147,10 @@ typedef struct bn_model_info {
     int32_t dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, n_ctx_train;
     float rope_theta, norm_eps;
     bool tied_embeddings;
-    int32_t bos, eos, eot;  /* token ids, -1 when the tokenizer has none */
-    int64_t n_params;       /* every weight of the model */
-    size_t bytes_per_token; /* weight bytes one generated token reads */
+    int32_t bos, eos, eot;     /* token ids, -1 when the tokenizer has none */
+    int64_t n_params;          /* every weight of the model */
+    size_t bytes_per_token;    /* weight bytes one generated token reads */
+    const char *weight_layout; /* the ternary layers' runtime layout: "i2v64", "t5v64", ... */
 } bn_model_info;
 
 BN_API bn_status bn_model_get_info(const bn_model *model, bn_model_info *out);

@@ -440,6 +440,50 @@ static void test_load_errors(void) {
     p = bn_model_default_params();
     p.head_type = "q3_x";
     check_refused(bn_model_load(&m, MODEL, &p), BN_ERR_DTYPE, "q3_x", "unknown head");
+    p = bn_model_default_params();
+    p.weight_layout = "t9";
+    check_refused(bn_model_load(&m, MODEL, &p), BN_ERR_INVALID_ARG, "\"t9\"", "unknown layout");
+#if defined(__x86_64__)
+    p.weight_layout = "t5"; /* no t5v64 kernel on the AVX2 path */
+    p.cpu_kernels = "avx2";
+    check_refused(bn_model_load(&m, MODEL, &p), BN_ERR_UNSUPPORTED, "avx2", "t5 on avx2");
+#endif
+}
+
+/* Both runtime layouts give the same logits (the integer sums are exact either way), and the
+ * info names the one that runs. */
+static void test_weight_layouts(void) {
+    float *logits[2] = {NULL, NULL};
+    int32_t n_vocab = 0;
+    const char *names[2] = {"i2", "t5"};
+    for (int l = 0; l < 2; l++) {
+        bn_model_params p = bn_model_default_params();
+        p.weight_layout = names[l];
+        bn_model *m = NULL;
+        if (bn_model_load(&m, MODEL, &p) == BN_ERR_UNSUPPORTED) {
+            p.cpu_kernels = "scalar"; /* t5v64 runs on avx512 and scalar */
+            CHECK_OK(bn_model_load(&m, MODEL, &p));
+        }
+        if (m == NULL)
+            return;
+        bn_model_info info;
+        CHECK_OK(bn_model_get_info(m, &info));
+        CHECK(strncmp(info.weight_layout, l == 0 ? "i2v" : "t5v64", 3) == 0, "layout %s runs as %s",
+              names[l], info.weight_layout);
+        n_vocab = info.n_vocab;
+        bn_context *c = NULL;
+        CHECK_OK(bn_context_create(&c, m, NULL));
+        int32_t toks[4] = {1, 2, 3, 4};
+        logits[l] = malloc((size_t)n_vocab * sizeof(float));
+        CHECK_OK(bn_context_eval(c, toks, 4, logits[l], false));
+        bn_context_free(c);
+        bn_model_free(m);
+    }
+    CHECK(logits[0] && logits[1] &&
+              memcmp(logits[0], logits[1], (size_t)n_vocab * sizeof(float)) == 0,
+          "i2 and t5 layouts give the same logits");
+    free(logits[0]);
+    free(logits[1]);
 }
 
 /* A context outlives bn_model_free of its model: the weights go with the last context. */
@@ -516,6 +560,7 @@ int main(void) {
     snprintf(want, sizeof want, "%d.%d.%d", BN_VERSION_MAJOR, BN_VERSION_MINOR, BN_VERSION_PATCH);
     CHECK(strcmp(bn_version(), want) == 0, "bn_version %s, header %s", bn_version(), want);
     test_load_errors();
+    test_weight_layouts();
     bn_model_params mp = bn_model_default_params();
     mp.n_threads = 2;
     CHECK_OK(bn_model_load(&g_model, MODEL, &mp));

@@ -57,10 +57,10 @@ static size_t tensor_bytes(const bn_dtype_traits *tr, int64_t rows, int64_t cols
     return tr->ternary_bytes(rows, cols, &n) == BN_OK ? n : 0;
 }
 
-/* Layouts that hold no scale (their unpack gives NAN): HF's packing and our runtime i2v. */
+/* Layouts that hold no scale (their unpack gives NAN): HF's packing and our runtime i2v, t5v64. */
 static bool scaleless(int id) {
     return id == BN_DTYPE_HF2 || id == BN_DTYPE_I2V16 || id == BN_DTYPE_I2V32 ||
-           id == BN_DTYPE_I2V64;
+           id == BN_DTYPE_I2V64 || id == BN_DTYPE_T5V64;
 }
 
 static bool contains(const char *msg, const char *part) {
@@ -72,8 +72,8 @@ static bool contains(const char *msg, const char *part) {
  * ------------------------------------------------------------------------------------------- */
 
 static void test_table(void) {
-    const bn_dtype ternary[] = {BN_DTYPE_TQ1_0, BN_DTYPE_TQ2_0, BN_DTYPE_I2_S, BN_DTYPE_HF2,
-                                BN_DTYPE_I2V16, BN_DTYPE_I2V32, BN_DTYPE_I2V64};
+    const bn_dtype ternary[] = {BN_DTYPE_TQ1_0, BN_DTYPE_TQ2_0, BN_DTYPE_I2_S,  BN_DTYPE_HF2,
+                                BN_DTYPE_I2V16, BN_DTYPE_I2V32, BN_DTYPE_I2V64, BN_DTYPE_T5V64};
     int n_ternary = 0;
     for (int id = 0; id < BN_DTYPE_COUNT; id++) {
         const bn_dtype_traits *tr = bn_dtype_get((bn_dtype)id);
@@ -88,7 +88,7 @@ static void test_table(void) {
               is_ternary ? "missing" : "set on a non-ternary type");
         n_ternary += has;
     }
-    CHECK(n_ternary == 7, "%d ternary rows", n_ternary);
+    CHECK(n_ternary == 8, "%d ternary rows", n_ternary);
 
     const bn_dtype encoded[] = {BN_DTYPE_Q8_0, BN_DTYPE_TQ1_0, BN_DTYPE_TQ2_0};
     for (size_t k = 0; k < sizeof encoded / sizeof encoded[0]; k++) {

@@ -75,7 +75,8 @@ static void test_table(void) {
     }
     /* The enum values are ABI: they must never move. */
     CHECK(BN_DTYPE_Q4_0 == 13 && BN_DTYPE_Q5_1 == 16 && BN_DTYPE_Q2_K == 17 &&
-              BN_DTYPE_Q6_K == 21 && BN_DTYPE_IQ4_NL == 22 && BN_DTYPE_COUNT == 23,
+              BN_DTYPE_Q6_K == 21 && BN_DTYPE_IQ4_NL == 22 && BN_DTYPE_T5V64 == 23 &&
+              BN_DTYPE_COUNT == 24,
           "enum values");
     bn_dtype d;
     CHECK(bn_dtype_from_gguf(15, &d) == BN_ERR_DTYPE, "Q8_K (15) is not a row");

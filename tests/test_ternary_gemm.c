@@ -9,6 +9,7 @@
  * CPU has it, avx512; aarch64 runs scalar and neon).
  */
 #include "kernels/cpu/ternary_gemm.h"
+#include "kernels/cpu/ternary_simd.h"
 
 #include "base/threadpool.h"
 #include "kernels/cpu/ceiling.h"
@@ -63,8 +64,36 @@ static int8_t *pad_acts(const int8_t *xq, int64_t m, int64_t k, int64_t k_padded
     return out;
 }
 
+static bool runnable_layout(bn_isa isa, bn_ternary_layout layout) {
+    return bn_cpu_isa_supported(isa) && bn_ternary_kernel_for(isa, layout) != NULL;
+}
+
 static bool runnable(bn_isa isa) {
-    return bn_cpu_isa_supported(isa) && bn_ternary_kernel_for(isa) != NULL;
+    return runnable_layout(isa, BN_TERNARY_I2V);
+}
+
+/* Every (path, layout) pair this build has a kernel for: i2v on every path, t5v64 on scalar and
+ * avx512. v indexes BN_ISA_COUNT * 2 pairs; layout_of_variant / isa_of_variant split it. */
+#define N_VARIANTS (2 * BN_ISA_COUNT)
+static bn_isa isa_of_variant(int v) {
+    return (bn_isa)(v % BN_ISA_COUNT);
+}
+static bn_ternary_layout layout_of_variant(int v) {
+    return v < BN_ISA_COUNT ? BN_TERNARY_I2V : BN_TERNARY_T5V;
+}
+static bool variant_runs(int v) {
+    return runnable_layout(isa_of_variant(v), layout_of_variant(v));
+}
+static const char *variant_name(int v) {
+    static char names[N_VARIANTS][32];
+    snprintf(names[v], sizeof names[v], "%s/%s", bn_isa_name(isa_of_variant(v)),
+             bn_ternary_layout_name(layout_of_variant(v), isa_of_variant(v)));
+    return names[v];
+}
+static bn_status pack_variant(bn_ternary_matrix *w, const int8_t *t, int64_t n, int64_t k,
+                              float scale, int v) {
+    return bn_ternary_matrix_pack_layout(w, t, n, k, scale, isa_of_variant(v),
+                                         layout_of_variant(v));
 }
 
 /* Index of the first float that differs in its bits, or -1. */
@@ -105,6 +134,118 @@ static void test_pack_round_trip(void) {
             free(back);
         }
     }
+}
+
+/* t5v64: blocks of 320 values in 64 bytes on the paths that run it, any shape. */
+static void test_pack_round_trip_t5(void) {
+    const int64_t shapes[][2] = {{1, 1}, {3, 5}, {17, 319}, {4, 320}, {5, 321}, {2, 1000}};
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        bool has = isa == BN_ISA_SCALAR || isa == BN_ISA_AVX512;
+#if defined(__x86_64__)
+        CHECK(bn_ternary_layout_runs_on(BN_TERNARY_T5V, (bn_isa)isa) == has,
+              "%s: a t5v64 kernel in this build: %d", bn_isa_name((bn_isa)isa), !has);
+#endif
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t n = shapes[s][0], k = shapes[s][1];
+            int8_t *t = malloc((size_t)(n * k)), *back = malloc((size_t)(n * k));
+            fill_ternary(t, n * k);
+            bn_ternary_matrix w;
+            bn_status st =
+                bn_ternary_matrix_pack_layout(&w, t, n, k, 0.5f, (bn_isa)isa, BN_TERNARY_T5V);
+            if (!has) {
+                CHECK(st == BN_ERR_UNSUPPORTED && strstr(bn_last_error(), "t5v64") != NULL,
+                      "%s: t5v64 refused by name: %s", bn_isa_name((bn_isa)isa), bn_last_error());
+                free(t), free(back);
+                continue;
+            }
+            CHECK_OK(st);
+            CHECK(w.layout == BN_TERNARY_T5V && w.vbytes == 64 && w.cols_padded % 320 == 0 &&
+                      w.cols_padded >= k && w.cols_padded - k < 320 &&
+                      w.cols_padded ==
+                          bn_ternary_layout_padded_cols(k, (bn_isa)isa, BN_TERNARY_T5V),
+                  "t5v64 K = %lld padded to %lld", (long long)k, (long long)w.cols_padded);
+            CHECK(w.bytes == (size_t)(n * w.cols_padded / 5), "t5v64 bytes %zu", w.bytes);
+            bn_ternary_matrix_unpack(&w, back);
+            CHECK(memcmp(t, back, (size_t)(n * k)) == 0, "t5v64 [%lld, %lld]: unpack differs",
+                  (long long)n, (long long)k);
+            bn_ternary_matrix_free(&w);
+            free(t), free(back);
+        }
+    }
+    bn_ternary_layout l;
+    CHECK(bn_ternary_layout_parse("t5", &l) == BN_OK && l == BN_TERNARY_T5V, "parse t5");
+    CHECK(bn_ternary_layout_parse("i2", &l) == BN_OK && l == BN_TERNARY_I2V, "parse i2");
+    CHECK(bn_ternary_layout_parse("t4", &l) == BN_ERR_INVALID_ARG &&
+              strstr(bn_last_error(), "\"t4\"") != NULL,
+          "parse names the bad word: %s", bn_last_error());
+}
+
+/* The t5v64 kernels read any byte the way bn_trit does, including the 13 values (243-255) the
+ * packer never writes: the multiply-and-shift identity holds for every byte. */
+static void test_t5_every_byte(void) {
+    const int64_t n = 5, k = 4 * 320, m = 6;
+    int8_t zeros[5 * 4 * 320] = {0};
+    bn_ternary_matrix ref;
+    CHECK_OK(
+        bn_ternary_matrix_pack_layout(&ref, zeros, n, k, 1.25f, BN_ISA_SCALAR, BN_TERNARY_T5V));
+    for (size_t i = 0; i < ref.bytes; i++)
+        ref.data[i] = (uint8_t)(i * 7 + i / 256); /* every byte value, in many positions */
+    int8_t *xq = malloc((size_t)(m * k));
+    fill_acts(xq, m, k);
+    float x_scale[6], want[30], y[30];
+    int32_t x_sum[6];
+    act_sums(xq, m, k, x_sum, x_scale);
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        if (isa == BN_ISA_SCALAR || !runnable_layout((bn_isa)isa, BN_TERNARY_T5V))
+            continue;
+        bn_ternary_matrix w = ref;
+        w.isa = (bn_isa)isa;
+        for (int64_t mm = 1; mm <= m; mm++) {
+            bn_ternary_kernel_t5_scalar(&ref, xq, x_scale, x_sum, mm, 0, n, want);
+            bn_ternary_kernel_for((bn_isa)isa, BN_TERNARY_T5V)(&w, xq, x_scale, x_sum, mm, 0, n, y);
+            int64_t d = first_diff(y, want, mm * n);
+            CHECK(d < 0, "%s t5v64 every byte M=%lld: y[%lld] = %.9g, want %.9g",
+                  bn_isa_name((bn_isa)isa), (long long)mm, (long long)d, y[d < 0 ? 0 : d],
+                  want[d < 0 ? 0 : d]);
+        }
+    }
+    free(xq);
+    bn_ternary_matrix_free(&ref);
+}
+
+/* The t5v64 decode kernel folds its accumulators every 1024 blocks (327680 values), before
+ * 3A - B could leave int32 (from about 1640 blocks of extremes): rows of extremes of 1701
+ * blocks, which a kernel folding too late or never gets wrong, for one token (the folding
+ * path) and two (the panel path). */
+static void test_t5_long_rows(void) {
+    const int64_t n = 5, k = 1700 * 320 + 1, m = 2;
+    int8_t *t = malloc((size_t)(n * k)), *xq = malloc((size_t)(m * k));
+    for (int64_t r = 0; r < n; r++)
+        memset(t + r * k, r % 2 ? 1 : 0xff, (size_t)k);
+    for (int64_t i = 0; i < m; i++)
+        memset(xq + i * k, i % 2 ? 127 : 0x80, (size_t)k);
+    float x_scale[2], want[10], y[10];
+    int32_t x_sum[2];
+    act_sums(xq, m, k, x_sum, x_scale);
+    bn_ternary_gemm_ref(t, 1.0f, n, k, xq, x_scale, m, want);
+    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
+        if (!runnable_layout((bn_isa)isa, BN_TERNARY_T5V))
+            continue;
+        bn_ternary_matrix w;
+        CHECK_OK(bn_ternary_matrix_pack_layout(&w, t, n, k, 1.0f, (bn_isa)isa, BN_TERNARY_T5V));
+        int8_t *xq_padded = pad_acts(xq, m, k, w.cols_padded);
+        for (int64_t mm = 1; mm <= m; mm++) {
+            bn_ternary_kernel_for((bn_isa)isa, BN_TERNARY_T5V)(&w, xq_padded, x_scale, x_sum, mm, 0,
+                                                               n, y);
+            int64_t d = first_diff(y, want, mm * n);
+            CHECK(d < 0, "%s t5v64 K=%lld M=%lld: y[%lld] = %.9g, want %.9g",
+                  bn_isa_name((bn_isa)isa), (long long)k, (long long)mm, (long long)d,
+                  y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
+        }
+        free(xq_padded);
+        bn_ternary_matrix_free(&w);
+    }
+    free(t), free(xq);
 }
 
 static void test_errors(void) {
@@ -209,7 +350,7 @@ static void check_kernel(bn_ternary_kernel_fn kernel, const bn_ternary_matrix *w
     free(y);
 }
 
-static int paths_run[BN_ISA_COUNT];
+static int paths_run[N_VARIANTS];
 
 static void test_kernels_random(void) {
     const int64_t ns[] = {1, 3, 17, 64, 100, 321};
@@ -231,18 +372,27 @@ static void test_kernels_random(void) {
             act_sums(xq, MAX_M, k, x_sum, x_scale);
             /* Row mi of the reference for MAX_M tokens is row mi for any M > mi. */
             bn_ternary_gemm_ref(t, w_scale, n, k, xq, x_scale, MAX_M, want);
-            for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
-                if (!runnable((bn_isa)isa))
+            for (int v = 0; v < N_VARIANTS; v++) {
+                if (!variant_runs(v))
                     continue;
                 bn_ternary_matrix w;
-                CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, w_scale, (bn_isa)isa));
+                CHECK_OK(pack_variant(&w, t, n, k, w_scale, v));
                 int8_t *xq_padded = pad_acts(xq, MAX_M, k, w.cols_padded);
                 char what[64];
-                snprintf(what, sizeof what, "%s N=%lld K=%lld", bn_isa_name((bn_isa)isa),
-                         (long long)n, (long long)k);
-                check_kernel(bn_ternary_kernel_for((bn_isa)isa), &w, xq_padded, x_scale, x_sum,
-                             want, what);
-                paths_run[isa]++;
+                snprintf(what, sizeof what, "%s N=%lld K=%lld", variant_name(v), (long long)n,
+                         (long long)k);
+                check_kernel(bn_ternary_kernel_for(isa_of_variant(v), layout_of_variant(v)), &w,
+                             xq_padded, x_scale, x_sum, want, what);
+#if defined(__x86_64__)
+                /* the prefill decoder of AVX-512 CPUs without VBMI, on any AVX-512 CPU */
+                if (isa_of_variant(v) == BN_ISA_AVX512 && layout_of_variant(v) == BN_TERNARY_T5V) {
+                    snprintf(what, sizeof what, "avx512/t5v64 (compare decoder) N=%lld K=%lld",
+                             (long long)n, (long long)k);
+                    check_kernel(bn_ternary_kernel_t5_avx512_cmp, &w, xq_padded, x_scale, x_sum,
+                                 want, what);
+                }
+#endif
+                paths_run[v]++;
                 free(xq_padded);
                 bn_ternary_matrix_free(&w);
             }
@@ -269,19 +419,20 @@ static void test_kernels_extremes(void) {
     float *want = malloc((size_t)(m * n) * sizeof(float));
     act_sums(xq, m, k, x_sum, x_scale);
     bn_ternary_gemm_ref(t, 1.0f, n, k, xq, x_scale, m, want);
-    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
-        if (!runnable((bn_isa)isa))
+    for (int v = 0; v < N_VARIANTS; v++) {
+        if (!variant_runs(v))
             continue;
         bn_ternary_matrix w;
-        CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 1.0f, (bn_isa)isa));
+        CHECK_OK(pack_variant(&w, t, n, k, 1.0f, v));
         int8_t *xq_padded = pad_acts(xq, m, k, w.cols_padded);
         float y[36];
         for (int64_t mm = 1; mm <= m; mm++) {
-            bn_ternary_kernel_for((bn_isa)isa)(&w, xq_padded, x_scale, x_sum, mm, 0, n, y);
+            bn_ternary_kernel_for(isa_of_variant(v), layout_of_variant(v))(&w, xq_padded, x_scale,
+                                                                           x_sum, mm, 0, n, y);
             int64_t d = first_diff(y, want, mm * n);
-            CHECK(d < 0, "%s extremes M=%lld: y[%lld][%lld] = %.9g, want %.9g",
-                  bn_isa_name((bn_isa)isa), (long long)mm, (long long)(d / n), (long long)(d % n),
-                  y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
+            CHECK(d < 0, "%s extremes M=%lld: y[%lld][%lld] = %.9g, want %.9g", variant_name(v),
+                  (long long)mm, (long long)(d / n), (long long)(d % n), y[d < 0 ? 0 : d],
+                  want[d < 0 ? 0 : d]);
         }
         free(xq_padded);
         bn_ternary_matrix_free(&w);
@@ -310,20 +461,19 @@ static void test_gemm_threads(void) {
         bn_threadpool *pool = NULL;
         if (threads > 0)
             CHECK_OK(bn_threadpool_create(threads, &pool));
-        for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
-            if (!runnable((bn_isa)isa))
+        for (int v = 0; v < N_VARIANTS; v++) {
+            if (!variant_runs(v))
                 continue;
             bn_ternary_matrix w;
-            CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 1.5f, (bn_isa)isa));
+            CHECK_OK(pack_variant(&w, t, n, k, 1.5f, v));
             int8_t *xq_padded = pad_acts(xq, MAX_M, k, w.cols_padded);
             for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
                 for (int64_t j = 0; j < ms[i] * n; j++)
                     y[j] = -7.0f;
                 CHECK_OK(bn_ternary_gemm(&w, xq_padded, x_scale, x_sum, ms[i], y, pool));
                 int64_t d = first_diff(y, want, ms[i] * n);
-                CHECK(d < 0, "%s, %d threads, M=%lld: y[%lld][%lld] differs",
-                      bn_isa_name((bn_isa)isa), threads, (long long)ms[i], (long long)(d / n),
-                      (long long)(d % n));
+                CHECK(d < 0, "%s, %d threads, M=%lld: y[%lld][%lld] differs", variant_name(v),
+                      threads, (long long)ms[i], (long long)(d / n), (long long)(d % n));
             }
             free(xq_padded);
             bn_ternary_matrix_free(&w);
@@ -358,20 +508,19 @@ static void gemm_case(int64_t n, int64_t k, int64_t m, bool extreme, bn_threadpo
     int32_t x_sum[128];
     act_sums(xq, m, k, x_sum, x_scale);
     bn_ternary_gemm_ref(t, 0.6875f, n, k, xq, x_scale, m, want);
-    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
-        if (!runnable((bn_isa)isa))
+    for (int v = 0; v < N_VARIANTS; v++) {
+        if (!variant_runs(v))
             continue;
         bn_ternary_matrix w;
-        CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 0.6875f, (bn_isa)isa));
+        CHECK_OK(pack_variant(&w, t, n, k, 0.6875f, v));
         int8_t *xq_padded = pad_acts(xq, m, k, w.cols_padded);
         for (int64_t j = 0; j < m * n; j++)
             y[j] = -7.0f;
         CHECK_OK(bn_ternary_gemm(&w, xq_padded, x_scale, x_sum, m, y, pool));
         int64_t d = first_diff(y, want, m * n);
-        CHECK(d < 0, "%s N=%lld K=%lld M=%lld%s: y[%lld][%lld] = %.9g, want %.9g",
-              bn_isa_name((bn_isa)isa), (long long)n, (long long)k, (long long)m,
-              extreme ? " (extremes)" : "", (long long)(d / n), (long long)(d % n),
-              y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
+        CHECK(d < 0, "%s N=%lld K=%lld M=%lld%s: y[%lld][%lld] = %.9g, want %.9g", variant_name(v),
+              (long long)n, (long long)k, (long long)m, extreme ? " (extremes)" : "",
+              (long long)(d / n), (long long)(d % n), y[d < 0 ? 0 : d], want[d < 0 ? 0 : d]);
         free(xq_padded);
         bn_ternary_matrix_free(&w);
     }
@@ -414,6 +563,9 @@ int main(void) {
     bn_test_rng_state = TEST_SEED;
     test_int8_ceiling();
     test_pack_round_trip();
+    test_pack_round_trip_t5();
+    test_t5_every_byte();
+    test_t5_long_rows();
     test_errors();
     test_quantize_acts();
     test_kernels_random();
@@ -422,13 +574,15 @@ int main(void) {
     test_prefill_gemm();
 
     printf("kernel paths:");
-    for (int isa = 0; isa < BN_ISA_COUNT; isa++) {
-        if (runnable((bn_isa)isa))
-            printf(" %s (ran on %d shapes)", bn_isa_name((bn_isa)isa), paths_run[isa]);
-        else
-            printf(" %s (skipped: %s)", bn_isa_name((bn_isa)isa),
-                   bn_ternary_kernel_for((bn_isa)isa) == NULL ? "not in this build"
-                                                              : "this CPU lacks it");
+    for (int v = 0; v < N_VARIANTS; v++) {
+        bn_isa isa = isa_of_variant(v);
+        if (variant_runs(v))
+            printf(" %s (ran on %d shapes)", variant_name(v), paths_run[v]);
+        else if (bn_ternary_kernel_for(isa, layout_of_variant(v)) != NULL ||
+                 layout_of_variant(v) == BN_TERNARY_I2V)
+            printf(" %s (skipped: %s)", variant_name(v),
+                   bn_ternary_kernel_for(isa, layout_of_variant(v)) == NULL ? "not in this build"
+                                                                            : "this CPU lacks it");
     }
     printf("\n");
     return bn_test_finish("test_ternary_gemm");

@@ -50,7 +50,7 @@ class Closable:
 
 class ModelParams(Structure):
     _fields_ = [("device", c_int), ("n_threads", c_int), ("cpu_kernels", c_char_p),
-                ("head_type", c_char_p)]
+                ("head_type", c_char_p), ("weight_layout", c_char_p)]
 
 
 class ModelInfo(Structure):
@@ -61,7 +61,8 @@ class ModelInfo(Structure):
                 ("n_kv_heads", c_int32), ("head_dim", c_int32), ("ffn_dim", c_int32),
                 ("n_ctx_train", c_int32), ("rope_theta", c_float), ("norm_eps", c_float),
                 ("tied_embeddings", c_bool), ("bos", c_int32), ("eos", c_int32), ("eot", c_int32),
-                ("n_params", c_int64), ("bytes_per_token", c_size_t)]
+                ("n_params", c_int64), ("bytes_per_token", c_size_t),
+                ("weight_layout", c_char_p)]
 
 
 class ChatMessage(Structure):

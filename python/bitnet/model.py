@@ -47,18 +47,22 @@ class Model(Closable):
     model 1.4-2x the generation speed of an f16 head, at +0.05% perplexity (q6_k). kv_type: "f16" (default) or "f32" for the
     generation context. cpu_kernels: None for the best the CPU runs, or "scalar", "avx2",
     "avx512", "neon". chat_format: the template for chat ("bitnet", "llama3", "chatml"; None:
-    the model's own).
+    the model's own). weight_layout: None picks the ternary layers' faster runtime layout for
+    the kernels ("t5", 1.6 bits a weight, on AVX-512; "i2" elsewhere), or "i2" / "t5" to choose;
+    the logits are the same either way.
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 0, n_ctx: int = 0,
                  head_type: str | None = None, kv_type: str = "f16",
-                 cpu_kernels: str | None = None, chat_format: str | None = None):
+                 cpu_kernels: str | None = None, chat_format: str | None = None,
+                 weight_layout: str | None = None):
         self._h = None
         self._serial = 0  # generations started: an older stream stops when a newer one starts
         p = lib.bn_model_default_params()
         p.n_threads = threads
         p.cpu_kernels = cstr(cpu_kernels)
         p.head_type = cstr(head_type)
+        p.weight_layout = cstr(weight_layout)
         h = ctypes.c_void_p()
         check(lib.bn_model_load(ctypes.byref(h), os.fsencode(path), ctypes.byref(p)))
         self._h = h

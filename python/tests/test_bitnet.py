@@ -33,6 +33,22 @@ def test_logits_bit_identical_to_cli_and_c_example(model, model_path, cli, examp
     assert last.tobytes() == ours[-1].tobytes()
 
 
+def test_weight_layouts_give_the_same_logits(model, model_path):
+    layouts = {}
+    for layout in ("i2", "t5"):
+        try:
+            m = bitnet.Model(model_path, weight_layout=layout)
+        except bitnet.BitNetError as e:  # t5 has kernels on avx512 and scalar only
+            assert e.status == "unsupported" and "t5" in str(e)
+            m = bitnet.Model(model_path, weight_layout=layout, cpu_kernels="scalar")
+        with m:
+            assert m.info["weight_layout"].startswith("t5v64" if layout == "t5" else "i2v")
+            layouts[layout] = m.logits("Hello world, once more")
+    assert layouts["i2"].tobytes() == layouts["t5"].tobytes()
+    with pytest.raises(bitnet.BitNetError, match="t9"):
+        bitnet.Model(model_path, weight_layout="t9")
+
+
 def test_batch_of_sequences_equals_each_alone(model):
     prompts = [model.tokenize(t) for t in (PROMPT, "The history of the city",
                                            "She said that the river was high " * 8)]

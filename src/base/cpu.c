@@ -75,6 +75,7 @@ static void detect_x86(bn_cpu_features *f) {
         f->avx512bw = ((b >> 30) & 1) && os_zmm;
         f->avx512vl = ((b >> 31) & 1) && os_zmm;
         f->avx512vnni = ((c >> 11) & 1) && os_zmm;
+        f->avx512vbmi = ((c >> 1) & 1) && os_zmm;
         __cpuid_count(7, 1, a, b, c, d);
         f->avxvnni = ((a >> 4) & 1) && os_ymm;
         f->avx512bf16 = ((a >> 5) & 1) && os_zmm;

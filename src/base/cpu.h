@@ -19,6 +19,7 @@ typedef struct bn_cpu_features {
     /* x86 */
     bool sse42, avx, avx2, fma, f16c, bmi2;
     bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16;
+    bool avx512vbmi; /* byte permutes (vpermi2b): the t5v64 prefill decoder's table lookups */
     bool avxvnni;
     /* ARM */
     bool neon, dotprod;

@@ -166,7 +166,8 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     x->attend_chunk = bn_attn_chunk_for(bn_cpu_isa());
     x->gated = bn_gated_for(bn_cpu_isa());
     int widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
-    x->max_in = (int)bn_ternary_padded_cols(widest, m->layers[0].wq.isa);
+    x->max_in =
+        (int)bn_ternary_layout_padded_cols(widest, m->layers[0].wq.isa, m->layers[0].wq.layout);
     bn_status st = bn_threadpool_create(p->n_threads, &x->pool);
     if (st != BN_OK) {
         bn_context_free(x);

@@ -296,7 +296,8 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
                         "that decodes to floats (f32, f16, bf16, q8_0, ...)",
                         name, bn_dtype_name(t->dtype));
     /* TQ2_0 is already the AVX2 layout: copied, not unpacked and packed again */
-    bool direct = t->dtype == BN_DTYPE_TQ2_0 && bn_ternary_vbytes(isa) == 32;
+    bool direct =
+        t->dtype == BN_DTYPE_TQ2_0 && bn_ternary_vbytes(isa) == 32 && m->layout == BN_TERNARY_I2V;
     size_t n_codes = direct ? 0 : (size_t)(rows * cols);
     int8_t *codes = direct ? NULL : bn_pages_alloc(n_codes);
     if (!direct && codes == NULL)
@@ -326,7 +327,7 @@ static bn_status load_linear(const bn_model *m, const char *base, int64_t rows, 
     if (st == BN_OK && direct)
         out->scale = scale;
     else if (st == BN_OK)
-        st = bn_ternary_matrix_pack(out, codes, rows, cols, scale, isa);
+        st = bn_ternary_matrix_pack_layout(out, codes, rows, cols, scale, isa, m->layout);
     if (st != BN_OK && direct)
         bn_ternary_matrix_free(out);
     bn_pages_free(codes, n_codes);
@@ -530,6 +531,28 @@ static bn_status kernel_path(const bn_model_params *p, bn_isa *isa) {
     return BN_OK;
 }
 
+/* The runtime layout of the ternary layers. Auto is t5v64 on the avx512 path, where its decode
+ * kernel streams at the read bandwidth like i2v64 and so gains what its 20% fewer bytes are
+ * worth (bench/RESULTS.md, 2026-12-08; `bitnet bench kernels` measures both on any machine);
+ * elsewhere i2v, as t5v64 has no AVX2 or NEON kernel (AVX2's 16-bit products cannot take the
+ * unsigned bytes the multiply trick multiplies). The scalar path runs either; auto keeps i2v. */
+static bn_status weight_layout(const bn_model_params *p, bn_isa isa, bn_ternary_layout *out) {
+    const char *w = p->weight_layout;
+    if (w == NULL || w[0] == '\0' || strcmp(w, "auto") == 0) {
+        *out = isa == BN_ISA_AVX512 ? BN_TERNARY_T5V : BN_TERNARY_I2V;
+        return BN_OK;
+    }
+    if (bn_ternary_layout_parse(w, out) != BN_OK)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "model load: weight_layout \"%s\": want auto, i2 or t5",
+                        w);
+    if (!bn_ternary_layout_runs_on(*out, isa))
+        return BN_ERROR(BN_ERR_UNSUPPORTED,
+                        "model load: weight_layout \"%s\" has no kernel on the %s path (t5 runs "
+                        "on avx512 and scalar)",
+                        w, bn_isa_name(isa));
+    return BN_OK;
+}
+
 static bn_status check_params(const char *path, const bn_model_params *p) {
     if (path == NULL)
         return BN_ERROR(BN_ERR_INVALID_ARG, "model load: NULL path");
@@ -562,6 +585,8 @@ bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params 
     if (m == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "model");
     bn_status st = kernel_path(&p, &m->isa);
+    if (st == BN_OK)
+        st = weight_layout(&p, m->isa, &m->layout);
     struct stat sb;
     if (st == BN_OK)
         st = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? load_hf(m, path, p.n_threads)

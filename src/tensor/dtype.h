@@ -38,6 +38,7 @@ typedef enum bn_dtype {
     BN_DTYPE_Q5_K = 20,
     BN_DTYPE_Q6_K = 21,
     BN_DTYPE_IQ4_NL = 22,
+    BN_DTYPE_T5V64 = 23, /* the 1.6-bit runtime layout of the AVX-512 kernels (5 trits a byte) */
     BN_DTYPE_COUNT
 } bn_dtype;
 

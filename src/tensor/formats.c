@@ -35,21 +35,14 @@ static void tq2_0_write_codes(const uint8_t *codes, uint16_t d, bn_block_tq2_0 *
     b->d = d;
 }
 
-/* Digit n (0 = most significant) of a byte holding 5 base-3 digits scaled by 256/243. */
-static int trit(uint8_t byte, int n) {
-    static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
-    uint8_t shifted = (uint8_t)(byte * pow3[n]); /* wraps mod 256 on purpose */
-    return ((uint16_t)shifted * 3) >> 8;
-}
-
 /* The first `count` digits of a byte into codes `stride` apart. */
 static void tq1_0_read_byte(uint8_t byte, int count, uint8_t *codes, int stride) {
     for (int n = 0; n < count; n++)
-        codes[n * stride] = (uint8_t)trit(byte, n);
+        codes[n * stride] = (uint8_t)bn_trit(byte, n);
 }
 
 /* `count` codes `stride` apart as one byte: a base-3 number, first code most significant,
- * padded to 5 digits with zeros (qh bytes hold 4), scaled by 256/243 rounding up so that trit()
+ * padded to 5 digits with zeros (qh bytes hold 4), scaled by 256/243 rounding up so that bn_trit()
  * reads the digits back with a multiply and a shift. */
 static uint8_t tq1_0_write_byte(const uint8_t *codes, int count, int stride) {
     unsigned v = 0;
@@ -774,4 +767,76 @@ void bn_i2v32_to_f32(const void *src, float *dst, int64_t n) {
 }
 void bn_i2v64_to_f32(const void *src, float *dst, int64_t n) {
     i2v_to_f32(64, src, dst, n);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * t5v64: the 1.6-bit runtime layout (formats.h). A block is 320 values in 64 bytes; value
+ * 64 i + j of a block is digit i of byte j.
+ * ------------------------------------------------------------------------------------------- */
+
+#define T5_V      64
+#define T5_VALUES (5 * T5_V)
+
+static int64_t t5_row_bytes(int64_t cols) {
+    return (cols + T5_VALUES - 1) / T5_VALUES * T5_V;
+}
+
+bn_status bn_t5v64_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
+    if (rows <= 0 || cols <= 0)
+        return BN_ERROR(BN_ERR_SHAPE,
+                        "t5v64: a ternary tensor needs positive dimensions, not [%lld, %lld]",
+                        (long long)rows, (long long)cols);
+    int64_t row_bytes = t5_row_bytes(cols);
+    if (rows > INT64_MAX / row_bytes)
+        return BN_ERROR(BN_ERR_RANGE,
+                        "t5v64: a [%lld, %lld] tensor has more bytes than int64 holds",
+                        (long long)rows, (long long)cols);
+    return size_out("t5v64", (uint64_t)(rows * row_bytes), out);
+}
+
+bn_status bn_t5v64_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes) {
+    (void)scale;
+    size_t want = 0;
+    BN_TRY(bn_t5v64_ternary_bytes(rows, cols, &want));
+    BN_TRY(check_bytes("t5v64", "destination", rows, cols, dst_bytes, want));
+    BN_TRY(check_values("t5v64", t, rows, cols));
+    int64_t row_bytes = t5_row_bytes(cols), padded = row_bytes / T5_V * T5_VALUES;
+    uint8_t block[T5_VALUES];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < padded / T5_VALUES; b++) {
+            for (int i = 0; i < T5_VALUES; i++) { /* codes, the tail padded with w = 0 */
+                int64_t k = b * T5_VALUES + i;
+                block[i] = (uint8_t)(k < cols ? t[r * cols + k] + 1 : 1);
+            }
+            uint8_t *o = (uint8_t *)dst + r * row_bytes + b * T5_V;
+            for (int j = 0; j < T5_V; j++)
+                o[j] = tq1_0_write_byte(block + j, 5, T5_V);
+        }
+    return BN_OK;
+}
+
+bn_status bn_t5v64_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale) {
+    size_t want = 0;
+    BN_TRY(bn_t5v64_ternary_bytes(rows, cols, &want));
+    BN_TRY(check_bytes("t5v64", "source", rows, cols, src_bytes, want));
+    int64_t row_bytes = t5_row_bytes(cols);
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *row = (const uint8_t *)src + r * row_bytes;
+        for (int64_t k = 0; k < cols; k++) { /* every byte reads as five digits 0..2 */
+            uint8_t byte = row[k / T5_VALUES * T5_V + k % T5_V];
+            t[r * cols + k] = (int8_t)(bn_trit(byte, (int)(k % T5_VALUES / T5_V)) - 1);
+        }
+    }
+    *scale = NAN;
+    return BN_OK;
+}
+
+/* A row of whole blocks (n % 320 == 0) to its ternary values, without a scale. */
+void bn_t5v64_to_f32(const void *src, float *dst, int64_t n) {
+    const uint8_t *in = src;
+    for (int64_t k = 0; k < n; k++)
+        dst[k] =
+            (float)(bn_trit(in[k / T5_VALUES * T5_V + k % T5_V], (int)(k % T5_VALUES / T5_V)) - 1);
 }

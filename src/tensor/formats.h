@@ -143,4 +143,25 @@ bn_status bn_i2v64_unpack_ternary(const void *src, size_t src_bytes, int64_t row
                                   int8_t *t, float *scale);
 void bn_i2v64_to_f32(const void *src, float *dst, int64_t n);
 
+/* t5v64: the 1.6-bit runtime layout (kernels/cpu/ternary_gemm.h): rows of ceil(cols / 320)
+ * blocks of 64 bytes; byte j of a block holds the codes c = w + 1 of values j, j+64, j+128,
+ * j+192, j+256 as TQ1_0 does: q = ceil(v * 256 / 243), v = sum c_i 3^(4-i) (digit 0 most
+ * significant), read back by bn_trit; the tail of the last block holds code 1 (w = 0). No
+ * scale. */
+bn_status bn_t5v64_ternary_bytes(int64_t rows, int64_t cols, size_t *out);
+bn_status bn_t5v64_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
+                                size_t dst_bytes);
+bn_status bn_t5v64_unpack_ternary(const void *src, size_t src_bytes, int64_t rows, int64_t cols,
+                                  int8_t *t, float *scale);
+void bn_t5v64_to_f32(const void *src, float *dst, int64_t n);
+
+/* Digit n (0 = most significant) of a byte holding 5 base-3 digits scaled by 256/243 (TQ1_0,
+ * t5v64): the byte times 3^n wraps mod 256 to put digit n on top, and 3 * that / 256 reads it,
+ * a multiply and a shift instead of divisions. */
+static inline int bn_trit(uint8_t byte, int n) {
+    static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+    uint8_t shifted = (uint8_t)(byte * pow3[n]); /* wraps mod 256 on purpose */
+    return ((uint16_t)shifted * 3) >> 8;
+}
+
 #endif /* BN_TENSOR_FORMATS_H */

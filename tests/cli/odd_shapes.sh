@@ -2,7 +2,8 @@
 # odd_shapes.sh - a model whose row lengths are no whole number of any block (hidden 400, FFN
 # 344, head size 100 as 1bitLLM-3B's): its Hugging Face folder and every GGUF type that can hold
 # it (f32, f16, bf16, and i2_s, whose groups run over the flattened tensor) give the same logits
-# bit for bit, on every kernel path this CPU runs; the TQ types are refused with the tensor and
+# bit for bit, on every kernel path this CPU runs in both runtime layouts (i2, and t5 where it
+# has a kernel; refused by name on AVX2); the TQ types are refused with the tensor and
 # the types that fit named, by convert and by quantize.
 set -u
 bin="$1"
@@ -27,10 +28,21 @@ for t in f32 f16 bf16 i2_s; do
         bad "convert --type $t: $(cat "$tmp/err")"; continue
     fi
     for cpu in scalar avx2 avx512; do
-        BITNET_CPU=$cpu "$bin" logits -m "$tmp/$t.gguf" -p "$prompt" --all --out "$tmp/$t-$cpu.npy" \
-            2>/dev/null || { bad "$t on $cpu does not run"; continue; }
-        if cmp -s "$tmp/hf.npy" "$tmp/$t-$cpu.npy"; then ok "$t on $cpu = the HF folder"
-        else bad "$t on $cpu differs from the HF folder"; fi
+        for layout in i2 t5; do
+            run=(env BITNET_CPU=$cpu "$bin" logits -m "$tmp/$t.gguf" -p "$prompt" --all
+                 --weight-layout $layout --out "$tmp/$t-$cpu-$layout.npy")
+            if [ $layout = t5 ] && [ $cpu = avx2 ]; then # no t5v64 kernel on AVX2: refused
+                if "${run[@]}" >/dev/null 2>"$tmp/err"; then bad "t5 on avx2 accepted"
+                elif grep -q 't5.*no kernel on the avx2 path' "$tmp/err"; then
+                    ok "t5 on avx2 refused by name"
+                else bad "t5 on avx2: $(cat "$tmp/err")"; fi
+                continue
+            fi
+            "${run[@]}" 2>/dev/null || { bad "$t on $cpu ($layout) does not run"; continue; }
+            if cmp -s "$tmp/hf.npy" "$tmp/$t-$cpu-$layout.npy"; then
+                ok "$t on $cpu ($layout) = the HF folder"
+            else bad "$t on $cpu ($layout) differs from the HF folder"; fi
+        done
     done
 done
 for t in tq2_0 tq1_0; do

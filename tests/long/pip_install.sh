@@ -13,7 +13,7 @@ cd "$tmp"
 env -u BITNET_LIB "$tmp/venv/bin/python" - "$root/models/default.gguf" >"$tmp/py" <<'PY'
 import sys, bitnet
 m = bitnet.Model(sys.argv[1], head_type=None)
-assert bitnet.__version__ == "0.2.0", bitnet.__version__
+assert bitnet.__version__ == "0.3.0", bitnet.__version__
 assert m._h is not None and bitnet._lib._find_library().startswith(bitnet.__path__[0])
 sys.stdout.write(m.generate("It was a fine morning, and", max_tokens=24, temperature=0))
 PY

@@ -30,7 +30,7 @@ typedef struct bench_args {
     int pp[MAX_TESTS], n_pp, tg[MAX_TESTS], n_tg;
     int reps, threads;
     bool json;
-    bn_cli_engine engine; /* --kv-type, --head-type */
+    bn_cli_engine engine; /* --kv-type, --head-type, --weight-layout */
 } bench_args;
 
 typedef struct bench_result {
@@ -166,6 +166,7 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
         bn_cli_json_add_text(root, "model", m->name[0] ? m->name : a->model);
         cJSON_AddNumberToObject(root, "threads", threads);
         cJSON_AddStringToObject(root, "isa", bn_isa_name(bn_cpu_isa()));
+        cJSON_AddStringToObject(root, "weight_layout", bn_ternary_layout_name(m->layout, m->isa));
         cJSON_AddNumberToObject(root, "weight_bytes_per_token", weights);
         cJSON_AddNumberToObject(root, "resident_bytes", (double)facts->resident);
         cJSON_AddNumberToObject(root, "kv_bytes", (double)facts->kv);
@@ -192,9 +193,10 @@ static int report(const bench_args *a, const bn_model *m, int threads, const ben
         cJSON_AddItemToObject(root, "results", list);
         return bn_cli_print_json(root);
     }
-    printf("model %s, %d threads, %s, head %s, %.1f MB of weights read per generated token\n",
+    printf("model %s, %d threads, %s, layers %s, head %s, %.1f MB of weights read per generated "
+           "token\n",
            bn_cli_shown(m->name[0] ? m->name : a->model), threads, bn_isa_name(bn_cpu_isa()),
-           bn_dtype_name(m->head_type), weights / 1e6);
+           bn_ternary_layout_name(m->layout, m->isa), bn_dtype_name(m->head_type), weights / 1e6);
     /* A head used from the file's mapping is resident only once read (the first token). */
     printf("resident after load: %.1f MiB; weights %.1f MiB%s + KV cache %.1f MiB + 64 MiB "
            "= %.1f MiB allowed\n",

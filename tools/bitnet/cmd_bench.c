@@ -71,8 +71,8 @@ static uint32_t next_rand(void) {
     return (uint32_t)(rng >> 32);
 }
 
-static bn_status make_workload(workload *w, const shape *s, bn_isa isa, int64_t max_m,
-                               size_t working_set) {
+static bn_status make_workload(workload *w, const shape *s, bn_isa isa, bn_ternary_layout layout,
+                               int64_t max_m, size_t working_set) {
     memset(w, 0, sizeof *w);
     int8_t *t = malloc((size_t)(s->n * s->k));
     if (t == NULL)
@@ -80,7 +80,7 @@ static bn_status make_workload(workload *w, const shape *s, bn_isa isa, int64_t 
     for (int64_t i = 0; i < s->n * s->k; i++)
         t[i] = (int8_t)(next_rand() % 3) - 1;
     bn_ternary_matrix first;
-    bn_status st = bn_ternary_matrix_pack(&first, t, s->n, s->k, 0.5f, isa);
+    bn_status st = bn_ternary_matrix_pack_layout(&first, t, s->n, s->k, 0.5f, isa, layout);
     free(t);
     BN_TRY(st);
     w->n_copies = (int)(working_set / first.bytes + 1);
@@ -156,17 +156,6 @@ typedef struct ternary_call {
 static bn_status ternary_product(void *ctx, int c, int64_t m) {
     const ternary_call *t = ctx;
     return bn_ternary_gemm(&t->w->copies[c], t->w->xq, t->w->xs, t->w->sums, m, t->w->y, t->pool);
-}
-
-static const char *layout_name(bn_isa isa) {
-    switch (bn_ternary_vbytes(isa)) {
-    case 16:
-        return "i2v16";
-    case 64:
-        return "i2v64";
-    default:
-        return "i2v32";
-    }
 }
 
 /* A head of another type than the ternary layers (128256 x 2560): Q8_0 (the generation default
@@ -275,12 +264,13 @@ static bn_status bench_head(const bench_opts *o, bn_isa isa, bn_dtype type, size
     return st;
 }
 
-static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
-                            bn_threadpool *pool, result *out, int *n_out) {
+/* Every shape and batch size on one path in one runtime layout. */
+static bn_status bench_layout(const bench_opts *o, bn_isa isa, bn_ternary_layout layout,
+                              size_t working_set, bn_threadpool *pool, result *out, int *n_out) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t max_m = o->quick ? 8 : batch_sizes[sizeof batch_sizes / sizeof batch_sizes[0] - 1];
         workload w;
-        bn_status st = make_workload(&w, &shapes[s], isa, max_m, working_set);
+        bn_status st = make_workload(&w, &shapes[s], isa, layout, max_m, working_set);
         for (size_t b = 0; st == BN_OK && b < sizeof batch_sizes / sizeof batch_sizes[0]; b++) {
             int64_t m = batch_sizes[b];
             if (m > max_m || (isa == BN_ISA_SCALAR && m > 32))
@@ -291,8 +281,16 @@ static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
             if (st != BN_OK)
                 break;
             result *r = &out[(*n_out)++];
-            *r = (result){m == 1 ? "gemv" : "gemm", shapes[s].n, shapes[s].k, m, isa,
-                          layout_name(isa),         2.0,         sec * 1e3,   0, 0};
+            *r = (result){m == 1 ? "gemv" : "gemm",
+                          shapes[s].n,
+                          shapes[s].k,
+                          m,
+                          isa,
+                          bn_ternary_layout_name(layout, isa),
+                          8.0 * (double)w.copies[0].bytes / (double)(shapes[s].n * shapes[s].k),
+                          sec * 1e3,
+                          0,
+                          0};
             r->gops = 2.0 * (double)(shapes[s].n * shapes[s].k) * (double)m / sec * 1e-9;
             r->gbs = (double)w.copies[0].bytes / sec * 1e-9;
         }
@@ -302,19 +300,31 @@ static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
     return BN_OK;
 }
 
+/* Both runtime layouts where the path has a kernel for them: which is faster is the machine's
+ * to say (t5v64 reads 20% fewer bytes but decodes with more instructions). */
+static bn_status bench_path(const bench_opts *o, bn_isa isa, size_t working_set,
+                            bn_threadpool *pool, result *out, int *n_out) {
+    const bn_ternary_layout layouts[] = {BN_TERNARY_I2V, BN_TERNARY_T5V};
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++)
+        if (bn_ternary_layout_runs_on(layouts[l], isa))
+            BN_TRY(bench_layout(o, isa, layouts[l], working_set, pool, out, n_out));
+    return BN_OK;
+}
+
 static void print_text(const bench_opts *o, double bw, const double *peak, const result *r, int n) {
     printf("threads %d, read bandwidth %.1f GB/s (streaming, measured now)\n", o->threads, bw);
     for (int p = 0; p < BN_ISA_COUNT; p++)
         if (o->isas[p] && peak[p] > 0)
             printf("%s int8 multiply-add ceiling %.1f GOP/s (operands in L1, measured now)\n",
                    bn_isa_name((bn_isa)p), peak[p]);
-    printf("\n%-5s %6s %6s %4s %-7s %5s %10s %9s %8s %7s %7s\n", "op", "N", "K", "M", "isa", "bits",
-           "ms", "GOP/s", "GB/s", "%bw", "%peak");
+    printf("\n%-5s %6s %6s %4s %-7s %-6s %5s %10s %9s %8s %7s %7s\n", "op", "N", "K", "M", "isa",
+           "layout", "bits", "ms", "GOP/s", "GB/s", "%bw", "%peak");
     for (int i = 0; i < n; i++) {
         double p = peak[r[i].isa];
-        printf("%-5s %6lld %6lld %4lld %-7s %5.2f %10.4f %9.1f %8.2f %6.1f%% %6.1f%%\n", r[i].op,
-               (long long)r[i].n, (long long)r[i].k, (long long)r[i].m, bn_isa_name(r[i].isa),
-               r[i].bits, r[i].ms, r[i].gops, r[i].gbs, r[i].m == 1 ? 100.0 * r[i].gbs / bw : 0.0,
+        printf("%-5s %6lld %6lld %4lld %-7s %-6s %5.2f %10.4f %9.1f %8.2f %6.1f%% %6.1f%%\n",
+               r[i].op, (long long)r[i].n, (long long)r[i].k, (long long)r[i].m,
+               bn_isa_name(r[i].isa), r[i].layout, r[i].bits, r[i].ms, r[i].gops, r[i].gbs,
+               r[i].m == 1 ? 100.0 * r[i].gbs / bw : 0.0,
                r[i].m > 1 && p > 0 ? 100.0 * r[i].gops / p : 0.0);
     }
 }
@@ -374,8 +384,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
             bn_isa isa;
             if (strcmp(name, "all") == 0) {
                 for (int p = 0; p < BN_ISA_COUNT; p++)
-                    o->isas[p] =
-                        bn_cpu_isa_supported((bn_isa)p) && bn_ternary_kernel_for((bn_isa)p);
+                    o->isas[p] = bn_cpu_isa_supported((bn_isa)p) &&
+                                 bn_ternary_kernel_for((bn_isa)p, BN_TERNARY_I2V);
             } else if (strcmp(name, "best") == 0) {
                 o->isas[bn_cpu_isa()] = true;
             } else if (bn_isa_parse(name, &isa) == BN_OK && bn_cpu_isa_supported(isa)) {

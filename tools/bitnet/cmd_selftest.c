@@ -304,7 +304,8 @@ int bn_cmd_selftest(int argc, char **argv) {
         if (bn_cpu_isa_supported((bn_isa)isa))
             check_half_path(&r, (bn_isa)isa);
     for (int isa = BN_ISA_SCALAR; isa <= (int)bn_cpu_isa(); isa++)
-        if (bn_cpu_isa_supported((bn_isa)isa) && bn_ternary_kernel_for((bn_isa)isa) != NULL)
+        if (bn_cpu_isa_supported((bn_isa)isa) &&
+            bn_ternary_kernel_for((bn_isa)isa, BN_TERNARY_I2V) != NULL)
             check_gemm_path(&r, (bn_isa)isa);
     check_threadpool(&r, threads);
     check_pool(&r);

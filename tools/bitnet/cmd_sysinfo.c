@@ -30,6 +30,7 @@ static int list_features(const bn_cpu_features *f, feature *out) {
         {"avx512vl", f->avx512vl},
         {"avx512dq", f->avx512dq},
         {"avx512vnni", f->avx512vnni},
+        {"avx512vbmi", f->avx512vbmi},
         {"avx512bf16", f->avx512bf16},
         {"avxvnni", f->avxvnni},
         {"neon", f->neon},

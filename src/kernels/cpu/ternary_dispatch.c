@@ -2,7 +2,16 @@
 #include "kernels/cpu/ternary_gemm.h"
 #include "kernels/cpu/ternary_simd.h"
 
-bn_ternary_kernel_fn bn_ternary_kernel_for(bn_isa isa) {
+bn_ternary_kernel_fn bn_ternary_kernel_for(bn_isa isa, bn_ternary_layout layout) {
+    if (layout == BN_TERNARY_T5V) {
+        if (isa == BN_ISA_SCALAR)
+            return bn_ternary_kernel_t5_scalar;
+#if defined(__x86_64__)
+        if (isa == BN_ISA_AVX512)
+            return bn_ternary_kernel_t5_avx512;
+#endif
+        return NULL;
+    }
     switch (isa) {
     case BN_ISA_SCALAR:
         return bn_ternary_kernel_scalar;

@@ -18,6 +18,15 @@
  * vpdpbusd, udot after a sign fix): sum c*x = sum w*x + sum x, so the activation row sum is
  * subtracted once per row. K is padded to a whole block with code 1 (w = 0) and the activation
  * buffer with zeros, so padding adds nothing. 2 bits per weight.
+ *
+ * Runtime layout "t5v64" (BN_TERNARY_T5V, the avx512 and scalar paths): 1.6 bits per weight,
+ * 20% fewer bytes for decode to stream. Blocks of 320 values in 64 bytes; byte j holds the
+ * codes of values j, j+64, j+128, j+192, j+256 as five base-3 digits scaled by 256/243 (TQ1_0's
+ * encoding, tensor/formats.h). Digit i of byte q is t_i = (3 q_i) >> 8 with q_0 = q and
+ * q_(i+1) = 3 q_i mod 256, so 3 q_i - q_(i+1) = 256 t_i exactly: decode accumulates
+ * A = sum q_i x_i and B = sum q_(i+1) x_i with two u8 x s8 dot products per digit and takes
+ * (3A - B) / 256, with no per-digit extraction at all (ternary_t5_avx512.c). K is padded to
+ * 320 with code 1.
  */
 #ifndef BN_KERNELS_CPU_TERNARY_GEMM_H
 #define BN_KERNELS_CPU_TERNARY_GEMM_H
@@ -25,29 +34,54 @@
 #include "base/cpu.h"
 #include "base/threadpool.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* Which runtime layout a matrix is packed in (above). */
+typedef enum bn_ternary_layout {
+    BN_TERNARY_I2V = 0, /* i2v<V>: 2 bits a weight, every path */
+    BN_TERNARY_T5V = 1, /* t5v64: 1.6 bits a weight, the avx512 and scalar paths */
+} bn_ternary_layout;
+
 typedef struct bn_ternary_matrix {
-    int64_t rows, cols;  /* logical N, K */
-    int64_t cols_padded; /* K rounded up to 4V */
-    int vbytes;          /* V: 16, 32 or 64 */
-    bn_isa isa;          /* the kernel path the layout was made for */
-    float scale;         /* w_scale (gamma) */
-    uint8_t *data;       /* rows * cols_padded / 4 bytes, 64-byte aligned, owned */
+    int64_t rows, cols;       /* logical N, K */
+    int64_t cols_padded;      /* K rounded up to a whole block (4V values; 320 for t5v64) */
+    bn_ternary_layout layout; /* i2v<V> or t5v64 */
+    int vbytes;               /* V: 16, 32 or 64 (64 for t5v64) */
+    bn_isa isa;               /* the kernel path the layout was made for */
+    float scale;              /* w_scale (gamma) */
+    uint8_t *data;            /* rows * cols_padded / 4 bytes, 64-byte aligned, owned */
     size_t bytes;
 } bn_ternary_matrix;
 
 /* The layout's V for a kernel path: 64 for avx512, 32 for avx2 and scalar, 16 for neon. */
 int bn_ternary_vbytes(bn_isa isa);
 
-/* K rounded up to what the layout of isa needs (the activation row length to allocate). */
+/* K rounded up to what the i2v layout of isa needs (the activation row length to allocate). */
 int64_t bn_ternary_padded_cols(int64_t cols, bn_isa isa);
 
-/* Repack ternary values t[rows, cols] in {-1,0,1} (row-major) for isa. BN_ERR_RANGE naming
- * the index for a value outside {-1,0,1}; BN_ERR_OUT_OF_MEMORY. */
+/* The same for any layout. */
+int64_t bn_ternary_layout_padded_cols(int64_t cols, bn_isa isa, bn_ternary_layout layout);
+
+/* Whether this build has a kernel for layout on path isa (t5v64: avx512 and scalar). */
+bool bn_ternary_layout_runs_on(bn_ternary_layout layout, bn_isa isa);
+
+/* The layout's name as the dtype table has it: "i2v16", "i2v32", "i2v64" or "t5v64". */
+const char *bn_ternary_layout_name(bn_ternary_layout layout, bn_isa isa);
+
+/* "i2" or "t5" (the user's words) to a layout; BN_ERR_INVALID_ARG naming the word otherwise. */
+bn_status bn_ternary_layout_parse(const char *word, bn_ternary_layout *out);
+
+/* Repack ternary values t[rows, cols] in {-1,0,1} (row-major) for isa in the i2v layout.
+ * BN_ERR_RANGE naming the index for a value outside {-1,0,1}; BN_ERR_OUT_OF_MEMORY. */
 bn_status bn_ternary_matrix_pack(bn_ternary_matrix *m, const int8_t *t, int64_t rows, int64_t cols,
                                  float scale, bn_isa isa);
+
+/* The same in any layout; BN_ERR_UNSUPPORTED when isa has no kernel for it. */
+bn_status bn_ternary_matrix_pack_layout(bn_ternary_matrix *m, const int8_t *t, int64_t rows,
+                                        int64_t cols, float scale, bn_isa isa,
+                                        bn_ternary_layout layout);
 
 /* The same for a TQ2_0 tensor on a path whose layout is i2v32 (avx2, scalar): its bytes are
  * already that layout (bn_tq2_0_to_i2v32), so this copies instead of unpacking and packing.
@@ -91,8 +125,10 @@ typedef void (*bn_ternary_kernel_fn)(const bn_ternary_matrix *w, const int8_t *x
 
 void bn_ternary_kernel_scalar(const bn_ternary_matrix *w, const int8_t *xq, const float *x_scale,
                               const int32_t *x_sum, int64_t m, int64_t n0, int64_t n1, float *y);
+void bn_ternary_kernel_t5_scalar(const bn_ternary_matrix *w, const int8_t *xq, const float *x_scale,
+                                 const int32_t *x_sum, int64_t m, int64_t n0, int64_t n1, float *y);
 
-/* The variant for a path, or NULL when this build has none. */
-bn_ternary_kernel_fn bn_ternary_kernel_for(bn_isa isa);
+/* The variant for a path and layout, or NULL when this build has none. */
+bn_ternary_kernel_fn bn_ternary_kernel_for(bn_isa isa, bn_ternary_layout layout);
 
 #endif /* BN_KERNELS_CPU_TERNARY_GEMM_H */
