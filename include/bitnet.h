@@ -94,7 +94,9 @@ typedef struct bn_model bn_model;
 
 typedef enum bn_device {
     BN_DEVICE_CPU = 0,
-    BN_DEVICE_CUDA = 1, /* not yet: bn_model_load answers BN_ERR_UNSUPPORTED */
+    BN_DEVICE_CUDA = 1, /* an NVIDIA GPU (device_index): the whole forward pass there */
+    BN_DEVICE_AUTO = 2, /* CUDA when this build has it and a usable GPU and driver exist, else
+                           the CPU (saying why in one info line) */
 } bn_device;
 
 typedef struct bn_model_params {
@@ -117,6 +119,7 @@ typedef struct bn_model_params {
                                   fewer bytes per token) on avx512, "i2" (2 bits) elsewhere;
                                   "i2" or "t5" to choose (t5: avx512 and scalar paths only,
                                   BN_ERR_UNSUPPORTED elsewhere). Logits are identical. */
+    int device_index;          /* the GPU of BN_DEVICE_CUDA / _AUTO: 0 = the first */
 } bn_model_params;
 
 /* device CPU, all CPUs, the best kernels, the file's head, the faster weight layout. */
@@ -151,6 +154,7 @@ typedef struct bn_model_info {
     int64_t n_params;          /* every weight of the model */
     size_t bytes_per_token;    /* weight bytes one generated token reads */
     const char *weight_layout; /* the ternary layers' runtime layout: "i2v64", "t5v64", ... */
+    const char *device;        /* where the model runs: "cpu" or "cuda" */
 } bn_model_info;
 
 BN_API bn_status bn_model_get_info(const bn_model *model, bn_model_info *out);

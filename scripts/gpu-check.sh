@@ -45,6 +45,18 @@ log=${OUT:-/tmp}/gpu-check.log
     fi
     echo "== test_cuda verbose"
     ./build-gpu/bin/test_cuda
+    echo "== test_cuda_forward verbose (the CUDA forward pass against the CPU's)"
+    ./build-gpu/bin/test_cuda_forward
+    if command -v compute-sanitizer >/dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
+        echo "== compute-sanitizer memcheck of the CUDA tests"
+        cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+        "$cs" --tool memcheck --error-exitcode 1 ./build-gpu/bin/test_cuda_forward | tail -3
+        "$cs" --tool memcheck --error-exitcode 1 ./build-gpu/bin/test_cuda | tail -3
+    fi
+    echo "== the CUDA forward pass on the 2B-4T shape (bench model, GPU then host CPU)"
+    ./build-gpu/bin/bitnet synth --shape bitnet-2b4t --type i2_s /tmp/2b4t-gpu.gguf >/dev/null
+    ./build-gpu/bin/bitnet bench model -m /tmp/2b4t-gpu.gguf -p 128,512 -n 128 -r 3 --device cuda
+    ./build-gpu/bin/bitnet bench model -m /tmp/2b4t-gpu.gguf -p 128 -n 128 -r 3 -t "$(nproc)"
     echo "== sysinfo"
     ./build-gpu/bin/bitnet sysinfo
     echo "== selftest"

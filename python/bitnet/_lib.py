@@ -50,7 +50,7 @@ class Closable:
 
 class ModelParams(Structure):
     _fields_ = [("device", c_int), ("n_threads", c_int), ("cpu_kernels", c_char_p),
-                ("head_type", c_char_p), ("weight_layout", c_char_p)]
+                ("head_type", c_char_p), ("weight_layout", c_char_p), ("device_index", c_int)]
 
 
 class ModelInfo(Structure):
@@ -62,7 +62,7 @@ class ModelInfo(Structure):
                 ("n_ctx_train", c_int32), ("rope_theta", c_float), ("norm_eps", c_float),
                 ("tied_embeddings", c_bool), ("bos", c_int32), ("eos", c_int32), ("eot", c_int32),
                 ("n_params", c_int64), ("bytes_per_token", c_size_t),
-                ("weight_layout", c_char_p)]
+                ("weight_layout", c_char_p), ("device", c_char_p)]
 
 
 class ChatMessage(Structure):

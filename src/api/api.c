@@ -76,6 +76,7 @@ bn_status bn_model_get_info(const bn_model *m, bn_model_info *out) {
         .n_params = n_params(m),
         .bytes_per_token = bn_model_bytes_per_token(m),
         .weight_layout = bn_ternary_layout_name(m->layout, m->isa),
+        .device = m->device == BN_DEVICE_CUDA ? "cuda" : "cpu",
     };
     return BN_OK;
 }

@@ -2,6 +2,8 @@
  * forward.c - the forward pass of forward.h, on the CPU kernels.
  */
 #include "model/forward.h"
+#include "model/context.h"
+#include "model/forward_cuda.h"
 
 #include "base/alloc.h"
 #include "kernels/cpu/attention.h"
@@ -16,42 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define BATCH 64 /* tokens per GEMM pass of a prompt */
-
-struct bn_context {
-    const bn_model *m;
-    bn_threadpool *pool;
-    int n_ctx, n_seq, kv_dim, max_in, n_threads;
-    int *seq_len;  /* [n_seq]: positions each sequence holds */
-    int *seq_next; /* [n_seq]: scratch of a decode call (evaluating allocates nothing) */
-    bool kv_f16, float_head;
-    void *k_cache, *v_cache; /* [seq][layers][n_ctx][kv_dim], f16 or f32 (pages: resident as
-                                used, so unused sequences and positions cost nothing) */
-    size_t cache_bytes;      /* of each */
-    int row_pos[BATCH], row_seq[BATCH]; /* the current batch's rows: position and sequence */
-    bn_attn_chunk_fn attend_chunk;
-    bn_gated_fn gated;
-    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *xn;
-    int8_t *xq;
-    float *xs;
-    int32_t *xsum;
-    float *scores;   /* [threads][BN_ATTN_MAX_GROUP][BN_ATTN_CHUNK]: a chunk's scores */
-    float *partials; /* attention partials (attention.h): per thread for prompts, per work item
-                        for decode (context_bytes says how many) */
-    size_t partials_bytes;
-    float *rope; /* [n_ctx][head_dim]: cos and sin of each position's angles, the first
-                    rope_ready positions computed (on first use, not up front) */
-    int rope_ready;
-    size_t rope_bytes;
-    int8_t *head_q; /* the q8_0 head's activation codes [BATCH, dim] and scales */
-    float *head_d;
-    bn_kq_act_block *head_kq; /* the k-quant head's activations [BATCH, dim]; NULL when the
-                                 hidden size is not a whole number of 256-value blocks */
-    float *trace;
-    int trace_rows;
-    atomic_flag busy; /* set while a call changes the context: two threads at once are refused */
-};
 
 static void *scratch(size_t n_floats, bool *ok) {
     void *p = bn_aligned_alloc(n_floats * sizeof(float) + 64);
@@ -124,6 +90,9 @@ static bn_status check_fits(const context_bytes *b, int n_ctx, int n_seq, bool f
 
 enum { MAX_SEQ = 4096 };
 
+/* The CPU backend (defined with its functions below). */
+static const bn_backend cpu_backend;
+
 bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_context_params *params) {
     if (out != NULL)
         *out = NULL;
@@ -163,28 +132,40 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context");
     }
     x->float_head = p->float_head;
+    /* the backend first: it says what does not fit, with the sizes */
+    x->backend = m->device == BN_DEVICE_CUDA ? &bn_cuda_backend : &cpu_backend;
+    bn_status st = x->backend->create(x, p);
+    bool ok = true;
+    x->rope_bytes = (size_t)n_ctx * c->head_dim * sizeof(float);
+    if (st == BN_OK && (x->rope = pages(x->rope_bytes, &ok)) == NULL)
+        st = BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context: the RoPE table of %d positions", n_ctx);
+    if (st != BN_OK) {
+        bn_context_free(x);
+        return st;
+    }
+    *out = x;
+    return BN_OK;
+}
+
+/* The CPU backend's part of a context: threads, the KV cache in host pages, the scratch of a
+ * batch. */
+static bn_status cpu_create(bn_context *x, const bn_context_params *p) {
+    const bn_model *m = x->m;
+    const bn_model_config *c = &m->cfg;
+    int n_ctx = x->n_ctx, n_seq = x->n_seq;
     x->attend_chunk = bn_attn_chunk_for(bn_cpu_isa());
     x->gated = bn_gated_for(bn_cpu_isa());
     int widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
     x->max_in =
         (int)bn_ternary_layout_padded_cols(widest, m->layers[0].wq.isa, m->layers[0].wq.layout);
-    bn_status st = bn_threadpool_create(p->n_threads, &x->pool);
-    if (st != BN_OK) {
-        bn_context_free(x);
-        return st;
-    }
+    BN_TRY(bn_threadpool_create(p->n_threads, &x->pool));
     x->n_threads = bn_threadpool_n_threads(x->pool);
     context_bytes b = sizes_of(c, x->n_threads, x->kv_f16, x->max_in);
-    if ((st = check_fits(&b, n_ctx, n_seq, x->kv_f16)) != BN_OK) {
-        bn_context_free(x);
-        return st;
-    }
+    BN_TRY(check_fits(&b, n_ctx, n_seq, x->kv_f16));
     bool ok = true;
     x->cache_bytes = (size_t)n_seq * n_ctx * b.kv_per_pos / 2;
     x->k_cache = pages(x->cache_bytes, &ok);
     x->v_cache = pages(x->cache_bytes, &ok);
-    x->rope_bytes = (size_t)n_ctx * b.rope_per_pos;
-    x->rope = pages(x->rope_bytes, &ok);
     x->partials_bytes = (size_t)bn_attn_chunks(n_ctx) * b.partials_per_chunk;
     x->partials = pages(x->partials_bytes, &ok);
     x->x = scratch((size_t)BATCH * c->dim, &ok);
@@ -205,27 +186,33 @@ bn_status bn_context_create(bn_context **out, const bn_model *m, const bn_contex
     size_t kq_bytes;
     if (bn_kq_acts_bytes(BATCH, c->dim, &kq_bytes) == BN_OK)
         x->head_kq = scratch(kq_bytes / sizeof(float), &ok);
-    if (!ok) {
-        bn_context_free(x);
+    if (!ok)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "context of %d positions (%.2f GiB)", n_ctx,
                         (double)total_bytes(&b, n_ctx, n_seq) / (1 << 30));
-    }
-    *out = x;
     return BN_OK;
 }
 
-void bn_context_free(bn_context *c) {
-    if (c == NULL)
-        return;
+static void cpu_destroy(bn_context *c) {
     bn_threadpool_destroy(c->pool);
     bn_pages_free(c->k_cache, c->cache_bytes);
     bn_pages_free(c->v_cache, c->cache_bytes);
-    bn_pages_free(c->rope, c->rope_bytes);
     bn_pages_free(c->partials, c->partials_bytes);
     void *bufs[] = {c->x,   c->xb, c->xn, c->q,    c->k,      c->v,      c->att,    c->hb,
                     c->hb2, c->xq, c->xs, c->xsum, c->scores, c->head_q, c->head_d, c->head_kq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         bn_aligned_free(bufs[i]);
+}
+
+static bn_status eval_batch(bn_context *c, const int32_t *tokens, int m, const int *rows, int k,
+                            float *logits);
+static const bn_backend cpu_backend = {"cpu", cpu_create, eval_batch, cpu_destroy};
+
+void bn_context_free(bn_context *c) {
+    if (c == NULL)
+        return;
+    if (c->backend != NULL)
+        c->backend->destroy(c);
+    bn_pages_free(c->rope, c->rope_bytes);
     free(c->seq_len);
     free(c->seq_next);
     bn_model_release(c->m);
@@ -780,7 +767,7 @@ static bn_status decode(bn_context *c, const bn_batch *b, bool all, float *logit
             if (logits != NULL && wants_logits(b, all, done + i))
                 rows[k++] = i;
         }
-        st = eval_batch(c, b->tokens + done, m, rows, k, logits);
+        st = c->backend->eval(c, b->tokens + done, m, rows, k, logits);
         if (logits != NULL)
             logits += (size_t)k * vocab;
         done += m;

@@ -8,7 +8,9 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/threadpool.h"
+#include "kernels/cuda/cuda.h"
 #include "model/convert.h"
+#include "model/forward_cuda.h"
 #include "quant/ternary.h"
 #include "tensor/formats.h"
 
@@ -531,6 +533,23 @@ static bn_status kernel_path(const bn_model_params *p, bn_isa *isa) {
     return BN_OK;
 }
 
+/* Where the model runs. Auto takes the GPU when this build has CUDA and the GPU is there and
+ * usable, and otherwise says in one line why the CPU runs it. */
+static bn_device choose_device(const bn_model_params *p) {
+    if (p->device != BN_DEVICE_AUTO)
+        return p->device;
+    int count = 0;
+    const char *why = NULL;
+    bn_status st = bn_cuda_device_count(&count, &why);
+    if (st == BN_OK && count > p->device_index)
+        return BN_DEVICE_CUDA;
+    /* at warn, the default level: one line the user of auto sees */
+    bn_log(BN_LOG_WARN, "device auto: running on the CPU (%s)",
+           st != BN_OK ? "this build has no CUDA"
+                       : (count == 0 ? (why ? why : "no usable GPU") : "no GPU of that index"));
+    return BN_DEVICE_CPU;
+}
+
 /* The runtime layout of the ternary layers. Auto is t5v64 on the avx512 path, where its decode
  * kernel streams at the read bandwidth like i2v64 and so gains what its 20% fewer bytes are
  * worth (bench/RESULTS.md, 2026-12-08; `bitnet bench kernels` measures both on any machine);
@@ -556,11 +575,10 @@ static bn_status weight_layout(const bn_model_params *p, bn_isa isa, bn_ternary_
 static bn_status check_params(const char *path, const bn_model_params *p) {
     if (path == NULL)
         return BN_ERROR(BN_ERR_INVALID_ARG, "model load: NULL path");
-    if (p->device == BN_DEVICE_CUDA)
-        return BN_ERROR(BN_ERR_UNSUPPORTED, "model load: the CUDA device runs no model yet (the "
-                                            "CPU does: device BN_DEVICE_CPU)");
-    if (p->device != BN_DEVICE_CPU)
+    if (p->device != BN_DEVICE_CPU && p->device != BN_DEVICE_CUDA && p->device != BN_DEVICE_AUTO)
         return BN_ERROR(BN_ERR_INVALID_ARG, "model load: unknown device %d", (int)p->device);
+    if (p->device_index < 0)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "model load: device_index %d", p->device_index);
     if (p->n_threads < 0)
         return BN_ERROR(BN_ERR_INVALID_ARG, "model load: n_threads %d", p->n_threads);
     return BN_OK;
@@ -584,9 +602,16 @@ bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params 
     bn_model *m = calloc(1, sizeof *m);
     if (m == NULL)
         return BN_ERROR(BN_ERR_OUT_OF_MEMORY, "model");
-    bn_status st = kernel_path(&p, &m->isa);
-    if (st == BN_OK)
-        st = weight_layout(&p, m->isa, &m->layout);
+    m->device = choose_device(&p);
+    bn_status st = BN_OK;
+    if (m->device == BN_DEVICE_CUDA) { /* i2v16 is the GPU's layout (forward_cuda.h) */
+        m->isa = BN_ISA_NEON;
+        m->layout = BN_TERNARY_I2V;
+    } else {
+        st = kernel_path(&p, &m->isa);
+        if (st == BN_OK)
+            st = weight_layout(&p, m->isa, &m->layout);
+    }
     struct stat sb;
     if (st == BN_OK)
         st = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? load_hf(m, path, p.n_threads)
@@ -597,8 +622,10 @@ bn_status bn_model_load(bn_model **out, const char *path, const bn_model_params 
      * its float head. */
     if (st == BN_OK && head != BN_DTYPE_COUNT && head != BN_DTYPE_Q8_0 && m->cfg.dim % 256 != 0)
         head = BN_DTYPE_Q8_0;
-    if (st == BN_OK && head != BN_DTYPE_COUNT && !bn_head_has_int8(m->head_type) &&
-        m->cfg.dim % 32 == 0)
+    if (st == BN_OK && m->device == BN_DEVICE_CUDA) /* the GPU widens any head to f16 */
+        st = bn_cuda_model_upload(m, p.device_index);
+    else if (st == BN_OK && head != BN_DTYPE_COUNT && !bn_head_has_int8(m->head_type) &&
+             m->cfg.dim % 32 == 0)
         st = bn_model_set_head_type(m, head, p.n_threads);
     if (st != BN_OK) {
         bn_model_free(m);
@@ -712,6 +739,7 @@ void bn_model_free(bn_model *m) {
 }
 
 static void model_destroy(bn_model *m) {
+    bn_cuda_model_free(m);
     for (int i = 0; m->layers != NULL && i < m->cfg.n_layers; i++) {
         bn_layer *l = &m->layers[i];
         free(l->attn_norm);

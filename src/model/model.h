@@ -47,8 +47,10 @@ typedef struct bn_model {
     bn_layer *layers;
     bn_tokenizer *tok;
     char name[128];
-    bn_isa isa;               /* the kernel path the layers were repacked for */
-    bn_ternary_layout layout; /* ... and the runtime layout (i2v or t5v64) */
+    bn_device device;          /* where the forward pass runs: BN_DEVICE_CPU or BN_DEVICE_CUDA */
+    struct bn_cuda_model *gpu; /* the weights on the GPU (forward_cuda.h), NULL on the CPU */
+    bn_isa isa;                /* the kernel path the layers were repacked for */
+    bn_ternary_layout layout;  /* ... and the runtime layout (i2v or t5v64) */
     /* References beyond the caller's own: one per live context. bn_model_free drops the
      * caller's and the last context freed frees the model, so a context never outlives the
      * weights it reads even when a program frees in the wrong order (SQLite's close_v2). */

@@ -1,6 +1,8 @@
-/* engine_args.c - the --kv-type / --head-type / --weight-layout options of engine_args.h. */
+/* engine_args.c - the --kv-type / --head-type / --weight-layout / --device options of
+ * engine_args.h. */
 #include "engine_args.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const char BN_CLI_ENGINE_HELP[] =
@@ -15,7 +17,11 @@ const char BN_CLI_ENGINE_HELP[] =
     "  --weight-layout auto|i2|t5\n"
     "                         runtime layout of the ternary layers: t5 (1.6 bits a weight,\n"
     "                         20% fewer bytes per token; auto's choice on AVX-512) or i2 (2\n"
-    "                         bits; auto's choice elsewhere); the logits are identical\n";
+    "                         bits; auto's choice elsewhere); the logits are identical\n"
+    "  --device cpu|cuda[:N]|auto\n"
+    "                         where the model runs (default cpu): cuda runs the whole\n"
+    "                         forward pass on GPU N (0 first); auto takes the GPU when\n"
+    "                         there is a usable one, else the CPU with an info line\n";
 
 /* --head-type's words, in bn_cli_head's order; the re-encoding ones name the GGUF type. */
 static const char *const HEAD_NAMES[] = {"q8_0", "q6_k", "q4_k", "file", "f32"};
@@ -28,8 +34,8 @@ bn_cli_engine bn_cli_engine_defaults(bool exact) {
 bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, bn_cli_engine *e) {
     const char *o = argv[*i];
     bool kv = strcmp(o, "--kv-type") == 0, head = strcmp(o, "--head-type") == 0,
-         layout = strcmp(o, "--weight-layout") == 0;
-    if (!kv && !head && !layout)
+         layout = strcmp(o, "--weight-layout") == 0, device = strcmp(o, "--device") == 0;
+    if (!kv && !head && !layout && !device)
         return BN_CLI_NOT_MINE;
     if (*i + 1 >= argc) {
         bn_cli_usage_error(cmd, "%s needs a value", o);
@@ -38,7 +44,23 @@ bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, 
     const char *v = argv[++*i];
     if (kv && (strcmp(v, "f16") == 0 || strcmp(v, "f32") == 0))
         e->kv_type = v[1] == '1' ? BN_KV_F16 : BN_KV_F32;
-    else if (layout) {
+    else if (device) {
+        char *end = NULL;
+        if (strcmp(v, "cpu") == 0 || strcmp(v, "auto") == 0) {
+            e->device = v[0] == 'c' ? BN_DEVICE_CPU : BN_DEVICE_AUTO;
+        } else if (strncmp(v, "cuda", 4) == 0 && (v[4] == '\0' || v[4] == ':')) {
+            long index = v[4] == ':' ? strtol(v + 5, &end, 10) : 0;
+            if (v[4] == ':' && (end == v + 5 || *end != '\0' || index < 0 || index > 1023)) {
+                bn_cli_usage_error(cmd, "%s %s: want cuda:N with N a GPU index", o, v);
+                return BN_CLI_BAD;
+            }
+            e->device = BN_DEVICE_CUDA;
+            e->device_index = (int)index;
+        } else {
+            bn_cli_usage_error(cmd, "%s %s: want cpu, cuda, cuda:N or auto", o, v);
+            return BN_CLI_BAD;
+        }
+    } else if (layout) {
         if (strcmp(v, "auto") != 0 && strcmp(v, "i2") != 0 && strcmp(v, "t5") != 0) {
             bn_cli_usage_error(cmd, "%s %s: want auto, i2 or t5", o, v);
             return BN_CLI_BAD;
@@ -67,6 +89,8 @@ bn_status bn_cli_load_model(const char *path, int threads, const bn_cli_engine *
         e->head == BN_CLI_HEAD_Q8_0 || e->head == BN_CLI_HEAD_Q6_K || e->head == BN_CLI_HEAD_Q4_K;
     p.head_type = reencode ? HEAD_NAMES[e->head] : NULL;
     p.weight_layout = e->weight_layout;
+    p.device = e->device;
+    p.device_index = e->device_index;
     return bn_model_load(out, path, &p);
 }
 

@@ -2,6 +2,7 @@
  * engine_args.h - the precision options every command that runs a model shares:
  *   --kv-type f16|f32     the KV cache (f16 halves its bytes; f32 is exact)
  *   --weight-layout auto|i2|t5  the ternary layers' runtime layout (bn_model_params)
+ *   --device cpu|cuda[:N]|auto   where the forward pass runs (bn_model_params.device)
  *   --head-type q8_0|q6_k|q4_k|file|f32  the output head (q8_0, q6_k or q4_k re-encode a head
  *                         without an int8 kernel once at load, which halves (q8_0) or more
  *                         what each generated token reads from an f16 head; q6_k/q4_k/q8_0
@@ -28,14 +29,17 @@ typedef struct bn_cli_engine {
     bn_kv_type kv_type;
     bn_cli_head head;
     const char *weight_layout; /* --weight-layout: NULL (auto), "auto", "i2" or "t5" */
+    bn_device device;          /* --device: cpu (the default until the CUDA pass has been
+                                  held to the CPU's on a GPU machine), cuda[:N] or auto */
+    int device_index;
 } bn_cli_engine;
 
 extern const char BN_CLI_ENGINE_HELP[];
 
 bn_cli_engine bn_cli_engine_defaults(bool exact);
 
-/* --kv-type / --head-type / --weight-layout: BN_CLI_TAKEN, BN_CLI_BAD (usage error printed) or
- * BN_CLI_NOT_MINE. */
+/* --kv-type / --head-type / --weight-layout / --device: BN_CLI_TAKEN, BN_CLI_BAD (usage error
+ * printed) or BN_CLI_NOT_MINE. */
 bn_cli_opt bn_cli_engine_option(const char *cmd, int argc, char **argv, int *i, bn_cli_engine *e);
 
 /* Load a model for this CPU's kernel path, repacking with threads threads (0 = all), its head

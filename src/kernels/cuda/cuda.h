@@ -37,6 +37,9 @@ bn_status bn_cuda_device_count(int *count, const char **why);
 
 bn_status bn_cuda_device_info_get(int index, bn_cuda_device_info *out);
 
+/* Make GPU index current for this thread's later calls. */
+bn_status bn_cuda_set_device(int index);
+
 /* Device memory and copies (synchronous). */
 bn_status bn_cuda_malloc(void **ptr, size_t bytes);
 void bn_cuda_free(void *ptr);

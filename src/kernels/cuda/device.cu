@@ -71,3 +71,8 @@ extern "C" bn_status bn_cuda_synchronize(void) {
     BN_CUDA_TRY(cudaDeviceSynchronize());
     return BN_OK;
 }
+
+extern "C" bn_status bn_cuda_set_device(int index) {
+    BN_CUDA_TRY(cudaSetDevice(index));
+    return BN_OK;
+}

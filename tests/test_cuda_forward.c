@@ -1,0 +1,215 @@
+/*
+ * test_cuda_forward.c - the CUDA forward pass held to the CPU's:
+ *   - the ternary GEMV on the GPU equals bn_ternary_gemm_ref bit for bit, given the same int8
+ *     activations (any N and K: K is padded to the 64 of i2v16), for 1 to 5 tokens;
+ *   - BitLinear's input side (RMSNorm, int8 codes, scale, code sum) against the CPU's: the scale
+ *     to 1e-6, codes equal but for rare ties of the differently ordered RMSNorm sum;
+ *   - the whole model (the shipped one) on cuda:0 against the CPU (f32 KV caches on both):
+ *     every position's logits of a 40-token prompt within relative L2 1e-3, and 32 greedy steps
+ *     giving the same tokens with each step's logits as close (the RMSNorm and softmax sums run
+ *     in another order, so not bit for bit);
+ *   - out-of-range input is refused as on the CPU.
+ * Skips with "skipped: no GPU" where there is none (or the build has no CUDA).
+ */
+#include "base/alloc.h"
+#include "kernels/cpu/ternary_gemm.h"
+#include "kernels/cuda/cuda.h"
+#include "kernels/cuda/forward_kernels.h"
+#include "model/forward.h"
+#include "quant/act_quant.h"
+#include "test.h"
+#include "test_rng.h"
+
+#include <math.h>
+#include <string.h>
+
+#define TEST_SEED 0x51ed270b27e2a2d1u
+#define MODEL     BN_SOURCE_DIR "/models/default.gguf"
+
+static void *to_gpu(const void *src, size_t bytes) {
+    void *d = NULL;
+    CHECK_OK(bn_cuda_malloc(&d, bytes));
+    if (d != NULL)
+        CHECK_OK(bn_cuda_copy_to_device(d, src, bytes));
+    return d;
+}
+
+static void test_gemv(void) {
+    const int shapes[][2] = {{77, 321}, {64, 2560}, {5, 64}, {130, 1000}, {33, 8640}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], k = shapes[s][1], m = 5;
+        int8_t *t = malloc((size_t)n * k), *xq = malloc((size_t)m * k);
+        for (int i = 0; i < n * k; i++)
+            t[i] = (int8_t)rng_int(-1, 1);
+        for (int i = 0; i < m * k; i++)
+            xq[i] = (int8_t)rng_int(-128, 127);
+        float xs[5], want[5 * 8640], got[5 * 8640];
+        int32_t xsum[5];
+        for (int i = 0; i < m; i++) {
+            xs[i] = 127.0f / (0.5f + (float)i);
+            xsum[i] = 0;
+            for (int j = 0; j < k; j++)
+                xsum[i] += xq[i * k + j];
+        }
+        bn_ternary_matrix w;
+        CHECK_OK(bn_ternary_matrix_pack(&w, t, n, k, 0.71f, BN_ISA_NEON)); /* i2v16 */
+        int kp = (int)w.cols_padded;
+        int8_t *xp = calloc((size_t)m * kp, 1);
+        for (int i = 0; i < m; i++)
+            memcpy(xp + (size_t)i * kp, xq + (size_t)i * k, (size_t)k);
+        bn_ternary_gemm_ref(t, 0.71f, n, k, xq, xs, m, want);
+        void *dw = to_gpu(w.data, w.bytes), *dx = to_gpu(xp, (size_t)m * kp);
+        void *ds = to_gpu(xs, sizeof xs), *dsum = to_gpu(xsum, sizeof xsum), *dy = NULL;
+        CHECK_OK(bn_cuda_malloc(&dy, (size_t)m * n * sizeof(float)));
+        for (int mm = 1; mm <= m; mm++) {
+            CHECK_OK(bn_cuda_ternary_gemv(dw, n, kp, 0.71f, dx, ds, dsum, mm, dy, NULL));
+            CHECK_OK(bn_cuda_copy_to_host(got, dy, (size_t)mm * n * sizeof(float)));
+            CHECK(memcmp(got, want, (size_t)mm * n * sizeof(float)) == 0,
+                  "gemv N=%d K=%d M=%d differs from the reference", n, k, mm);
+        }
+        void *d[] = {dw, dx, ds, dsum, dy};
+        for (size_t i = 0; i < 5; i++)
+            bn_cuda_free(d[i]);
+        bn_ternary_matrix_free(&w);
+        free(t), free(xq), free(xp);
+    }
+}
+
+static void test_bitlinear_input(void) {
+    const int m = 4, n = 2560, kp = 2560;
+    float *x = malloc((size_t)m * n * sizeof(float)), norm[2560];
+    for (int i = 0; i < m * n; i++)
+        x[i] = (float)rng_int(-100000, 100000) * 1e-4f * (float)(1 + i / n);
+    for (int i = 0; i < n; i++)
+        norm[i] = 0.5f + (float)rng_int(0, 1000) * 1e-3f;
+    float *dx = to_gpu(x, (size_t)m * n * sizeof(float)), *dn = to_gpu(norm, sizeof norm);
+    void *dq = NULL, *ds = NULL, *dsum = NULL;
+    CHECK_OK(bn_cuda_malloc(&dq, (size_t)m * kp));
+    CHECK_OK(bn_cuda_malloc(&ds, (size_t)m * sizeof(float)));
+    CHECK_OK(bn_cuda_malloc(&dsum, (size_t)m * sizeof(int32_t)));
+    CHECK_OK(bn_cuda_bitlinear_input(dx, NULL, NULL, 0, dn, 1e-5f, m, n, kp, dq, ds, dsum, NULL));
+    int8_t *q = malloc((size_t)m * kp), *want = malloc((size_t)n);
+    float s[4];
+    int32_t sum[4];
+    CHECK_OK(bn_cuda_copy_to_host(q, dq, (size_t)m * kp));
+    CHECK_OK(bn_cuda_copy_to_host(s, ds, sizeof s));
+    CHECK_OK(bn_cuda_copy_to_host(sum, dsum, sizeof sum));
+    float *row = malloc((size_t)n * sizeof(float));
+    for (int r = 0; r < m; r++) {
+        bn_ref_rmsnorm(row, x + (size_t)r * n, norm, (size_t)n, 1e-5f);
+        int32_t want_sum = 0;
+        float want_s = bn_act_quant_row(row, n, want, &want_sum);
+        int differ = 0, codes_sum = 0;
+        for (int i = 0; i < n; i++) {
+            differ += q[(size_t)r * kp + i] != want[i];
+            codes_sum += q[(size_t)r * kp + i];
+        }
+        CHECK(fabsf(s[r] - want_s) <= 1e-6f * want_s, "row %d scale %g, CPU %g", r, s[r], want_s);
+        CHECK(differ <= 2, "row %d: %d of %d codes differ from the CPU's", r, differ, n);
+        CHECK(codes_sum == sum[r], "row %d: code sum %d, codes add to %d", r, sum[r], codes_sum);
+    }
+    void *d[] = {dx, dn, dq, ds, dsum};
+    for (size_t i = 0; i < 5; i++)
+        bn_cuda_free(d[i]);
+    free(x), free(q), free(want), free(row);
+}
+
+/* ||a - b|| / ||b|| over n values (in double). */
+static double rel_l2(const float *a, const float *b, size_t n) {
+    double d = 0.0, top = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        top += (double)b[i] * b[i];
+    }
+    return top > 0 ? sqrt(d / top) : sqrt(d);
+}
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+static void test_model(void) {
+    bn_model *cpu = NULL, *gpu = NULL;
+    bn_model_params p = bn_model_default_params();
+    p.n_threads = 2;
+    CHECK_OK(bn_model_load(&cpu, MODEL, &p));
+    p.device = BN_DEVICE_CUDA;
+    CHECK_OK(bn_model_load(&gpu, MODEL, &p));
+    if (cpu == NULL || gpu == NULL)
+        return;
+    bn_model_info info;
+    CHECK_OK(bn_model_get_info(gpu, &info));
+    CHECK(strcmp(info.device, "cuda") == 0, "the model runs on %s", info.device);
+    int V = info.n_vocab;
+    bn_context_params cp = bn_context_default_params();
+    cp.kv_type = BN_KV_F32;
+    cp.n_ctx = 256;
+    bn_context *cc = NULL, *gc = NULL;
+    CHECK_OK(bn_context_create(&cc, cpu, &cp));
+    CHECK_OK(bn_context_create(&gc, gpu, &cp));
+    int32_t prompt[40];
+    for (int i = 0; i < 40; i++)
+        prompt[i] = 1 + (int32_t)rng_int(0, V - 2);
+    float *lc = malloc((size_t)40 * V * sizeof(float)),
+          *lg = malloc((size_t)40 * V * sizeof(float));
+    CHECK_OK(bn_context_eval(cc, prompt, 40, lc, true));
+    CHECK_OK(bn_context_eval(gc, prompt, 40, lg, true));
+    double worst = rel_l2(lg, lc, (size_t)40 * V);
+    printf("prompt of 40 tokens, every position's logits: relative L2 %.3g against the CPU\n",
+           worst);
+    CHECK(worst <= 1e-3, "prompt logits: relative L2 %g (at most 1e-3)", worst);
+    /* 32 greedy steps, each side on its own tokens: the same tokens throughout */
+    int32_t tc = argmax(lc + (size_t)39 * V, V), tg = argmax(lg + (size_t)39 * V, V);
+    double step_worst = 0.0;
+    for (int step = 0; step < 32 && tc == tg; step++) {
+        CHECK_OK(bn_context_eval(cc, &tc, 1, lc, false));
+        CHECK_OK(bn_context_eval(gc, &tg, 1, lg, false));
+        double d = rel_l2(lg, lc, (size_t)V);
+        step_worst = d > step_worst ? d : step_worst;
+        CHECK(d <= 1e-3, "step %d: relative L2 %g", step, d);
+        tc = argmax(lc, V);
+        tg = argmax(lg, V);
+        CHECK(tc == tg, "step %d: greedy token %d on the GPU, %d on the CPU", step, tg, tc);
+    }
+    printf("32 greedy steps: the same tokens; worst relative L2 of a step %.3g\n", step_worst);
+    int32_t bad = V;
+    CHECK(bn_context_eval(gc, &bad, 1, lg, false) == BN_ERR_RANGE, "token outside the vocabulary");
+    bn_context_free(cc);
+    bn_context_free(gc);
+    bn_model_free(cpu);
+    bn_model_free(gpu);
+    free(lc), free(lg);
+}
+
+int main(void) {
+    bn_test_rng_state = TEST_SEED;
+    int count = 0;
+    if (!bn_cuda_compiled() || bn_cuda_device_count(&count, NULL) != BN_OK || count == 0) {
+        /* without a GPU the CUDA device is refused by name, never run elsewhere */
+        bn_model *m = NULL;
+        bn_model_params p = bn_model_default_params();
+        p.device = BN_DEVICE_CUDA;
+        CHECK(bn_model_load(&m, MODEL, &p) != BN_OK && m == NULL &&
+                  (strstr(bn_last_error(), "cuda") || strstr(bn_last_error(), "CUDA")),
+              "cuda without a GPU refused: %s", bn_last_error());
+        p.device = BN_DEVICE_AUTO;
+        CHECK_OK(bn_model_load(&m, MODEL, &p));
+        bn_model_info info;
+        if (m != NULL) {
+            CHECK_OK(bn_model_get_info(m, &info));
+            CHECK(strcmp(info.device, "cpu") == 0, "auto falls back to the CPU: %s", info.device);
+        }
+        bn_model_free(m);
+        if (bn_test_failures)
+            return bn_test_finish("test_cuda_forward");
+        return bn_test_skip("test_cuda_forward", "no GPU");
+    }
+    test_gemv();
+    test_bitlinear_input();
+    test_model();
+    return bn_test_finish("test_cuda_forward");
+}
