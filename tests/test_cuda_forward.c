@@ -18,6 +18,8 @@
 #include "model/forward.h"
 #include "quant/act_quant.h"
 #include "test.h"
+#include "tensor/half.h"
+#include "tensor/ops_ref.h"
 #include "test_rng.h"
 
 #include <math.h>
@@ -112,6 +114,207 @@ static void test_bitlinear_input(void) {
     for (size_t i = 0; i < 5; i++)
         bn_cuda_free(d[i]);
     free(x), free(q), free(want), free(row);
+}
+
+/* Largest |a - b| against the largest |b|. */
+static double rel_max(const float *a, const double *b, size_t n) {
+    double d = 0.0, top = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        top = fmax(top, fabs(b[i]));
+    }
+    return top > 0 ? d / top : d;
+}
+
+/* Embedding rows (exact), the KV store (f16: the CPU's rounding exactly), RoPE (to 2 ulps-ish:
+ * the GPU may fuse x0 c - x1 s), causal GQA attention of a batch over a cache (against double),
+ * the f16 head (against double), on awkward sizes: head size 100, 6 query heads on 2 KV heads,
+ * 3 sequences, rows at scattered positions. */
+static void test_ops(void) {
+    enum {
+        DIM = 300,
+        V = 37,
+        M = 5,
+        HD = 100,
+        NH = 6,
+        NKV = 2,
+        NROT = 100,
+        CTX = 64,
+        SEQ = 3,
+        LAYERS = 2
+    };
+    const int kv_dim = NKV * HD, layer = 1;
+    /* embed */
+    uint16_t table[V * DIM];
+    float tf[V * DIM];
+    for (int i = 0; i < V * DIM; i++)
+        tf[i] = (float)rng_int(-30000, 30000) * 1e-4f;
+    bn_f32_to_f16_row(tf, table, V * DIM);
+    bn_f16_to_f32_row(table, tf, V * DIM);
+    int32_t tokens[M] = {3, 0, 36, 3, 17};
+    void *dt = to_gpu(table, sizeof table), *dtok = to_gpu(tokens, sizeof tokens), *dout = NULL;
+    CHECK_OK(bn_cuda_malloc(&dout, (size_t)M * DIM * 4));
+    CHECK_OK(bn_cuda_embed_f16(dt, dtok, M, DIM, dout, NULL));
+    static float got[M * NH * HD * 4];
+    CHECK_OK(bn_cuda_copy_to_host(got, dout, (size_t)M * DIM * 4));
+    int bad = 0;
+    for (int i = 0; i < M; i++)
+        bad += memcmp(got + i * DIM, tf + tokens[i] * DIM, DIM * 4) != 0;
+    CHECK(bad == 0, "embedding rows: %d differ", bad);
+
+    /* head: logits of M rows against the f16 table */
+    static double want[M * NH * HD];
+    float xn[M * DIM];
+    for (int i = 0; i < M * DIM; i++)
+        xn[i] = (float)rng_int(-1000, 1000) * 1e-3f;
+    void *dxn = to_gpu(xn, sizeof xn), *dlog = NULL;
+    CHECK_OK(bn_cuda_malloc(&dlog, (size_t)M * V * 4));
+    CHECK_OK(bn_cuda_head_f16(dt, V, DIM, dxn, M, dlog, NULL));
+    CHECK_OK(bn_cuda_copy_to_host(got, dlog, (size_t)M * V * 4));
+    for (int j = 0; j < M; j++)
+        for (int v = 0; v < V; v++) {
+            double acc = 0.0;
+            for (int d = 0; d < DIM; d++)
+                acc += (double)tf[v * DIM + d] * xn[j * DIM + d];
+            want[j * V + v] = acc;
+        }
+    CHECK(rel_max(got, want, (size_t)M * V) < 1e-5, "head: %g", rel_max(got, want, M * V));
+
+    /* a cache of SEQ sequences with random contents, then a batch of M rows stored into it */
+    size_t cache_n = (size_t)SEQ * LAYERS * CTX * kv_dim;
+    float *kc = malloc(cache_n * 4), *vc = malloc(cache_n * 4);
+    for (size_t i = 0; i < cache_n; i++) {
+        kc[i] = (float)rng_int(-1000, 1000) * 1e-3f;
+        vc[i] = (float)rng_int(-1000, 1000) * 1e-3f;
+    }
+    int32_t seq[M] = {0, 2, 2, 1, 0}, pos[M] = {0, 7, 8, 63, 40};
+    float q[M * NH * HD], k[M * NKV * HD], v[M * NKV * HD];
+    for (int i = 0; i < M * NH * HD; i++)
+        q[i] = (float)rng_int(-1000, 1000) * 1e-3f;
+    for (int i = 0; i < M * kv_dim; i++) {
+        k[i] = (float)rng_int(-1000, 1000) * 1e-3f;
+        v[i] = (float)rng_int(-1000, 1000) * 1e-3f;
+    }
+    /* RoPE on the host reference and the GPU */
+    float *rope = malloc((size_t)CTX * NROT * 4);
+    for (int p = 0; p < CTX; p++)
+        bn_rope_table(rope + p * NROT, NROT, (float)p, 10000.0f);
+    float qr[M * NH * HD], kr[M * NKV * HD];
+    memcpy(qr, q, sizeof q);
+    memcpy(kr, k, sizeof k);
+    for (int i = 0; i < M; i++) {
+        bn_rope_neox_apply(qr + i * NH * HD, NH, HD, NROT, rope + pos[i] * NROT);
+        bn_rope_neox_apply(kr + i * NKV * HD, NKV, HD, NROT, rope + pos[i] * NROT);
+    }
+    float *dq = to_gpu(q, sizeof q), *dk = to_gpu(k, sizeof k), *dv = to_gpu(v, sizeof v);
+    void *drope = to_gpu(rope, (size_t)CTX * NROT * 4), *dseq = to_gpu(seq, sizeof seq);
+    void *dpos = to_gpu(pos, sizeof pos);
+    CHECK_OK(bn_cuda_rope_neox(dq, dk, drope, dpos, M, NH, NKV, HD, NROT, NULL));
+    float qg[M * NH * HD], kg[M * NKV * HD];
+    CHECK_OK(bn_cuda_copy_to_host(qg, dq, sizeof qg));
+    CHECK_OK(bn_cuda_copy_to_host(kg, dk, sizeof kg));
+    double qd[M * NH * HD], kd[M * NKV * HD];
+    for (int i = 0; i < M * NH * HD; i++)
+        qd[i] = qr[i];
+    for (int i = 0; i < M * kv_dim; i++)
+        kd[i] = kr[i];
+    CHECK(rel_max(qg, qd, M * NH * HD) < 1e-6 && rel_max(kg, kd, M * kv_dim) < 1e-6,
+          "rope: q %g, k %g", rel_max(qg, qd, M * NH * HD), rel_max(kg, kd, M * kv_dim));
+
+    for (int f16 = 0; f16 <= 1; f16++) {
+        /* the cache as the GPU holds it (f16: the CPU's rounding), the batch's rows stored */
+        size_t elt = f16 ? 2 : 4;
+        void *host = malloc(cache_n * elt), *hostv = malloc(cache_n * elt);
+        if (f16) {
+            bn_f32_to_f16_row(kc, host, cache_n);
+            bn_f32_to_f16_row(vc, hostv, cache_n);
+        } else {
+            memcpy(host, kc, cache_n * 4);
+            memcpy(hostv, vc, cache_n * 4);
+        }
+        void *dkc = to_gpu(host, cache_n * elt), *dvc = to_gpu(hostv, cache_n * elt);
+        CHECK_OK(bn_cuda_kv_store(dk, dv, dkc, dvc, f16, dseq, dpos, M, layer, LAYERS, CTX, kv_dim,
+                                  NULL));
+        /* the host's copy of the same store */
+        float *kh = malloc(cache_n * 4), *vh = malloc(cache_n * 4);
+        memcpy(kh, kc, cache_n * 4);
+        memcpy(vh, vc, cache_n * 4);
+        for (int i = 0; i < M; i++) {
+            size_t at = (((size_t)seq[i] * LAYERS + layer) * CTX + pos[i]) * kv_dim;
+            memcpy(kh + at, kr + i * kv_dim, kv_dim * 4);
+            memcpy(vh + at, v + i * kv_dim, kv_dim * 4);
+        }
+        void *back = malloc(cache_n * elt), *want_bytes = malloc(cache_n * elt);
+        CHECK_OK(bn_cuda_copy_to_host(back, dkc, cache_n * elt));
+        if (f16)
+            bn_f32_to_f16_row(kh, want_bytes, cache_n);
+        else
+            memcpy(want_bytes, kh, cache_n * 4);
+        /* rope's last bits may differ, so compare the stored rows to the GPU's own k */
+        if (f16) {
+            bn_f16_to_f32_row(back, kh, cache_n);
+            bn_f16_to_f32_row(want_bytes, vh, cache_n); /* reuse vh as scratch */
+        }
+        int differ = 0;
+        for (size_t i = 0; i < cache_n; i++) {
+            float a = f16 ? kh[i] : ((float *)back)[i], b = f16 ? vh[i] : ((float *)want_bytes)[i];
+            differ += fabsf(a - b) > 1e-3f * (fabsf(b) + 1e-3f);
+        }
+        CHECK(differ == 0, "kv store (%s): %d values differ", f16 ? "f16" : "f32", differ);
+        /* attention against double, from the cache the GPU holds: every row over its own
+         * sequence's positions 0..pos */
+        float *scores = NULL, *dout2 = NULL;
+        CHECK_OK(bn_cuda_malloc((void **)&scores, (size_t)M * NH * CTX * 4));
+        CHECK_OK(bn_cuda_malloc((void **)&dout2, (size_t)M * NH * HD * 4));
+        float scale = 1.0f / sqrtf((float)HD);
+        CHECK_OK(bn_cuda_attention(dq, dkc, dvc, f16, dseq, dpos, M, layer, LAYERS, CTX, NH, NKV,
+                                   HD, scale, scores, dout2, NULL));
+        CHECK_OK(bn_cuda_copy_to_host(got, dout2, (size_t)M * NH * HD * 4));
+        float *kf = malloc(cache_n * 4), *vf = malloc(cache_n * 4);
+        CHECK_OK(bn_cuda_copy_to_host(back, dkc, cache_n * elt));
+        if (f16)
+            bn_f16_to_f32_row(back, kf, cache_n);
+        else
+            memcpy(kf, back, cache_n * 4);
+        CHECK_OK(bn_cuda_copy_to_host(back, dvc, cache_n * elt));
+        if (f16)
+            bn_f16_to_f32_row(back, vf, cache_n);
+        else
+            memcpy(vf, back, cache_n * 4);
+        for (int i = 0; i < M; i++)
+            for (int h = 0; h < NH; h++) {
+                int g = h / (NH / NKV);
+                size_t base = ((size_t)seq[i] * LAYERS + layer) * CTX * kv_dim + (size_t)g * HD;
+                double sc[CTX], top = -1e300, sum = 0.0;
+                for (int t = 0; t <= pos[i]; t++) {
+                    double dot = 0.0;
+                    for (int d = 0; d < HD; d++)
+                        dot +=
+                            (double)qg[(i * NH + h) * HD + d] * kf[base + (size_t)t * kv_dim + d];
+                    sc[t] = dot * scale;
+                    top = fmax(top, sc[t]);
+                }
+                for (int t = 0; t <= pos[i]; t++)
+                    sum += sc[t] = exp(sc[t] - top);
+                for (int d = 0; d < HD; d++) {
+                    double acc = 0.0;
+                    for (int t = 0; t <= pos[i]; t++)
+                        acc += sc[t] * vf[base + (size_t)t * kv_dim + d];
+                    want[(i * NH + h) * HD + d] = acc / sum;
+                }
+            }
+        double e = rel_max(got, want, (size_t)M * NH * HD);
+        CHECK(e < 1e-5, "attention (%s cache): %g against double", f16 ? "f16" : "f32", e);
+        void *d[] = {dkc, dvc, scores, dout2};
+        for (size_t i = 0; i < 4; i++)
+            bn_cuda_free(d[i]);
+        free(host), free(hostv), free(kh), free(vh), free(back), free(want_bytes), free(kf),
+            free(vf);
+    }
+    void *d[] = {dt, dtok, dout, dxn, dlog, dq, dk, dv, drope, dseq, dpos};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+        bn_cuda_free(d[i]);
+    free(kc), free(vc), free(rope);
 }
 
 /* ||a - b|| / ||b|| over n values (in double). */
@@ -210,6 +413,7 @@ int main(void) {
     }
     test_gemv();
     test_bitlinear_input();
+    test_ops();
     test_model();
     return bn_test_finish("test_cuda_forward");
 }
