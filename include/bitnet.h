@@ -341,8 +341,10 @@ typedef struct bn_generate_params {
     const char *const *stop; /* n_stop stop strings: the text ends before the first one seen
                                 (not included); copied at create */
     int n_stop;
-    bool ignore_eos; /* never sample end-of-generation tokens */
-    int seq;         /* the sequence to continue (0 for most uses) */
+    bool ignore_eos;   /* never sample end-of-generation tokens */
+    int seq;           /* the sequence to continue (0 for most uses) */
+    bool defer_prompt; /* create only copies the prompt: bn_generator_step_batch evaluates it
+                          in chunks beside other sequences' tokens (continuous batching) */
 } bn_generate_params;
 
 /* n_predict 128, no stop strings, seq 0. */
@@ -374,6 +376,30 @@ BN_API bn_status bn_generator_create(bn_generator **out, bn_context *ctx, bn_sam
  * *token (-1 when none was). */
 BN_API bn_status bn_generator_next(bn_generator *g, const char **text, size_t *len, int32_t *token,
                                    bool *done);
+
+/* What one generator made in a batched step. */
+typedef struct bn_generator_piece {
+    const char *text; /* valid until the generator's next step; "" when none */
+    size_t len;
+    int32_t token;    /* the token sampled, -1 when none was (its prompt is still going in) */
+    bool done;        /* generation ended (the piece is then the last) */
+    bn_status status; /* BN_OK, or what ended this generator (it is then done) */
+} bn_generator_piece;
+
+/*
+ * Advance n generators of the same context, each on its own sequence, in one batched forward
+ * pass: each contributes the token it sampled last, or (made with defer_prompt) the next chunk
+ * of its prompt, at most prompt_chunk tokens of prompts in all per step (> 0; prompts share it
+ * in order, so running sequences keep streaming while a long prompt goes in). Then each
+ * generator that has logits samples its next token, exactly as bn_generator_next would:
+ * out[i] gets generator i's piece. Generators that are done are skipped (their piece says
+ * done). A generator's sequence gets the same tokens and logits as when it runs alone.
+ * BN_ERR_INVALID_ARG for NULL, generators of different contexts, two on one sequence, or
+ * prompt_chunk < 1; an error of the pass itself ends every generator in it (each piece's
+ * status says so) and is returned.
+ */
+BN_API bn_status bn_generator_step_batch(bn_generator *const *gens, int n, int prompt_chunk,
+                                         bn_generator_piece *out);
 
 BN_API void bn_generator_result(const bn_generator *g, bn_generate_result *out);
 BN_API void bn_generator_free(bn_generator *g);

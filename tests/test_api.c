@@ -312,6 +312,120 @@ static bool collect(void *user, const char *text, size_t len, int32_t token) {
     return ++c->calls != c->stop_after;
 }
 
+/* Three sequences generated together in batched steps (prompts deferred and fed in chunks of
+ * 5 tokens shared by all, so they interleave with running sequences) make exactly the text and
+ * tokens each makes alone; a stop string and a limit end their own sequence only; misuse is
+ * refused. */
+static void test_batched_generation(void) {
+    const char *texts[3] = {"It was a fine morning, and", "The cat", "Once upon a time there was"};
+    const char *stop[1] = {" the"};
+    char alone_text[3][4096];
+    int32_t alone_tok[3][64], n_alone[3];
+    bn_sampler_params sp = bn_sampler_default_params();
+    sp.temperature = 0;
+    for (int i = 0; i < 3; i++) { /* each alone, through bn_generator_next */
+        int32_t n = 0;
+        int32_t *prompt = tokenize(texts[i], &n);
+        bn_context *ctx = new_context(1);
+        bn_sampler *smp = NULL;
+        CHECK_OK(bn_sampler_create(&smp, g_vocab, &sp));
+        bn_generate_params gp = bn_generate_default_params();
+        gp.n_predict = 10 + 7 * i;
+        gp.ignore_eos = true;
+        gp.stop = i == 1 ? stop : NULL;
+        gp.n_stop = i == 1;
+        bn_generator *g = NULL;
+        CHECK_OK(bn_generator_create(&g, ctx, smp, prompt, n, &gp));
+        size_t len = 0;
+        n_alone[i] = 0;
+        for (bool done = false; g != NULL && !done;) {
+            const char *t;
+            size_t l;
+            int32_t tok;
+            CHECK_OK(bn_generator_next(g, &t, &l, &tok, &done));
+            memcpy(alone_text[i] + len, t, l);
+            len += l;
+            if (tok >= 0)
+                alone_tok[i][n_alone[i]++] = tok;
+        }
+        alone_text[i][len] = '\0';
+        bn_generator_free(g);
+        bn_sampler_free(smp);
+        bn_context_free(ctx);
+        free(prompt);
+    }
+    bn_context *ctx = new_context(4);
+    bn_generator *gens[3] = {NULL, NULL, NULL};
+    bn_sampler *smps[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        int32_t n = 0;
+        int32_t *prompt = tokenize(texts[i], &n);
+        CHECK_OK(bn_sampler_create(&smps[i], g_vocab, &sp));
+        bn_generate_params gp = bn_generate_default_params();
+        gp.n_predict = 10 + 7 * i;
+        gp.ignore_eos = true;
+        gp.stop = i == 1 ? stop : NULL;
+        gp.n_stop = i == 1;
+        gp.seq = 3 - i; /* sequences 3, 2, 1: not the generators' order */
+        gp.defer_prompt = true;
+        CHECK_OK(bn_generator_create(&gens[i], ctx, smps[i], prompt, n, &gp));
+        free(prompt);
+    }
+    char text[3][4096];
+    size_t len[3] = {0, 0, 0};
+    int32_t toks[3][64];
+    int n_tok[3] = {0, 0, 0}, steps = 0;
+    bool all_done = false;
+    while (!all_done && steps < 200) {
+        bn_generator_piece out[3];
+        CHECK_OK(bn_generator_step_batch(gens, 3, 5, out));
+        steps++;
+        all_done = true;
+        for (int i = 0; i < 3; i++) {
+            memcpy(text[i] + len[i], out[i].text, out[i].len);
+            len[i] += out[i].len;
+            if (out[i].token >= 0)
+                toks[i][n_tok[i]++] = out[i].token;
+            all_done &= out[i].done;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        text[i][len[i]] = '\0';
+        CHECK(strcmp(text[i], alone_text[i]) == 0, "sequence %d batched: '%s', alone: '%s'", i,
+              text[i], alone_text[i]);
+        CHECK(n_tok[i] == n_alone[i] &&
+                  memcmp(toks[i], alone_tok[i], (size_t)n_tok[i] * sizeof(int32_t)) == 0,
+              "sequence %d: %d tokens batched, %d alone", i, n_tok[i], n_alone[i]);
+    }
+    bn_generate_result r;
+    bn_generator_result(gens[2], &r);
+    CHECK(r.reason == BN_STOP_LIMIT && r.n_generated == 24, "the third ends by its limit: %d, %d",
+          r.reason, r.n_generated);
+    /* misuse: two generators on one sequence, a NULL, a zero chunk */
+    bn_generator_piece out[3];
+    int32_t one = 1;
+    bn_generate_params gp = bn_generate_default_params();
+    gp.seq = 0;
+    gp.defer_prompt = true;
+    bn_generator *a = NULL, *b = NULL;
+    CHECK_OK(bn_generator_create(&a, ctx, smps[0], &one, 1, &gp));
+    CHECK_OK(bn_generator_create(&b, ctx, smps[1], &one, 1, &gp));
+    bn_generator *both[2] = {a, b};
+    check_refused(bn_generator_step_batch(both, 2, 8, out), BN_ERR_INVALID_ARG, "sequence 0",
+                  "two generators on one sequence");
+    check_refused(bn_generator_step_batch(both, 1, 0, out), BN_ERR_INVALID_ARG, "prompt_chunk",
+                  "a zero chunk");
+    both[1] = NULL;
+    check_refused(bn_generator_step_batch(both, 2, 8, out), BN_ERR_INVALID_ARG, "NULL", "a NULL");
+    bn_generator_free(a);
+    bn_generator_free(b);
+    for (int i = 0; i < 3; i++) {
+        bn_generator_free(gens[i]);
+        bn_sampler_free(smps[i]);
+    }
+    bn_context_free(ctx);
+}
+
 static void test_generation(void) {
     int32_t n = 0;
     int32_t *prompt = tokenize("It was a fine morning, and", &n);
@@ -577,6 +691,7 @@ int main(void) {
     test_misuse();
     test_vocabulary();
     test_generation();
+    test_batched_generation();
     test_perplexity();
     test_model_freed_first();
     test_two_threads_one_context();

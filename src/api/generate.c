@@ -5,6 +5,10 @@
  * back a UTF-8 character a token left unfinished) and the stop strings (which hold back what
  * may be the start of one), so every byte returned is final. The prompt is evaluated once at
  * create; each next samples one token and, unless generation ends there, evaluates it.
+ *
+ * Batched (bn_generator_step_batch): a generator made with defer_prompt keeps its prompt and
+ * feeds it in chunks, and a sampled token waits (pending) to be evaluated in the next step with
+ * the other sequences' tokens; sampling and the text are the same code as next's.
  */
 #include "bitnet.h"
 
@@ -28,6 +32,11 @@ struct bn_generator {
     bn_stop stop;
     bn_bytes piece, out; /* a token's text; what the stop strings let out (returned) */
     float *logits;       /* [n_vocab]: the row of the last token evaluated */
+    int32_t *prompt;     /* a deferred prompt (defer_prompt), fed by the batched steps */
+    int n_prompt, prompt_fed;
+    int32_t pending;  /* sampled, not yet evaluated (batched steps) */
+    bool has_pending; /* ... when true */
+    bool has_logits;  /* logits hold the row to sample from */
     bn_generate_result r;
     bool done;
 };
@@ -46,6 +55,7 @@ void bn_generator_free(bn_generator *g) {
     bn_bytes_free(&g->piece);
     bn_bytes_free(&g->out);
     free(g->logits);
+    free(g->prompt);
     free(g);
 }
 
@@ -133,8 +143,16 @@ bn_status bn_generator_create(bn_generator **out, bn_context *c, bn_sampler *s,
             st = BN_ERROR(BN_ERR_OUT_OF_MEMORY, "generate: logits");
     }
     double t0 = bn_time_s();
-    if (st == BN_OK)
+    if (st == BN_OK && p->defer_prompt) {
+        g->n_prompt = n_prompt;
+        if ((g->prompt = malloc((size_t)n_prompt * sizeof *g->prompt)) == NULL)
+            st = BN_ERROR(BN_ERR_OUT_OF_MEMORY, "generate: prompt");
+        else
+            memcpy(g->prompt, prompt, (size_t)n_prompt * sizeof *prompt);
+    } else if (st == BN_OK) {
         st = eval_seq(c, p->seq, prompt, n_prompt, g->logits);
+        g->has_logits = true;
+    }
     g->r.prompt_seconds = bn_time_s() - t0;
     g->r.n_prompt = n_prompt;
     if (st != BN_OK) {
@@ -158,8 +176,10 @@ static bn_status finish(bn_generator *g, bn_stop_reason reason) {
     return bn_stop_flush(&g->stop, &g->out); /* after a stop string this adds nothing */
 }
 
-/* One token: sample it, release its text, and evaluate it unless generation ends here. */
-static bn_status step(bn_generator *g, int32_t *token) {
+/* One token from the logits: sample it and release its text; g->done when generation ends
+ * here. The token is not evaluated. */
+static bn_status sample(bn_generator *g, int32_t *token) {
+    g->has_logits = false;
     /* Rows past the tokenizer's tokens (embeddings padded to a round size) are no tokens. */
     for (int32_t i = bn_tokenizer_n_vocab(g->m->tok); i < g->m->cfg.n_vocab; i++)
         g->logits[i] = -INFINITY;
@@ -183,7 +203,33 @@ static bn_status step(bn_generator *g, int32_t *token) {
         return finish(g, BN_STOP_LIMIT);
     if (bn_context_seq_len(g->c, g->p.seq) >= bn_context_n_ctx(g->c))
         return finish(g, BN_STOP_FULL);
-    return eval_seq(g->c, g->p.seq, &tok, 1, g->logits);
+    return BN_OK;
+}
+
+/* The logits to sample from: what a batched step left unevaluated goes in first. */
+static bn_status ensure_logits(bn_generator *g) {
+    if (g->prompt_fed < g->n_prompt) {
+        BN_TRY(eval_seq(g->c, g->p.seq, g->prompt + g->prompt_fed, g->n_prompt - g->prompt_fed,
+                        g->logits));
+        g->prompt_fed = g->n_prompt;
+        g->has_logits = true;
+    } else if (g->has_pending) {
+        BN_TRY(eval_seq(g->c, g->p.seq, &g->pending, 1, g->logits));
+        g->has_pending = false;
+        g->has_logits = true;
+    }
+    return BN_OK;
+}
+
+/* One token: sample it, release its text, and evaluate it unless generation ends here. */
+static bn_status step(bn_generator *g, int32_t *token) {
+    BN_TRY(ensure_logits(g));
+    BN_TRY(sample(g, token));
+    if (g->done)
+        return BN_OK;
+    BN_TRY(eval_seq(g->c, g->p.seq, token, 1, g->logits));
+    g->has_logits = true;
+    return BN_OK;
 }
 
 bn_status bn_generator_next(bn_generator *g, const char **text, size_t *len, int32_t *token,
@@ -206,6 +252,128 @@ bn_status bn_generator_next(bn_generator *g, const char **text, size_t *len, int
     *done = g->done;
     if (token != NULL)
         *token = tok;
+    return st;
+}
+
+/* ---- batched steps ---------------------------------------------------------------------- */
+
+static bn_status check_batch_args(bn_generator *const *gens, int n, int prompt_chunk,
+                                  bn_generator_piece *out) {
+    if (gens == NULL || out == NULL || n < 1 || prompt_chunk < 1)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "generator step: %s",
+                        gens == NULL || out == NULL ? "NULL arguments"
+                        : n < 1                     ? "no generators"
+                                                    : "prompt_chunk < 1");
+    for (int i = 0; i < n; i++) {
+        if (gens[i] == NULL)
+            return BN_ERROR(BN_ERR_INVALID_ARG, "generator step: generator %d is NULL", i);
+        if (gens[i]->c != gens[0]->c)
+            return BN_ERROR(BN_ERR_INVALID_ARG,
+                            "generator step: generators %d and 0 are of different contexts", i);
+        for (int j = 0; j < i; j++)
+            if (!gens[i]->done && !gens[j]->done && gens[i]->p.seq == gens[j]->p.seq)
+                return BN_ERROR(BN_ERR_INVALID_ARG,
+                                "generator step: generators %d and %d both continue sequence %d", j,
+                                i, gens[i]->p.seq);
+    }
+    return BN_OK;
+}
+
+/* The rows generator g puts in this step's batch (its prompt's next chunk within *budget, or
+ * its pending token), and whether the last of them wants logits. */
+static int rows_of(const bn_generator *g, int *budget, bool *wants) {
+    *wants = false;
+    if (g->done || g->has_logits)
+        return 0;
+    if (g->prompt_fed < g->n_prompt) {
+        int left = g->n_prompt - g->prompt_fed, k = left < *budget ? left : *budget;
+        *budget -= k;
+        *wants = k == left && k > 0;
+        return k;
+    }
+    *wants = g->has_pending;
+    return g->has_pending ? 1 : 0;
+}
+
+bn_status bn_generator_step_batch(bn_generator *const *gens, int n, int prompt_chunk,
+                                  bn_generator_piece *out) {
+    BN_TRY(check_batch_args(gens, n, prompt_chunk, out));
+    bn_context *c = gens[0]->c;
+    int n_vocab = gens[0]->m->cfg.n_vocab, rows = 0, budget = prompt_chunk, k = 0;
+    int *take = calloc((size_t)n, sizeof *take);
+    bool *wants = calloc((size_t)n, sizeof *wants);
+    for (int i = 0; take != NULL && wants != NULL && i < n; i++) {
+        take[i] = rows_of(gens[i], &budget, &wants[i]);
+        rows += take[i];
+        k += wants[i];
+    }
+    int32_t *tokens = malloc((size_t)(rows + 1) * sizeof *tokens);
+    int32_t *seqs = malloc((size_t)(rows + 1) * sizeof *seqs);
+    int8_t *flags = malloc((size_t)(rows + 1));
+    float *logits = malloc(((size_t)k + 1) * (size_t)n_vocab * sizeof *logits);
+    bn_status st = take && wants && tokens && seqs && flags && logits
+                       ? BN_OK
+                       : BN_ERROR(BN_ERR_OUT_OF_MEMORY, "generator step");
+    double t0 = bn_time_s();
+    if (st == BN_OK && rows > 0) {
+        int r = 0;
+        for (int i = 0; i < n; i++) {
+            const bn_generator *g = gens[i];
+            const int32_t *src =
+                g->prompt_fed < g->n_prompt ? g->prompt + g->prompt_fed : &g->pending;
+            for (int j = 0; j < take[i]; j++, r++) {
+                tokens[r] = src[j];
+                seqs[r] = g->p.seq;
+                flags[r] = (int8_t)(wants[i] && j == take[i] - 1);
+            }
+        }
+        bn_batch b = {.n = rows, .tokens = tokens, .seq = seqs, .logits = flags};
+        st = bn_context_decode(c, &b, logits);
+    }
+    double pass = bn_time_s() - t0;
+    int row = 0;
+    for (int i = 0; i < n; i++) {
+        bn_generator *g = gens[i];
+        bn_generator_piece *o = &out[i];
+        *o = (bn_generator_piece){.text = "", .token = -1, .done = g->done, .status = st};
+        g->out.n = 0;
+        if (g->done || st != BN_OK) {
+            g->done = true;
+            o->done = true;
+            continue;
+        }
+        if (take[i] > 0) { /* what this step evaluated for g */
+            if (g->prompt_fed < g->n_prompt) {
+                g->prompt_fed += take[i];
+                g->r.prompt_seconds += pass;
+            } else {
+                g->has_pending = false;
+                g->r.generate_seconds += pass;
+            }
+            if (wants[i]) {
+                memcpy(g->logits, logits + (size_t)row++ * n_vocab,
+                       (size_t)n_vocab * sizeof *logits);
+                g->has_logits = true;
+            }
+        }
+        if (!g->has_logits)
+            continue; /* its prompt is still going in */
+        double t1 = bn_time_s();
+        int32_t tok = -1;
+        o->status = sample(g, &tok);
+        g->r.generate_seconds += bn_time_s() - t1;
+        if (o->status == BN_OK && !g->done) {
+            g->pending = tok;
+            g->has_pending = true;
+        }
+        if (o->status != BN_OK)
+            g->done = true;
+        o->token = tok;
+        o->text = g->out.n > 0 ? g->out.data : "";
+        o->len = g->out.n;
+        o->done = g->done;
+    }
+    free(take), free(wants), free(tokens), free(seqs), free(flags), free(logits);
     return st;
 }
 
