@@ -14,6 +14,7 @@ packages=(
     libpcre2-dev     # PCRE2: the tokenizers' pre-tokenizer regexes (Unicode properties, JIT)
     libopenblas-dev  # OpenBLAS: the float GEMMs of training (cblas_sgemm), multithreaded
     zlib1g-dev       # zlib: CRC-32 of training checkpoints
+    libmicrohttpd-dev  # libmicrohttpd: the HTTP server of bitnet serve
     python3          # CLI tests parse our JSON output with it
     python3-venv     # the project-local .venv for the Python-side tests
     clang            # libFuzzer harnesses (make fuzz)

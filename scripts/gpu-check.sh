@@ -15,7 +15,8 @@ log=${OUT:-/tmp}/gpu-check.log
     echo "== deps"
     # The GPU machine has no apt: Debian packages carried in .deps-gpu/ (apt-get download
     # libcjson-dev libcjson1 libpcre2-dev libpcre2-8-0 libopenblas0-pthread
-    # libopenblas-pthread-dev libgfortran5 zlib1g zlib1g-dev) are unpacked under /tmp/gpudeps
+    # libopenblas-pthread-dev libgfortran5 zlib1g zlib1g-dev libmicrohttpd-dev libmicrohttpd12)
+    # are unpacked under /tmp/gpudeps
     # and found through explicit paths.
     prefix_args=()
     if ls .deps-gpu/*.deb >/dev/null 2>&1; then
@@ -30,7 +31,8 @@ log=${OUT:-/tmp}/gpu-check.log
                      -DPCRE2_INCLUDE_DIR=$inc -DPCRE2_LIBRARY=$libdir/libpcre2-8.so
                      -DOPENBLAS_INCLUDE_DIR=$inc/x86_64-linux-gnu/openblas-pthread
                      -DOPENBLAS_LIBRARY=$libdir/openblas-pthread/libopenblas.so
-                     -DZLIB_INCLUDE_DIR=$inc -DZLIB_LIBRARY=/tmp/gpudeps/lib/x86_64-linux-gnu/libz.so.1)
+                     -DZLIB_INCLUDE_DIR=$inc -DZLIB_LIBRARY=/tmp/gpudeps/lib/x86_64-linux-gnu/libz.so.1
+                     -DMHD_INCLUDE_DIR=$inc -DMHD_LIBRARY=$libdir/libmicrohttpd.so)
         export LD_LIBRARY_PATH=$libdir:$libdir/openblas-pthread:/tmp/gpudeps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
     else
         bash scripts/deps.sh

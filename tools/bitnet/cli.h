@@ -11,6 +11,7 @@
 typedef int (*bn_cli_fn)(int argc, char **argv);
 
 int bn_cmd_sysinfo(int argc, char **argv);
+int bn_cmd_serve(int argc, char **argv);
 int bn_cmd_selftest(int argc, char **argv);
 int bn_cmd_info(int argc, char **argv);
 int bn_cmd_convert(int argc, char **argv);

@@ -46,6 +46,7 @@ static const command commands[] = {
     {"plot", bn_cmd_plot, "draw the loss curves of training logs as an SVG file"},
     {"export", bn_cmd_export, "a trained checkpoint -> GGUF or a Hugging Face folder"},
     {"bench", bn_cmd_bench, "benchmarks: model (pp/tg tokens/s), kernels, tokenizer, train"},
+    {"serve", bn_cmd_serve, "an OpenAI-compatible HTTP server with continuous batching"},
 };
 
 static int read_all(FILE *f, const char *name, bn_bytes *out) {
