@@ -345,6 +345,8 @@ typedef struct bn_generate_params {
     int seq;           /* the sequence to continue (0 for most uses) */
     bool defer_prompt; /* create only copies the prompt: bn_generator_step_batch evaluates it
                           in chunks beside other sequences' tokens (continuous batching) */
+    bool logprobs;     /* keep each sampled token's log-probability (bn_generator_logprobs) */
+    int top_logprobs;  /* ... and the 0..20 most likely tokens' */
 } bn_generate_params;
 
 /* n_predict 128, no stop strings, seq 0. */
@@ -400,6 +402,14 @@ typedef struct bn_generator_piece {
  */
 BN_API bn_status bn_generator_step_batch(bn_generator *const *gens, int n, int prompt_chunk,
                                          bn_generator_piece *out);
+
+/* The log-probability of the token sampled last under the model's distribution (the log-softmax
+ * of its logits, before temperature and penalties; tokens the generator never samples, such as
+ * the embeddings' padding or EOG with ignore_eos, excluded), and the top_logprobs most likely
+ * tokens with theirs, most likely first (ids and values valid until the next step). BN_ERR_
+ * INVALID_ARG when the generator was made without logprobs or has sampled nothing yet. */
+BN_API bn_status bn_generator_logprobs(const bn_generator *g, float *logprob, int *n_top,
+                                       const int32_t **top_ids, const float **top_logprobs);
 
 BN_API void bn_generator_result(const bn_generator *g, bn_generate_result *out);
 BN_API void bn_generator_free(bn_generator *g);

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #define MODEL BN_SOURCE_DIR "/models/default.gguf"
@@ -426,6 +427,69 @@ static void test_batched_generation(void) {
     bn_context_free(ctx);
 }
 
+/* logprobs: the greedy token is the most likely one and its logprob is the log-softmax of the
+ * logits the context gives for the same prompt (computed here in double); the top list is
+ * sorted and its probabilities sum to at most 1; made without logprobs, the call is refused. */
+static void test_logprobs(void) {
+    int32_t n = 0;
+    int32_t *prompt = tokenize("It was a fine morning, and", &n);
+    float *ref = malloc((size_t)g_vocab * sizeof *ref);
+    bn_context *ctx = new_context(1);
+    CHECK_OK(bn_context_eval(ctx, prompt, n, ref, false));
+    bn_context_reset(ctx);
+    bn_sampler_params sp = bn_sampler_default_params();
+    sp.temperature = 0;
+    bn_sampler *smp = NULL;
+    CHECK_OK(bn_sampler_create(&smp, g_vocab, &sp));
+    bn_generate_params gp = bn_generate_default_params();
+    gp.n_predict = 3;
+    gp.logprobs = true;
+    gp.top_logprobs = 5;
+    bn_generator *g = NULL;
+    CHECK_OK(bn_generator_create(&g, ctx, smp, prompt, n, &gp));
+    float lp = 1.0f;
+    CHECK(bn_generator_logprobs(g, &lp, NULL, NULL, NULL) == BN_ERR_INVALID_ARG,
+          "no logprobs before a token is sampled");
+    const char *text;
+    size_t len;
+    int32_t tok;
+    bool done;
+    CHECK_OK(bn_generator_next(g, &text, &len, &tok, &done));
+    int n_top = 0;
+    const int32_t *ids = NULL;
+    const float *tops = NULL;
+    CHECK_OK(bn_generator_logprobs(g, &lp, &n_top, &ids, &tops));
+    double top = -INFINITY, sum = 0.0;
+    for (int i = 0; i < g_vocab; i++)
+        top = fmax(top, ref[i]);
+    for (int i = 0; i < g_vocab; i++)
+        sum += exp((double)ref[i] - top);
+    double want = ref[tok] - top - log(sum);
+    CHECK(fabs(lp - want) < 1e-4, "logprob %g, log-softmax %g", lp, want);
+    CHECK(n_top == 5 && ids[0] == tok && fabsf(tops[0] - lp) < 1e-6f, "top: %d, first %d (%g)",
+          n_top, n_top > 0 ? ids[0] : -1, n_top > 0 ? tops[0] : 0.0);
+    double mass = 0.0;
+    for (int i = 0; i < n_top; i++) {
+        CHECK(tops[i] <= 0.0f && (i == 0 || tops[i] <= tops[i - 1]), "top %d: %g", i, tops[i]);
+        mass += exp(tops[i]);
+    }
+    CHECK(mass <= 1.0 + 1e-6, "top probabilities sum to %g", mass);
+    bn_generator_free(g);
+    gp.logprobs = false;
+    CHECK_OK(bn_generator_create(&g, ctx, smp, prompt, n, &gp));
+    CHECK_OK(bn_generator_next(g, &text, &len, &tok, &done));
+    check_refused(bn_generator_logprobs(g, &lp, NULL, NULL, NULL), BN_ERR_INVALID_ARG,
+                  "without logprobs", "logprobs not asked for");
+    bn_generator_free(g);
+    gp.top_logprobs = 21;
+    check_refused(bn_generator_create(&g, ctx, smp, prompt, n, &gp), BN_ERR_INVALID_ARG,
+                  "top_logprobs 21", "too many top logprobs");
+    bn_sampler_free(smp);
+    bn_context_free(ctx);
+    free(ref);
+    free(prompt);
+}
+
 static void test_generation(void) {
     int32_t n = 0;
     int32_t *prompt = tokenize("It was a fine morning, and", &n);
@@ -692,6 +756,7 @@ int main(void) {
     test_vocabulary();
     test_generation();
     test_batched_generation();
+    test_logprobs();
     test_perplexity();
     test_model_freed_first();
     test_two_threads_one_context();

@@ -378,8 +378,8 @@ static void test_kernels_random(void) {
                 bn_ternary_matrix w;
                 CHECK_OK(pack_variant(&w, t, n, k, w_scale, v));
                 int8_t *xq_padded = pad_acts(xq, MAX_M, k, w.cols_padded);
-                char what[64];
-                snprintf(what, sizeof what, "%s N=%lld K=%lld", variant_name(v), (long long)n,
+                char what[96];
+                snprintf(what, sizeof what, "%.31s N=%lld K=%lld", variant_name(v), (long long)n,
                          (long long)k);
                 check_kernel(bn_ternary_kernel_for(isa_of_variant(v), layout_of_variant(v)), &w,
                              xq_padded, x_scale, x_sum, want, what);

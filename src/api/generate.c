@@ -37,6 +37,12 @@ struct bn_generator {
     int32_t pending;  /* sampled, not yet evaluated (batched steps) */
     bool has_pending; /* ... when true */
     bool has_logits;  /* logits hold the row to sample from */
+    /* logprobs of the token sampled last (p.logprobs): its own and the top ones */
+    float *raw; /* [n_vocab]: the logits before sampling, when logprobs */
+    float logprob, top_lp[20];
+    int32_t top_id[20];
+    int n_top;
+    bool has_logprobs;
     bn_generate_result r;
     bool done;
 };
@@ -56,6 +62,7 @@ void bn_generator_free(bn_generator *g) {
     bn_bytes_free(&g->out);
     free(g->logits);
     free(g->prompt);
+    free(g->raw);
     free(g);
 }
 
@@ -69,6 +76,8 @@ static bn_status check_params(const bn_context *c, const bn_generate_params *p, 
         if (p->stop[i] == NULL || p->stop[i][0] == '\0')
             return BN_ERROR(BN_ERR_INVALID_ARG, "generate: stop string %d is %s", i,
                             p->stop[i] == NULL ? "NULL" : "empty");
+    if (p->top_logprobs < 0 || p->top_logprobs > 20)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "generate: top_logprobs %d (0..20)", p->top_logprobs);
     if (p->seq < 0 || p->seq >= bn_context_n_seq_max(c))
         return BN_ERROR(BN_ERR_RANGE, "generate: sequence %d of a context of %d", p->seq,
                         bn_context_n_seq_max(c));
@@ -139,7 +148,8 @@ bn_status bn_generator_create(bn_generator **out, bn_context *c, bn_sampler *s,
     if (st == BN_OK) {
         bn_stop_init(&g->stop, g->p.stop, (size_t)g->p.n_stop);
         bn_detokenizer_init(&g->detok, g->m->tok, true);
-        if ((g->logits = malloc((size_t)g->m->cfg.n_vocab * sizeof(float))) == NULL)
+        if ((g->logits = malloc((size_t)g->m->cfg.n_vocab * sizeof(float))) == NULL ||
+            (p->logprobs && (g->raw = malloc((size_t)g->m->cfg.n_vocab * sizeof(float))) == NULL))
             st = BN_ERROR(BN_ERR_OUT_OF_MEMORY, "generate: logits");
     }
     double t0 = bn_time_s();
@@ -176,6 +186,39 @@ static bn_status finish(bn_generator *g, bn_stop_reason reason) {
     return bn_stop_flush(&g->stop, &g->out); /* after a stop string this adds nothing */
 }
 
+/* log(sum exp(x[i])) over x[0..n), -inf entries (masked tokens) contributing nothing. */
+static double log_sum_exp(const float *x, int n) {
+    float top = -INFINITY;
+    for (int i = 0; i < n; i++)
+        top = x[i] > top ? x[i] : top;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)x[i] - top);
+    return top + log(sum);
+}
+
+/* The p.top_logprobs largest logits of x[0..n) into g->top_id / top_lp, largest first (lower id
+ * first on ties), by insertion into a short sorted list. */
+static void top_tokens(bn_generator *g, int n, double log_z) {
+    int k = g->p.top_logprobs, have = 0;
+    for (int i = 0; i < n && k > 0; i++) {
+        float v = g->logits[i];
+        if (have == k && v <= g->top_lp[k - 1])
+            continue;
+        int at = have < k ? have++ : k - 1;
+        while (at > 0 && g->top_lp[at - 1] < v) {
+            g->top_lp[at] = g->top_lp[at - 1];
+            g->top_id[at] = g->top_id[at - 1];
+            at--;
+        }
+        g->top_lp[at] = v;
+        g->top_id[at] = i;
+    }
+    for (int j = 0; j < have; j++)
+        g->top_lp[j] = (float)(g->top_lp[j] - log_z);
+    g->n_top = have;
+}
+
 /* One token from the logits: sample it and release its text; g->done when generation ends
  * here. The token is not evaluated. */
 static bn_status sample(bn_generator *g, int32_t *token) {
@@ -188,7 +231,19 @@ static bn_status sample(bn_generator *g, int32_t *token) {
         for (int i = 0; i < spec->n_eog; i++)
             g->logits[spec->eog[i]] = -INFINITY;
     }
+    /* the model's distribution, taken before the sampler penalizes the logits in place */
+    int n = (int)bn_sampler_n_vocab(g->s);
+    double log_z = 0.0;
+    if (g->p.logprobs) {
+        log_z = log_sum_exp(g->logits, n);
+        memcpy(g->raw, g->logits, (size_t)n * sizeof *g->raw);
+        top_tokens(g, n, log_z);
+    }
     int32_t tok = bn_sampler_sample(g->s, g->logits);
+    if (g->p.logprobs) {
+        g->logprob = (float)(g->raw[tok] - log_z);
+        g->has_logprobs = true;
+    }
     bn_sampler_accept(g->s, tok);
     g->r.n_generated++;
     *token = tok;
@@ -375,6 +430,24 @@ bn_status bn_generator_step_batch(bn_generator *const *gens, int n, int prompt_c
     }
     free(take), free(wants), free(tokens), free(seqs), free(flags), free(logits);
     return st;
+}
+
+bn_status bn_generator_logprobs(const bn_generator *g, float *logprob, int *n_top,
+                                const int32_t **top_ids, const float **top_logprobs) {
+    if (g == NULL || !g->p.logprobs || !g->has_logprobs)
+        return BN_ERROR(BN_ERR_INVALID_ARG, "generator logprobs: %s",
+                        g == NULL        ? "NULL generator"
+                        : !g->p.logprobs ? "the generator was made without logprobs"
+                                         : "no token sampled yet");
+    if (logprob != NULL)
+        *logprob = g->logprob;
+    if (n_top != NULL)
+        *n_top = g->n_top;
+    if (top_ids != NULL)
+        *top_ids = g->top_id;
+    if (top_logprobs != NULL)
+        *top_logprobs = g->top_lp;
+    return BN_OK;
 }
 
 void bn_generator_result(const bn_generator *g, bn_generate_result *out) {

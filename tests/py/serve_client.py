@@ -92,10 +92,34 @@ stream.close()
 assert chat("Hi", max_tokens=4, temperature=0).choices[0].message.content is not None
 print("ok: a vanished client, then more requests")
 
+# logprobs: greedy tokens are the most likely, their texts make the answer, streamed = whole
+r = chat("Tell me a story.", max_tokens=12, temperature=0, logprobs=True, top_logprobs=3)
+content = r.choices[0].logprobs.content
+assert len(content) == r.usage.completion_tokens, (len(content), r.usage)
+for e in content:
+    assert e.logprob <= 0 and len(e.top_logprobs) == 3, e
+    assert e.top_logprobs[0].token == e.token and abs(e.top_logprobs[0].logprob - e.logprob) < 1e-6, e
+    assert e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob >= e.top_logprobs[2].logprob, e
+assert b"".join(bytes(e.bytes) for e in content).decode() == r.choices[0].message.content
+streamed = []
+for chunk in chat("Tell me a story.", max_tokens=12, temperature=0, logprobs=True,
+                  top_logprobs=3, stream=True):
+    if chunk.choices and chunk.choices[0].logprobs and chunk.choices[0].logprobs.content:
+        streamed += chunk.choices[0].logprobs.content
+assert [(e.token, round(e.logprob, 5)) for e in streamed] == [
+    (e.token, round(e.logprob, 5)) for e in content], (streamed, content)
+c = client.completions.create(model="default", prompt="Once upon a time", max_tokens=6,
+                              temperature=0, logprobs=2)
+lp = c.choices[0].logprobs
+assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 6, lp
+assert all(x <= 0 for x in lp.token_logprobs) and lp.text_offset[0] == 0, lp
+assert "".join(lp.tokens) == c.choices[0].text, (lp.tokens, c.choices[0].text)
+print("ok: logprobs (chat and completions, streamed and not)")
+
 # errors in OpenAI's shape
 for kw, status, param in [({"temperature": 3.5}, 400, "temperature"),
                           ({"max_tokens": 10**6}, 400, "max_tokens"),
-                          ({"n": 2}, 400, "n")]:
+                          ({"n": 2}, 400, "n"), ({"logprobs": 9}, 400, "logprobs")]:
     try:
         client.completions.create(model="default", prompt="x", **kw)
         raise AssertionError(f"{kw} accepted")

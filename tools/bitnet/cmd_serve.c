@@ -119,6 +119,95 @@ static cJSON *answer(const server *s, bn_serve_kind kind, const char *id, bool c
     return root;
 }
 
+/* A token's text for JSON: its bytes with any invalid UTF-8 (a token may hold part of a
+ * character) replaced by U+FFFD, as OpenAI shows such tokens (their "bytes" keep the truth). */
+static char *token_text(const bn_model *m, int32_t id, cJSON **bytes) {
+    size_t len = 0;
+    const char *p = bn_token_piece(m, id, &len);
+    char *out = malloc(3 * len + 1);
+    if (bytes != NULL)
+        *bytes = cJSON_CreateArray();
+    size_t o = 0;
+    for (size_t i = 0; p != NULL && out != NULL && i < len;) {
+        unsigned c = (unsigned char)p[i];
+        size_t k = c < 0x80             ? 1
+                   : (c & 0xE0) == 0xC0 ? 2
+                   : (c & 0xF0) == 0xE0 ? 3
+                   : (c & 0xF8) == 0xF0 ? 4
+                                        : 0;
+        bool whole = k > 0 && i + k <= len;
+        for (size_t j = 1; whole && j < k; j++)
+            whole = ((unsigned char)p[i + j] & 0xC0) == 0x80;
+        if (whole) {
+            memcpy(out + o, p + i, k);
+            o += k;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            k = 1;
+        }
+        i += k;
+    }
+    for (size_t i = 0; p != NULL && bytes != NULL && i < len; i++)
+        cJSON_AddItemToArray(*bytes, cJSON_CreateNumber((unsigned char)p[i]));
+    if (out != NULL)
+        out[o] = '\0';
+    return out;
+}
+
+/* OpenAI's logprobs object of a choice, for entries[0..n): chat's {"content": [...]} or the
+ * completions' {"tokens", "token_logprobs", "top_logprobs", "text_offset"}. */
+static cJSON *logprobs_json(const server *s, bn_serve_kind kind, const bn_serve_logprob *lp, int n,
+                            size_t *offset) {
+    cJSON *root = cJSON_CreateObject();
+    if (kind == BN_SERVE_CHAT) {
+        cJSON *content = cJSON_AddArrayToObject(root, "content");
+        for (int i = 0; i < n; i++) {
+            cJSON *e = cJSON_CreateObject(), *bytes, *tops;
+            char *t = token_text(s->model, lp[i].token, &bytes);
+            cJSON_AddStringToObject(e, "token", t ? t : "");
+            cJSON_AddNumberToObject(e, "logprob", lp[i].logprob);
+            cJSON_AddItemToObject(e, "bytes", bytes);
+            free(t);
+            tops = cJSON_AddArrayToObject(e, "top_logprobs");
+            for (int j = 0; j < lp[i].n_top; j++) {
+                cJSON *o = cJSON_CreateObject(), *b;
+                char *tt = token_text(s->model, lp[i].top_id[j], &b);
+                cJSON_AddStringToObject(o, "token", tt ? tt : "");
+                cJSON_AddNumberToObject(o, "logprob", lp[i].top_lp[j]);
+                cJSON_AddItemToObject(o, "bytes", b);
+                free(tt);
+                cJSON_AddItemToArray(tops, o);
+            }
+            cJSON_AddItemToArray(content, e);
+        }
+        return root;
+    }
+    cJSON *tokens = cJSON_AddArrayToObject(root, "tokens");
+    cJSON *values = cJSON_AddArrayToObject(root, "token_logprobs");
+    cJSON *tops = cJSON_AddArrayToObject(root, "top_logprobs");
+    cJSON *offsets = cJSON_AddArrayToObject(root, "text_offset");
+    for (int i = 0; i < n; i++) {
+        char *t = token_text(s->model, lp[i].token, NULL);
+        cJSON_AddItemToArray(tokens, cJSON_CreateString(t ? t : ""));
+        cJSON_AddItemToArray(values, cJSON_CreateNumber(lp[i].logprob));
+        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)*offset));
+        size_t len = 0;
+        bn_token_piece(s->model, lp[i].token, &len);
+        *offset += len;
+        free(t);
+        cJSON *o = cJSON_CreateObject();
+        for (int j = 0; j < lp[i].n_top; j++) {
+            char *tt = token_text(s->model, lp[i].top_id[j], NULL);
+            if (tt != NULL && cJSON_GetObjectItemCaseSensitive(o, tt) == NULL)
+                cJSON_AddNumberToObject(o, tt, lp[i].top_lp[j]);
+            free(tt);
+        }
+        cJSON_AddItemToArray(tops, o);
+    }
+    return root;
+}
+
 /* The text of a choice: message / delta for chat, text for completions. */
 static void put_text(cJSON *choice, bn_serve_kind kind, bool chunk, const char *text, bool role) {
     if (kind == BN_SERVE_COMPLETION) {
@@ -162,6 +251,14 @@ static enum MHD_Result whole_answer(struct MHD_Connection *c, server *s, bn_serv
     cJSON *choice;
     cJSON *root = answer(s, kind, id, false, &choice);
     put_text(choice, kind, false, all != NULL ? all : "", false);
+    if (r->logprobs) {
+        int n = 0;
+        size_t offset = 0;
+        bn_serve_logprob *lp = bn_serve_take_logprobs(s->engine, r, &n);
+        cJSON_DeleteItemFromObject(choice, "logprobs");
+        cJSON_AddItemToObject(choice, "logprobs", logprobs_json(s, kind, lp, n, &offset));
+        free(lp);
+    }
     cJSON_AddStringToObject(choice, "finish_reason", bn_serve_finish_reason(r));
     cJSON_AddItemToObject(root, "usage", usage_of(r));
     free(all);
@@ -177,6 +274,7 @@ typedef struct stream {
     char id[64];
     char *pending; /* SSE bytes not yet handed to libmicrohttpd */
     size_t len, at;
+    size_t text_offset; /* completions' logprobs: bytes of the tokens so far */
     bool sent_role, finished;
 } stream;
 
@@ -207,14 +305,23 @@ static void stream_fill(stream *st) {
     char *text;
     size_t n;
     bool done = bn_serve_wait(st->s->engine, st->r, &text, &n);
+    int n_lp = 0;
+    bn_serve_logprob *lp =
+        st->r->logprobs ? bn_serve_take_logprobs(st->s->engine, st->r, &n_lp) : NULL;
     cJSON *choice;
-    if (n > 0 || (!st->sent_role && st->kind == BN_SERVE_CHAT)) {
+    if (n > 0 || n_lp > 0 || (!st->sent_role && st->kind == BN_SERVE_CHAT)) {
         cJSON *root = answer(st->s, st->kind, st->id, true, &choice);
         put_text(choice, st->kind, true, text != NULL ? text : "", !st->sent_role);
+        if (n_lp > 0) {
+            cJSON_DeleteItemFromObject(choice, "logprobs");
+            cJSON_AddItemToObject(choice, "logprobs",
+                                  logprobs_json(st->s, st->kind, lp, n_lp, &st->text_offset));
+        }
         cJSON_AddNullToObject(choice, "finish_reason");
         sse(st, root);
         st->sent_role = true;
     }
+    free(lp);
     free(text);
     if (!done)
         return;

@@ -55,6 +55,7 @@ static void request_free(bn_serve_request *r) {
         free(r->stop[i]);
     free(r->prompt);
     free(r->text);
+    free(r->lp);
     pthread_cond_destroy(&r->cond);
     free(r);
 }
@@ -87,6 +88,28 @@ static bool append(bn_serve_request *r, const char *text, size_t len) {
     memcpy(r->text + r->len, text, len);
     r->len += len;
     r->text[r->len] = '\0';
+    return true;
+}
+
+/* Under the lock: the logprobs of the token r's generator sampled last. */
+static bool record_logprob(bn_serve_request *r, int32_t token) {
+    if (r->n_lp == r->lp_cap) {
+        int cap = r->lp_cap ? 2 * r->lp_cap : 32;
+        bn_serve_logprob *grown = realloc(r->lp, (size_t)cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        r->lp = grown;
+        r->lp_cap = cap;
+    }
+    bn_serve_logprob *e = &r->lp[r->n_lp];
+    const int32_t *ids;
+    const float *lps;
+    if (bn_generator_logprobs(r->gen, &e->logprob, &e->n_top, &ids, &lps) != BN_OK)
+        return false;
+    e->token = token;
+    memcpy(e->top_id, ids, (size_t)e->n_top * sizeof *ids);
+    memcpy(e->top_lp, lps, (size_t)e->n_top * sizeof *lps);
+    r->n_lp++;
     return true;
 }
 
@@ -133,6 +156,8 @@ static void admit_locked(bn_serve_engine *e) {
         gp.n_stop = r->n_stop;
         gp.seq = s;
         gp.defer_prompt = true;
+        gp.logprobs = r->logprobs;
+        gp.top_logprobs = r->top_logprobs;
         bn_status st = bn_sampler_create(&r->sampler, e->n_vocab, &r->sampling);
         if (st == BN_OK)
             st = bn_generator_create(&r->gen, e->ctx, r->sampler, r->prompt, r->n_prompt, &gp);
@@ -183,6 +208,10 @@ static void *engine_main(void *arg) {
             if (out[i].token >= 0) {
                 r->n_generated++;
                 e->stats.generated_tokens++;
+                if (r->logprobs && !record_logprob(r, out[i].token)) {
+                    finish_locked(e, r, BN_ERR_OUT_OF_MEMORY, "out of memory");
+                    continue;
+                }
             }
             if (out[i].len > 0) {
                 if (r->t_first == 0) {
@@ -324,6 +353,20 @@ bool bn_serve_wait(bn_serve_engine *e, bn_serve_request *r, char **text, size_t 
     r->read = r->len;
     pthread_mutex_unlock(&e->lock);
     return done;
+}
+
+bn_serve_logprob *bn_serve_take_logprobs(bn_serve_engine *e, bn_serve_request *r, int *n) {
+    pthread_mutex_lock(&e->lock);
+    *n = r->n_lp - r->lp_read;
+    bn_serve_logprob *out = *n > 0 ? malloc((size_t)*n * sizeof *out) : NULL;
+    if (out != NULL) {
+        memcpy(out, r->lp + r->lp_read, (size_t)*n * sizeof *out);
+        r->lp_read = r->n_lp;
+    } else {
+        *n = 0;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return out;
 }
 
 void bn_serve_cancel(bn_serve_engine *e, bn_serve_request *r) {

@@ -20,8 +20,19 @@
 
 typedef struct bn_serve_engine bn_serve_engine;
 
+/* A generated token's log-probability and its most likely alternatives. */
+typedef struct bn_serve_logprob {
+    int32_t token;
+    float logprob;
+    int n_top;
+    int32_t top_id[20];
+    float top_lp[20];
+} bn_serve_logprob;
+
 typedef struct bn_serve_request {
     /* set by the HTTP side before submitting */
+    bool logprobs;    /* record bn_serve_logprob entries */
+    int top_logprobs; /* 0..20 */
     int32_t *prompt;
     int n_prompt;
     bn_sampler_params sampling;
@@ -32,6 +43,8 @@ typedef struct bn_serve_request {
     char *text; /* made so far; [0, read) already taken by the HTTP side */
     size_t len, cap, read;
     int n_generated;
+    bn_serve_logprob *lp; /* [n_lp]: one per generated token when logprobs; [0, lp_read) taken */
+    int n_lp, lp_cap, lp_read;
     bn_stop_reason reason;
     bn_status status; /* BN_OK, or what ended it (the message is in error) */
     char error[256];
@@ -77,6 +90,9 @@ bn_status bn_serve_submit(bn_serve_engine *e, bn_serve_request *r);
 /* Wait until r has text past r->read or is done; copy that text out (malloc'd, *len bytes;
  * NULL when none) and mark it read. Returns r->done as it was when the text was taken. */
 bool bn_serve_wait(bn_serve_engine *e, bn_serve_request *r, char **text, size_t *len);
+
+/* The logprob entries made since the last call (malloc'd copy, *n of them; NULL when none). */
+bn_serve_logprob *bn_serve_take_logprobs(bn_serve_engine *e, bn_serve_request *r, int *n);
 
 /* The client has gone: the engine frees r's slot at its next step. */
 void bn_serve_cancel(bn_serve_engine *e, bn_serve_request *r);

@@ -168,13 +168,30 @@ static bool completion_prompt(const bn_model *model, const cJSON *root, bn_serve
     return true;
 }
 
+/* Chat: "logprobs": bool, "top_logprobs": 0..20; completions: "logprobs": 0..5 (the top). */
+static bool logprobs(const cJSON *root, bn_serve_kind kind, bn_serve_request *r,
+                     bn_serve_parsed *p) {
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
+    double top = 0;
+    if (kind == BN_SERVE_CHAT) {
+        if (!boolean(root, "logprobs", &r->logprobs, p) ||
+            !integer(root, "top_logprobs", 0, 20, 0, &top, p))
+            return false;
+        if (top > 0 && !r->logprobs)
+            return fail(p, "top_logprobs", "'%s' needs \"logprobs\": true", "top_logprobs");
+    } else if (lp != NULL && !cJSON_IsNull(lp)) {
+        if (!integer(root, "logprobs", 0, 5, 0, &top, p))
+            return false;
+        r->logprobs = true;
+    }
+    r->top_logprobs = (int)top;
+    return true;
+}
+
 static bool refuse_unsupported(const cJSON *root, bn_serve_parsed *p) {
     double n;
     if (!integer(root, "n", 1, 1, 1, &n, p))
         return fail(p, "n", "'%s' must be 1: one choice per request", "n");
-    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
-    if (lp != NULL && !cJSON_IsNull(lp) && !cJSON_IsFalse(lp))
-        return fail(p, "logprobs", "'%s' is not supported by this server", "logprobs");
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
     if (tools != NULL && !cJSON_IsNull(tools))
         return fail(p, "tools", "'%s' are not supported by this server", "tools");
@@ -224,7 +241,7 @@ bool bn_serve_parse(const bn_model *model, bn_serve_kind kind, const char *body,
     sp->repeat_last_n = -1;
     double temperature, top_p, presence, frequency, seed, max_tokens, max_completion;
     const char *max_name = kind == BN_SERVE_CHAT ? "max_completion_tokens" : "max_tokens";
-    bool ok = refuse_unsupported(root, p) &&
+    bool ok = refuse_unsupported(root, p) && logprobs(root, kind, r, p) &&
               number(root, "temperature", 0, 2, 1, &temperature, p) &&
               number(root, "top_p", 1e-9, 1, 1, &top_p, p) &&
               number(root, "presence_penalty", -2, 2, 0, &presence, p) &&

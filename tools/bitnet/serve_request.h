@@ -4,8 +4,8 @@
  *
  * Parsing checks every field it reads and names the first bad one; fields it does not know are
  * ignored, as OpenAI's own clients send some (user, stream_options, ...) that change nothing
- * here. Unsupported features that would change the answer (n > 1, logprobs, tools) are refused
- * by name rather than ignored.
+ * here. Unsupported features that would change the answer (n > 1, tools) are refused by name
+ * rather than ignored.
  */
 #ifndef BN_SERVE_REQUEST_H
 #define BN_SERVE_REQUEST_H
