@@ -145,6 +145,7 @@ def main():
             "ttft_p99_s": pct([r["ttft"] for r in ok if r["ttft"] is not None], 99),
             "token_gap_p50_s": pct(gaps, 50), "token_gap_p99_s": pct(gaps, 99),
             "rss_kb_start": rss0, "rss_kb_samples": rss_samples,
+            "error_examples": sorted({str(r["error"])[:120] for r in results if "error" in r})[:3],
         }
         print(json.dumps(report))
         return 0 if report["errors"] == 0 else 1

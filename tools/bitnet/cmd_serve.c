@@ -119,26 +119,14 @@ static cJSON *answer(const server *s, bn_serve_kind kind, const char *id, bool c
     return root;
 }
 
-/* A token's text for JSON: its bytes with any invalid UTF-8 (a token may hold part of a
- * character) replaced by U+FFFD, as OpenAI shows such tokens (their "bytes" keep the truth). */
-static char *token_text(const bn_model *m, int32_t id, cJSON **bytes) {
-    size_t len = 0;
-    const char *p = bn_token_piece(m, id, &len);
+/* Text for JSON (which is UTF-8): p[0..len) with every byte that does not begin a whole, valid
+ * character replaced by U+FFFD, as OpenAI's API shows them. Generated text can hold such bytes:
+ * byte-level tokens may make sequences that no character completes. NULL when out of memory. */
+static char *json_text(const char *p, size_t len) {
     char *out = malloc(3 * len + 1);
-    if (bytes != NULL)
-        *bytes = cJSON_CreateArray();
     size_t o = 0;
-    for (size_t i = 0; p != NULL && out != NULL && i < len;) {
-        unsigned c = (unsigned char)p[i];
-        size_t k = c < 0x80             ? 1
-                   : (c & 0xE0) == 0xC0 ? 2
-                   : (c & 0xF0) == 0xE0 ? 3
-                   : (c & 0xF8) == 0xF0 ? 4
-                                        : 0;
-        bool whole = k > 0 && i + k <= len;
-        for (size_t j = 1; whole && j < k; j++)
-            whole = ((unsigned char)p[i + j] & 0xC0) == 0x80;
-        if (whole) {
+    for (size_t i = 0, k; out != NULL && i < len; i += k) {
+        if ((k = bn_serve_utf8_char(p + i, len - i)) > 0) {
             memcpy(out + o, p + i, k);
             o += k;
         } else {
@@ -146,13 +134,23 @@ static char *token_text(const bn_model *m, int32_t id, cJSON **bytes) {
             o += 3;
             k = 1;
         }
-        i += k;
     }
-    for (size_t i = 0; p != NULL && bytes != NULL && i < len; i++)
-        cJSON_AddItemToArray(*bytes, cJSON_CreateNumber((unsigned char)p[i]));
     if (out != NULL)
         out[o] = '\0';
     return out;
+}
+
+/* A token's text for JSON (json_text), and its raw bytes as a JSON array when bytes is not
+ * NULL (what OpenAI's "bytes" fields keep). */
+static char *token_text(const bn_model *m, int32_t id, cJSON **bytes) {
+    size_t len = 0;
+    const char *p = bn_token_piece(m, id, &len);
+    if (bytes != NULL) {
+        *bytes = cJSON_CreateArray();
+        for (size_t i = 0; p != NULL && i < len; i++)
+            cJSON_AddItemToArray(*bytes, cJSON_CreateNumber((unsigned char)p[i]));
+    }
+    return json_text(p != NULL ? p : "", p != NULL ? len : 0);
 }
 
 /* OpenAI's logprobs object of a choice, for entries[0..n): chat's {"content": [...]} or the
@@ -250,7 +248,9 @@ static enum MHD_Result whole_answer(struct MHD_Connection *c, server *s, bn_serv
     id_of(id, sizeof id, kind);
     cJSON *choice;
     cJSON *root = answer(s, kind, id, false, &choice);
-    put_text(choice, kind, false, all != NULL ? all : "", false);
+    char *clean = json_text(all != NULL ? all : "", len);
+    put_text(choice, kind, false, clean != NULL ? clean : "", false);
+    free(clean);
     if (r->logprobs) {
         int n = 0;
         size_t offset = 0;
@@ -311,7 +311,9 @@ static void stream_fill(stream *st) {
     cJSON *choice;
     if (n > 0 || n_lp > 0 || (!st->sent_role && st->kind == BN_SERVE_CHAT)) {
         cJSON *root = answer(st->s, st->kind, st->id, true, &choice);
-        put_text(choice, st->kind, true, text != NULL ? text : "", !st->sent_role);
+        char *clean = json_text(text != NULL ? text : "", n);
+        put_text(choice, st->kind, true, clean != NULL ? clean : "", !st->sent_role);
+        free(clean);
         if (n_lp > 0) {
             cJSON_DeleteItemFromObject(choice, "logprobs");
             cJSON_AddItemToObject(choice, "logprobs",

@@ -198,36 +198,40 @@ static bool refuse_unsupported(const cJSON *root, bn_serve_parsed *p) {
     return true;
 }
 
-/* Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or values past
- * U+10FFFF). JSON text is UTF-8 (RFC 8259), so a body that is not is refused whole. */
-static bool valid_utf8(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t k = c < 0x80             ? 1
-                   : (c & 0xE0) == 0xC0 ? 2
-                   : (c & 0xF0) == 0xE0 ? 3
-                   : (c & 0xF8) == 0xF0 ? 4
-                                        : 0;
-        if (k == 0 || i + k > n)
-            return false;
-        unsigned v = k == 1 ? c : c & (0x7F >> k);
-        for (size_t j = 1; j < k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                return false;
-            v = v << 6 | (s[i + j] & 0x3F);
-        }
-        static const unsigned least[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if ((k > 1 && v < least[k]) || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-            return false;
-        i += k;
+size_t bn_serve_utf8_char(const char *p, size_t n) {
+    const unsigned char *s = (const unsigned char *)p;
+    unsigned c = n > 0 ? s[0] : 0x80;
+    size_t k = c < 0x80             ? 1
+               : (c & 0xE0) == 0xC0 ? 2
+               : (c & 0xF0) == 0xE0 ? 3
+               : (c & 0xF8) == 0xF0 ? 4
+                                    : 0;
+    if (k == 0 || k > n)
+        return 0;
+    unsigned v = k == 1 ? c : c & (0x7Fu >> k);
+    for (size_t j = 1; j < k; j++) {
+        if ((s[j] & 0xC0) != 0x80)
+            return 0;
+        v = v << 6 | (s[j] & 0x3F);
     }
+    static const unsigned least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if ((k > 1 && v < least[k]) || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    return k;
+}
+
+/* JSON text is UTF-8 (RFC 8259), so a body that is not is refused whole. */
+static bool valid_utf8(const char *s, size_t n) {
+    for (size_t i = 0, k; i < n; i += k)
+        if ((k = bn_serve_utf8_char(s + i, n - i)) == 0)
+            return false;
     return true;
 }
 
 bool bn_serve_parse(const bn_model *model, bn_serve_kind kind, const char *body, size_t len,
                     int n_ctx, bn_serve_request *r, bn_serve_parsed *p) {
     memset(p, 0, sizeof *p);
-    if (!valid_utf8((const unsigned char *)body, len))
+    if (!valid_utf8(body, len))
         return fail(p, NULL, "the body is not valid UTF-8%s", "");
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (root == NULL || !cJSON_IsObject(root)) {

@@ -31,6 +31,10 @@ typedef struct bn_serve_parsed {
 bool bn_serve_parse(const bn_model *model, bn_serve_kind kind, const char *body, size_t len,
                     int n_ctx, bn_serve_request *r, bn_serve_parsed *p);
 
+/* The length (1..4) of the well-formed UTF-8 character at p[0..n) (RFC 3629: no overlongs,
+ * surrogates or values past U+10FFFF), or 0 when there is none. */
+size_t bn_serve_utf8_char(const char *p, size_t n);
+
 /* "stop" or "length" for a finished request (a stop string, EOG, the max_tokens limit...). */
 const char *bn_serve_finish_reason(const bn_serve_request *r);
 
