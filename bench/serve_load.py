@@ -113,10 +113,11 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--soak", type=float, default=0)
+    ap.add_argument("extra", nargs="*", help="more `bitnet serve` options, after --")
     a = ap.parse_args()
     port = free_port()
     cmd = [a.bin, "serve", "-m", a.model, "--port", str(port), "--parallel", str(a.parallel),
-           "-c", str(a.ctx)] + (["-t", str(a.threads)] if a.threads else [])
+           "-c", str(a.ctx)] + (["-t", str(a.threads)] if a.threads else []) + a.extra
     srv = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):

@@ -15,6 +15,7 @@ packages=(
     libopenblas-dev  # OpenBLAS: the float GEMMs of training (cblas_sgemm), multithreaded
     zlib1g-dev       # zlib: CRC-32 of training checkpoints
     libmicrohttpd-dev  # libmicrohttpd: the HTTP server of bitnet serve
+    chromium         # headless browser: the test of serve's chat page (tests/cli/serve_page.sh)
     python3          # CLI tests parse our JSON output with it
     python3-venv     # the project-local .venv for the Python-side tests
     clang            # libFuzzer harnesses (make fuzz)

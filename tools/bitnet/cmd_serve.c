@@ -1,6 +1,7 @@
 /*
  * cmd_serve.c - `bitnet serve`: an OpenAI-compatible HTTP server over libmicrohttpd.
  *
+ *   GET  /                                       a chat page (serve_page.html) that streams
  *   POST /v1/chat/completions, /v1/completions   (stream: server-sent events ending in [DONE])
  *   GET  /v1/models, /health, /metrics           (Prometheus text)
  *   POST /tokenize {"content"} -> {"tokens"},  /detokenize {"tokens"} -> {"content"}
@@ -29,6 +30,10 @@
 #include <time.h>
 
 #define MAX_BODY (1 << 20) /* bytes of a request body */
+
+/* The chat page (serve_page.html, compiled in by CMake). */
+extern const unsigned char bn_serve_page[];
+extern const unsigned long bn_serve_page_len;
 
 typedef struct server {
     bn_model *model;
@@ -551,6 +556,18 @@ static bool authorized(struct MHD_Connection *c, const server *s) {
 static enum MHD_Result route(struct MHD_Connection *c, server *s, const char *url,
                              const char *method, body *b) {
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    if (get && (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)) {
+        /* the page itself is public; what it asks for needs the key */
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            bn_serve_page_len, (void *)bn_serve_page, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; script-src 'unsafe-inline'; "
+                                "style-src 'unsafe-inline'");
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
     if (get && strcmp(url, "/health") == 0) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "status", "ok");
@@ -672,6 +689,12 @@ int bn_cmd_serve(int argc, char **argv) {
                 return bn_cli_usage_error("serve", "unknown option '%s'", a);
         }
     }
+    /* Batched steps of several sequences are bound by the int8 multiply-adds, not by the bytes
+     * read, and the 2-bit layout's tiles do more of those per cycle than the 1.6-bit layout's
+     * panels (2B-4T, 8 slots on 2 Zen 5 cores: 115 against 98 tokens/s; bench/RESULTS.md), so
+     * unless asked otherwise a server of more than two slots runs i2. */
+    if (engine.weight_layout == NULL && parallel > 2)
+        engine.weight_layout = "i2";
     char tried[1024];
     if (model_path == NULL && (model_path = bn_cli_default_model(tried, sizeof tried)) == NULL) {
         fprintf(stderr, "bitnet serve: no -m and no default model (tried %s)\n", tried);
