@@ -130,10 +130,14 @@ def main():
         rss0 = rss_kb(srv.pid)
         results, wall = run_load(port, a.requests, a.clients, a.max_tokens)
         rss_samples = [rss_kb(srv.pid)]
-        end = time.time() + a.soak
+        end, last_sample = time.time() + a.soak, time.time()
         while time.time() < end:
             more, _ = run_load(port, a.clients * 2, a.clients, a.max_tokens)
             results += more
+            if time.time() - last_sample >= 10:  # one sample every 10 s
+                rss_samples.append(rss_kb(srv.pid))
+                last_sample = time.time()
+        if a.soak > 0:
             rss_samples.append(rss_kb(srv.pid))
         ok = [r for r in results if "error" not in r]
         gaps = [g for r in ok for g in r["gaps"]]
