@@ -9,6 +9,7 @@ OpenAI's shape with the right status.
 import concurrent.futures as cf
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -115,6 +116,21 @@ assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 6, lp
 assert all(x <= 0 for x in lp.token_logprobs) and lp.text_offset[0] == 0, lp
 assert "".join(lp.tokens) == c.choices[0].text, (lp.tokens, c.choices[0].text)
 print("ok: logprobs (chat and completions, streamed and not)")
+
+# a slowloris: a request whose body never finishes holds its own connection only
+import socket
+from urllib.parse import urlparse
+u = urlparse(base)
+slow = [socket.create_connection((u.hostname, u.port)) for _ in range(4)]
+for sock in slow:
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                 key.encode() + b"\r\nContent-Length: 1000\r\n\r\n{\"prompt\": \"a")
+t0 = time.time()
+assert chat("Hi", max_tokens=4, temperature=0).choices[0].message.content is not None
+assert time.time() - t0 < 10, time.time() - t0
+for sock in slow:
+    sock.close()
+print("ok: 4 unfinished bodies do not hold up other requests")
 
 # errors in OpenAI's shape
 for kw, status, param in [({"temperature": 3.5}, 400, "temperature"),
