@@ -1,12 +1,14 @@
 /*
  * fuzz_serve_request.c - libFuzzer harness for `bitnet serve`'s request parser
- * (tools/bitnet/serve_request.c): any bytes as the body of a chat (first byte even) or a
- * completion request, against the shipped model's tokenizer and a context from the first byte.
- * What parses must be a request the engine can run (a prompt of at least one token, prompt plus
- * max_tokens within the context, sampling values in range, at most 4 non-empty stops); what
- * does not must be refused with status 400 and a message. Anything else aborts, as do sanitizer
- * reports. tests/test_fuzz_replay_serve_request.c replays the corpus in plain `make test`.
+ * (tools/bitnet/serve_request.c, with serve_engine.c for its requests): any bytes as the body of a
+ * chat (first byte even) or a completion request, against the shipped model's tokenizer and a
+ * context from the first byte. What parses must be a request the engine can run (a prompt of at
+ * least one token, prompt plus max_tokens within the context, sampling values in range, at most 4
+ * non-empty stops); what does not must be refused with status 400 and a message. Anything else
+ * aborts, as do sanitizer reports. tests/test_fuzz_replay_serve_request.c replays the corpus in
+ * plain `make test`.
  */
+#include "../../tools/bitnet/serve_engine.c"
 #include "../../tools/bitnet/serve_request.c"
 
 #include <stdlib.h>
@@ -28,11 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
     bn_serve_kind kind = data[0] % 2 ? BN_SERVE_COMPLETION : BN_SERVE_CHAT;
-    int n_ctx = 16 + (data[0] >> 1) * 2;        /* 16..270 */
-    bn_serve_request *r = calloc(1, sizeof *r); /* as bn_serve_request_new makes one */
+    int n_ctx = 16 + (data[0] >> 1) * 2; /* 16..270 */
+    bn_serve_request *r = bn_serve_request_new();
     if (r == NULL)
         return 0;
-    pthread_cond_init(&r->cond, NULL);
     bn_serve_parsed p;
     bool ok =
         bn_serve_parse(fuzz_serve_model(), kind, (const char *)data + 1, size - 1, n_ctx, r, &p);
@@ -50,13 +51,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (p.http_status != 400 || p.error[0] == '\0') {
         abort();
     }
-    /* the request's own free, as the server releases it */
-    for (int i = 0; i < r->n_stop; i++)
-        free(r->stop[i]);
-    free(r->prompt);
-    free(r->lp);
-    free(r->text);
-    pthread_cond_destroy(&r->cond);
-    free(r);
+    request_free(r); /* serve_engine.c's, as the last release does */
     return 0;
 }

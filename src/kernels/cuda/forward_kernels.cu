@@ -19,93 +19,42 @@ enum { ACT_RELU = 0, ACT_RELU2 = 1, ACT_SILU = 2 };
 
 /* ---- block reductions ---------------------------------------------------------------------- */
 
-__device__ static double block_sum_double(double v, double *shared) {
-    for (int o = 16; o > 0; o /= 2)
-        v += __shfl_down_sync(0xffffffffu, v, o);
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (lane == 0)
-        shared[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = lane < (int)(blockDim.x / 32) ? shared[lane] : 0.0;
-        for (int o = 16; o > 0; o /= 2)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-        if (lane == 0)
-            shared[0] = v;
+/* A block-wide reduction of one value per thread with combine(a, b): a warp's lanes by
+ * shuffles, then the warps' results by the first warp; identity fills the lanes past the last
+ * warp. Every thread gets the total; shared (32 slots) is free again on return. */
+#define BLOCK_REDUCE(name, T, combine)                                                         \
+    __device__ static T name(T v, T identity, T *shared) {                                    \
+        for (int o = 16; o > 0; o /= 2)                                                        \
+            v = combine(v, __shfl_down_sync(0xffffffffu, v, o));                               \
+        int warp = threadIdx.x / 32, lane = threadIdx.x % 32;                                  \
+        if (lane == 0)                                                                         \
+            shared[warp] = v;                                                                  \
+        __syncthreads();                                                                       \
+        if (warp == 0) {                                                                       \
+            v = lane < (int)(blockDim.x / 32) ? shared[lane] : identity;                       \
+            for (int o = 16; o > 0; o /= 2)                                                    \
+                v = combine(v, __shfl_down_sync(0xffffffffu, v, o));                           \
+            if (lane == 0)                                                                     \
+                shared[0] = v;                                                                 \
+        }                                                                                      \
+        __syncthreads();                                                                       \
+        T total = shared[0];                                                                   \
+        __syncthreads();                                                                       \
+        return total;                                                                          \
     }
-    __syncthreads();
-    double total = shared[0];
-    __syncthreads(); /* shared is reused by the next reduction */
-    return total;
-}
 
-/* max for floats (NaN never wins, as in the CPU's absmax); identity fills the unused lanes */
-__device__ static float block_max(float v, float identity, float *shared) {
-    for (int o = 16; o > 0; o /= 2)
-        v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, o));
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (lane == 0)
-        shared[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = lane < (int)(blockDim.x / 32) ? shared[lane] : identity;
-        for (int o = 16; o > 0; o /= 2)
-            v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, o));
-        if (lane == 0)
-            shared[0] = v;
-    }
-    __syncthreads();
-    float total = shared[0];
-    __syncthreads();
-    return total;
-}
-
-__device__ static int block_sum_int(int v, int *shared) {
-    for (int o = 16; o > 0; o /= 2)
-        v += __shfl_down_sync(0xffffffffu, v, o);
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (lane == 0)
-        shared[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = lane < (int)(blockDim.x / 32) ? shared[lane] : 0;
-        for (int o = 16; o > 0; o /= 2)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-        if (lane == 0)
-            shared[0] = v;
-    }
-    __syncthreads();
-    int total = shared[0];
-    __syncthreads();
-    return total;
-}
-
-__device__ static float block_sum_float(float v, float *shared) {
-    for (int o = 16; o > 0; o /= 2)
-        v += __shfl_down_sync(0xffffffffu, v, o);
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (lane == 0)
-        shared[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = lane < (int)(blockDim.x / 32) ? shared[lane] : 0.0f;
-        for (int o = 16; o > 0; o /= 2)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-        if (lane == 0)
-            shared[0] = v;
-    }
-    __syncthreads();
-    float total = shared[0];
-    __syncthreads();
-    return total;
-}
+#define ADD(a, b) ((a) + (b))
+BLOCK_REDUCE(block_sum_double, double, ADD)
+BLOCK_REDUCE(block_sum_float, float, ADD)
+BLOCK_REDUCE(block_sum_int, int, ADD)
+BLOCK_REDUCE(block_max, float, fmaxf) /* NaN never wins, as in the CPU's absmax */
 
 /* 1 / sqrt(mean(x^2) + eps) of a row, the CPU's expression (sum in double). */
 __device__ static float rms_inv(const float *x, int n, float eps, double *shared) {
     double s = 0.0;
     for (int i = threadIdx.x; i < n; i += blockDim.x)
         s += (double)x[i] * x[i];
-    double ss = block_sum_double(s, shared);
+    double ss = block_sum_double(s, 0.0, shared);
     return 1.0f / sqrtf((float)(ss / (double)n) + eps);
 }
 
@@ -162,7 +111,7 @@ __global__ static void bitlinear_input_kernel(float *x, const float *src, const 
         q[i] = (int8_t)v;
         sum += v;
     }
-    sum = block_sum_int(sum, ishared);
+    sum = block_sum_int(sum, 0, ishared);
     if (threadIdx.x == 0) {
         xs[blockIdx.x] = s;
         xsum[blockIdx.x] = sum;
@@ -265,7 +214,7 @@ __global__ static void attention_kernel(const float *q, const void *k_cache, con
         sc[t] = expf(sc[t] - top);
         sum += sc[t];
     }
-    sum = block_sum_float(sum, shared); /* also orders the writes of sc before the reads */
+    sum = block_sum_float(sum, 0.0f, shared); /* also orders sc's writes before the reads */
     float *o = out + ((size_t)r * n_heads + h) * head_dim;
     for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
         float acc = 0.0f;
