@@ -88,7 +88,8 @@ class SamplerParams(Structure):
 
 class GenerateParams(Structure):
     _fields_ = [("n_predict", c_int), ("stop", POINTER(c_char_p)), ("n_stop", c_int),
-                ("ignore_eos", c_bool), ("seq", c_int)]
+                ("ignore_eos", c_bool), ("seq", c_int), ("defer_prompt", c_bool),
+                ("logprobs", c_bool), ("top_logprobs", c_int)]
 
 
 class GenerateResult(Structure):
