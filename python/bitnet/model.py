@@ -37,6 +37,15 @@ def _token_ids(call: Callable, cap: int) -> list[int]:
         return list(ids[:n.value])
 
 
+def _device(name: str) -> tuple[int, int]:
+    """bn_device and the GPU index of "cpu", "cuda", "cuda:N" or "auto"."""
+    if name in ("cpu", "auto"):
+        return (0 if name == "cpu" else 2), 0
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        return 1, int(name[5:] or 0) if name != "cuda" else 0
+    raise ValueError(f"device {name!r}: want 'cpu', 'cuda', 'cuda:N' or 'auto'")
+
+
 class Model(Closable):
     """A BitNet b1.58 model: a GGUF file or a Hugging Face BitNet folder.
 
@@ -49,13 +58,14 @@ class Model(Closable):
     "avx512", "neon". chat_format: the template for chat ("bitnet", "llama3", "chatml"; None:
     the model's own). weight_layout: None picks the ternary layers' faster runtime layout for
     the kernels ("t5", 1.6 bits a weight, on AVX-512; "i2" elsewhere), or "i2" / "t5" to choose;
-    the logits are the same either way.
+    the logits are the same either way. device: "cpu" (default), "cuda" or "cuda:N" (the whole
+    forward pass on that GPU), or "auto" (a usable GPU, else the CPU).
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 0, n_ctx: int = 0,
                  head_type: str | None = None, kv_type: str = "f16",
                  cpu_kernels: str | None = None, chat_format: str | None = None,
-                 weight_layout: str | None = None):
+                 weight_layout: str | None = None, device: str = "cpu"):
         self._h = None
         self._serial = 0  # generations started: an older stream stops when a newer one starts
         p = lib.bn_model_default_params()
@@ -63,6 +73,7 @@ class Model(Closable):
         p.cpu_kernels = cstr(cpu_kernels)
         p.head_type = cstr(head_type)
         p.weight_layout = cstr(weight_layout)
+        p.device, p.device_index = _device(device)
         h = ctypes.c_void_p()
         check(lib.bn_model_load(ctypes.byref(h), os.fsencode(path), ctypes.byref(p)))
         self._h = h

@@ -49,6 +49,16 @@ def test_weight_layouts_give_the_same_logits(model, model_path):
         bitnet.Model(model_path, weight_layout="t9")
 
 
+def test_devices(model_path):
+    with bitnet.Model(model_path, device="auto") as m:  # a GPU if usable, else the CPU
+        assert m.info["device"] in ("cpu", "cuda")
+        if m.info["device"] == "cpu":
+            with pytest.raises(bitnet.BitNetError, match="cuda"):
+                bitnet.Model(model_path, device="cuda:0")
+    with pytest.raises(ValueError, match="device"):
+        bitnet.Model(model_path, device="gpu")
+
+
 def test_batch_of_sequences_equals_each_alone(model):
     prompts = [model.tokenize(t) for t in (PROMPT, "The history of the city",
                                            "She said that the river was high " * 8)]
