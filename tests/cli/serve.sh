@@ -33,6 +33,24 @@ curl -s -H "Authorization: Bearer $key" "http://127.0.0.1:$port/metrics" |
 curl -s -H "Authorization: Bearer $key" "http://127.0.0.1:$port/metrics" |
     awk '$1 == "bitnet_requests_total" && $2 >= 20 {found = 1} END {exit !found}' &&
     ok "metrics count the requests" || bad "metrics after the client"
+# a bounded queue: one slot and 16 waiting; the rest get 503 with Retry-After
+port2=$((port + 1))
+"$bin" serve --port $port2 --parallel 1 -t 2 2>/dev/null &
+pid2=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port2/health" >/dev/null && break; sleep 0.1; done
+for i in $(seq 24); do
+    curl -s -D "$tmp/h$i" -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port2/v1/completions" \
+        -d '{"prompt":"Once upon a time","max_tokens":200,"temperature":0}' >"$tmp/code$i" &
+done
+wait $(jobs -p | grep -v "^$pid\$" | grep -v "^$pid2\$") 2>/dev/null
+accepted=$(cat "$tmp"/code* | grep -c 200); refused=$(cat "$tmp"/code* | grep -c 503)
+# (17 = the slot and the queue; a request that ends before the last arrive makes room for more)
+[ "$accepted" -ge 17 ] && [ "$refused" -ge 1 ] && [ $((accepted + refused)) = 24 ] &&
+    grep -qi '^retry-after: 1' "$tmp"/h* &&
+    ok "a full queue: $accepted answered, $refused refused with 503 and Retry-After" ||
+    bad "queue: $accepted answered, $refused refused"
+kill $pid2; wait $pid2 2>/dev/null
+
 # graceful shutdown with streams in flight: 24 streams through 4 slots take seconds, and the
 # signal comes after half of one; each must end with [DONE] or an error event, none hang
 for i in $(seq 24); do
