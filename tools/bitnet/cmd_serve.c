@@ -646,11 +646,14 @@ static int usage(void) {
     printf("usage: bitnet serve [-m MODEL] [--host ADDR] [--port N] [--parallel N] [-c CTX]\n"
            "                    [--api-key KEY] [-t THREADS] [engine options]\n\n"
            "An OpenAI-compatible HTTP server: POST /v1/chat/completions and /v1/completions\n"
-           "(stream or not), GET /v1/models, /health, /metrics, POST /tokenize, /detokenize.\n"
-           "--parallel N sequences are generated together, one batched forward pass a step;\n"
-           "more requests queue (then 503). -c: positions per sequence (default: the model's,\n"
-           "at most 4096). --host defaults to 127.0.0.1, --port to 8080. Default model: the\n"
-           "shipped one. Stop with SIGINT or SIGTERM.\n\n%s",
+           "(stream or not), GET /v1/models, /health, /metrics, POST /tokenize, /detokenize,\n"
+           "and GET / a chat page. --parallel N (default 4) sequences are generated together,\n"
+           "one batched forward pass a step; up to 16 N more requests queue, then 503.\n"
+           "-c: positions per sequence (default: the model's, at most 4096). --host defaults\n"
+           "to 127.0.0.1, --port to 8080; --api-key makes every endpoint but / and /health\n"
+           "ask for Authorization: Bearer KEY. Default model: the shipped one. More than two\n"
+           "slots run the 2-bit weight layout unless --weight-layout says otherwise (batched\n"
+           "steps are compute-bound). Stop with SIGINT or SIGTERM.\n\n%s",
            BN_CLI_ENGINE_HELP);
     return 0;
 }
