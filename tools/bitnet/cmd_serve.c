@@ -53,7 +53,7 @@ typedef struct body {
     server *counted; /* a completion: in_flight of this server drops when the request ends */
 } body;
 
-/* ---- responses ------------------------------------------------------------------------------ */
+/* ---- responses ------------------------------------------------------------------------------- */
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
                                  char *text) {
@@ -89,8 +89,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
                      bn_serve_error_json(message, type, param, code));
 }
 
-/* ---- completions ------------------------------------------------------------------------------
- */
+/* ---- completions ----------------------------------------------------------------------------- */
 
 static void id_of(char *id, size_t size, bn_serve_kind kind) {
     static unsigned counter;
@@ -437,8 +436,7 @@ static enum MHD_Result answer_completion(struct MHD_Connection *c, server *s, bn
     return ret;
 }
 
-/* ---- the other endpoints ----------------------------------------------------------------------
- */
+/* ---- the other endpoints --------------------------------------------------------------------- */
 
 static enum MHD_Result models(struct MHD_Connection *c, server *s) {
     cJSON *root = cJSON_CreateObject();
@@ -543,8 +541,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c, server *s) {
     return send_text(c, 200, "text/plain; version=0.0.4", text);
 }
 
-/* ---- routing ------------------------------------------------------------------------------------
- */
+/* ---- routing --------------------------------------------------------------------------------- */
 
 static bool authorized(struct MHD_Connection *c, const server *s) {
     if (s->api_key == NULL)
@@ -639,8 +636,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
     }
 }
 
-/* ---- the command --------------------------------------------------------------------------------
- */
+/* ---- the command ----------------------------------------------------------------------------- */
 
 static int usage(void) {
     printf("usage: bitnet serve [-m MODEL] [--host ADDR] [--port N] [--parallel N] [-c CTX]\n"
