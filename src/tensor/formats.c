@@ -636,16 +636,22 @@ static int64_t i2v_row_bytes(int v, int64_t cols) {
     return (cols + 4 * v - 1) / (4 * v) * v;
 }
 
-static bn_status i2v_bytes(int v, const char *name, int64_t rows, int64_t cols, size_t *out) {
+/* The bytes of a runtime layout's [rows, cols] tensor whose rows take row_bytes each (the
+ * layout's padding of cols), checked: positive dimensions, no overflow. */
+static bn_status layout_bytes(const char *name, int64_t rows, int64_t cols, int64_t row_bytes,
+                              size_t *out) {
     if (rows <= 0 || cols <= 0)
         return BN_ERROR(BN_ERR_SHAPE,
                         "%s: a ternary tensor needs positive dimensions, not [%lld, %lld]", name,
                         (long long)rows, (long long)cols);
-    int64_t row_bytes = i2v_row_bytes(v, cols);
     if (rows > INT64_MAX / row_bytes)
         return BN_ERROR(BN_ERR_RANGE, "%s: a [%lld, %lld] tensor has more bytes than int64 holds",
                         name, (long long)rows, (long long)cols);
     return size_out(name, (uint64_t)(rows * row_bytes), out);
+}
+
+static bn_status i2v_bytes(int v, const char *name, int64_t rows, int64_t cols, size_t *out) {
+    return layout_bytes(name, rows, cols, i2v_row_bytes(v, cols), out);
 }
 
 /* Byte (within its row) and bit shift of value k. */
@@ -782,16 +788,7 @@ static int64_t t5_row_bytes(int64_t cols) {
 }
 
 bn_status bn_t5v64_ternary_bytes(int64_t rows, int64_t cols, size_t *out) {
-    if (rows <= 0 || cols <= 0)
-        return BN_ERROR(BN_ERR_SHAPE,
-                        "t5v64: a ternary tensor needs positive dimensions, not [%lld, %lld]",
-                        (long long)rows, (long long)cols);
-    int64_t row_bytes = t5_row_bytes(cols);
-    if (rows > INT64_MAX / row_bytes)
-        return BN_ERROR(BN_ERR_RANGE,
-                        "t5v64: a [%lld, %lld] tensor has more bytes than int64 holds",
-                        (long long)rows, (long long)cols);
-    return size_out("t5v64", (uint64_t)(rows * row_bytes), out);
+    return layout_bytes("t5v64", rows, cols, t5_row_bytes(cols), out);
 }
 
 bn_status bn_t5v64_pack_ternary(const int8_t *t, int64_t rows, int64_t cols, float scale, void *dst,
