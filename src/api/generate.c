@@ -14,6 +14,7 @@
 
 #include "base/timer.h"
 #include "model/forward.h"
+#include "model/perplexity.h"
 #include "sample/sampler.h"
 #include "text/stop.h"
 #include "text/tokenizer.h"
@@ -186,17 +187,6 @@ static bn_status finish(bn_generator *g, bn_stop_reason reason) {
     return bn_stop_flush(&g->stop, &g->out); /* after a stop string this adds nothing */
 }
 
-/* log(sum exp(x[i])) over x[0..n), -inf entries (masked tokens) contributing nothing. */
-static double log_sum_exp(const float *x, int n) {
-    float top = -INFINITY;
-    for (int i = 0; i < n; i++)
-        top = x[i] > top ? x[i] : top;
-    double sum = 0.0;
-    for (int i = 0; i < n; i++)
-        sum += exp((double)x[i] - top);
-    return top + log(sum);
-}
-
 /* The p.top_logprobs largest logits of x[0..n) into g->top_id / top_lp, largest first (lower id
  * first on ties), by insertion into a short sorted list. */
 static void top_tokens(bn_generator *g, int n, double log_z) {
@@ -235,7 +225,7 @@ static bn_status sample(bn_generator *g, int32_t *token) {
     int n = (int)bn_sampler_n_vocab(g->s);
     double log_z = 0.0;
     if (g->p.logprobs) {
-        log_z = log_sum_exp(g->logits, n);
+        log_z = bn_log_sum_exp(g->logits, n);
         memcpy(g->raw, g->logits, (size_t)n * sizeof *g->raw);
         top_tokens(g, n, log_z);
     }

@@ -8,15 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-double bn_nll_row(const float *logits, int32_t n_vocab, int32_t target) {
+double bn_log_sum_exp(const float *x, int32_t n) {
     double max = -INFINITY;
-    for (int32_t i = 0; i < n_vocab; i++)
-        if (logits[i] > max)
-            max = logits[i];
+    for (int32_t i = 0; i < n; i++)
+        if (x[i] > max)
+            max = x[i];
     double sum = 0.0;
-    for (int32_t i = 0; i < n_vocab; i++)
-        sum += exp((double)logits[i] - max);
-    return max + log(sum) - (double)logits[target];
+    for (int32_t i = 0; i < n; i++)
+        sum += exp((double)x[i] - max);
+    return max + log(sum);
+}
+
+double bn_nll_row(const float *logits, int32_t n_vocab, int32_t target) {
+    return bn_log_sum_exp(logits, n_vocab) - (double)logits[target];
 }
 
 void bn_nll_stats_add(bn_nll_stats *s, double nll) {

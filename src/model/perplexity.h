@@ -27,6 +27,10 @@ typedef struct bn_nll_stats {
     double m2;   /* sum of squared deviations from the mean */
 } bn_nll_stats;
 
+/* log sum_i exp(x[i]) in double, the largest value subtracted before exp so that large values
+ * cannot overflow; -INFINITY entries add nothing. */
+double bn_log_sum_exp(const float *x, int32_t n);
+
 /* -log softmax(logits)[target] in double: the largest logit is subtracted before exp, so large
  * logits cannot overflow. +INFINITY when the target's logit is -INFINITY (it cannot occur). */
 double bn_nll_row(const float *logits, int32_t n_vocab, int32_t target);
