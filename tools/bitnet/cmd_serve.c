@@ -282,26 +282,23 @@ typedef struct stream {
     bool sent_role, finished;
 } stream;
 
-static void sse(stream *st, cJSON *json) {
-    char *text = cJSON_PrintUnformatted(json);
-    cJSON_Delete(json);
-    if (text == NULL)
+/* One server-sent event, "data: PAYLOAD" and a blank line, after what is pending. */
+static void sse_data(stream *st, const char *payload) {
+    if (payload == NULL)
         return;
-    size_t n = strlen(text), need = st->len + n + 16; /* "data: " ... "\n\n" and the NUL */
+    size_t need = st->len + strlen(payload) + 16; /* "data: " ... "\n\n" and the NUL */
     char *grown = realloc(st->pending, need);
     if (grown != NULL) {
         st->pending = grown;
-        st->len += (size_t)sprintf(st->pending + st->len, "data: %s\n\n", text);
+        st->len += (size_t)sprintf(st->pending + st->len, "data: %s\n\n", payload);
     }
-    free(text);
 }
 
-static void sse_done(stream *st) {
-    char *grown = realloc(st->pending, st->len + 16);
-    if (grown != NULL) {
-        st->pending = grown;
-        st->len += (size_t)sprintf(st->pending + st->len, "data: [DONE]\n\n");
-    }
+static void sse(stream *st, cJSON *json) {
+    char *text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    sse_data(st, text);
+    free(text);
 }
 
 /* The next events: wait for text, make its chunk; at the end the finish chunk, usage, [DONE]. */
@@ -333,12 +330,7 @@ static void stream_fill(stream *st) {
         return;
     if (st->r->status != BN_OK) { /* an error event, as OpenAI's streams carry them */
         char *e = bn_serve_error_json(st->r->error, "server_error", NULL, NULL);
-        size_t need = st->len + (e ? strlen(e) : 0) + 16;
-        char *grown = e != NULL ? realloc(st->pending, need) : NULL;
-        if (grown != NULL) {
-            st->pending = grown;
-            st->len += (size_t)sprintf(st->pending + st->len, "data: %s\n\n", e);
-        }
+        sse_data(st, e);
         free(e);
     } else {
         cJSON *root = answer(st->s, st->kind, st->id, true, &choice);
@@ -354,7 +346,7 @@ static void stream_fill(stream *st) {
             sse(st, u);
         }
     }
-    sse_done(st);
+    sse_data(st, "[DONE]");
     st->finished = true;
 }
 
@@ -381,18 +373,6 @@ static void stream_free(void *cls) {
     bn_serve_release(st->s->engine, st->r);
     free(st->pending);
     free(st);
-}
-
-static enum MHD_Result answer_completion(struct MHD_Connection *c, server *s, bn_serve_kind kind,
-                                         const body *b);
-
-/* Counted until libmicrohttpd says the request is over (on_completed), so a shutdown can wait
- * for answers and streams to be out. */
-static enum MHD_Result completions(struct MHD_Connection *c, server *s, bn_serve_kind kind,
-                                   body *b) {
-    __atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
-    b->counted = s;
-    return answer_completion(c, s, kind, b);
 }
 
 static enum MHD_Result answer_completion(struct MHD_Connection *c, server *s, bn_serve_kind kind,
@@ -436,6 +416,15 @@ static enum MHD_Result answer_completion(struct MHD_Connection *c, server *s, bn
     return ret;
 }
 
+/* Counted until libmicrohttpd says the request is over (on_completed), so a shutdown can wait
+ * for answers and streams to be out. */
+static enum MHD_Result completions(struct MHD_Connection *c, server *s, bn_serve_kind kind,
+                                   body *b) {
+    __atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
+    b->counted = s;
+    return answer_completion(c, s, kind, b);
+}
+
 /* ---- the other endpoints --------------------------------------------------------------------- */
 
 static enum MHD_Result models(struct MHD_Connection *c, server *s) {
@@ -459,11 +448,8 @@ static enum MHD_Result tokenize(struct MHD_Connection *c, server *s, const body 
     }
     const cJSON *special = cJSON_GetObjectItemCaseSensitive(in, "add_special");
     unsigned flags = cJSON_IsTrue(special) ? BN_TOKENIZE_ADD_SPECIAL : 0;
-    const char *text = content->valuestring;
-    int32_t need = 0, got = 0, *ids = NULL;
-    bn_status st = bn_tokenize(s->model, text, strlen(text), flags, NULL, 0, &need);
-    if (st == BN_ERR_RANGE && need > 0 && (ids = malloc((size_t)need * sizeof *ids)) != NULL)
-        st = bn_tokenize(s->model, text, strlen(text), flags, ids, need, &got);
+    int32_t got = 0, *ids = NULL;
+    bn_status st = bn_serve_tokenize(s->model, content->valuestring, flags, &ids, &got);
     cJSON_Delete(in);
     if (st != BN_OK) {
         free(ids);

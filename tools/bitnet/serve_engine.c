@@ -240,11 +240,8 @@ static void *engine_main(void *arg) {
     while (e->waiting_head != NULL) {
         bn_serve_request *r = e->waiting_head;
         e->waiting_head = r->next_waiting;
-        r->done = true;
-        r->status = BN_ERR_INVALID_ARG;
-        snprintf(r->error, sizeof r->error, "the server is shutting down");
-        pthread_cond_broadcast(&r->cond);
-        release_locked(r);
+        finish_locked(e, r, BN_ERR_INVALID_ARG, "the server is shutting down");
+        release_locked(r); /* the queue's reference */
     }
     e->waiting_tail = NULL;
     e->n_waiting = 0;

@@ -149,6 +149,19 @@ static bool chat_prompt(const bn_model *model, const cJSON *root, bn_serve_reque
     return ok;
 }
 
+bn_status bn_serve_tokenize(const bn_model *model, const char *text, unsigned flags, int32_t **ids,
+                            int32_t *n) {
+    *ids = NULL;
+    *n = 0;
+    int32_t need = 0;
+    bn_status st = bn_tokenize(model, text, strlen(text), flags, NULL, 0, &need);
+    if (st != BN_ERR_RANGE || need == 0) /* measured: RANGE with the count, unless empty */
+        return st;
+    if ((*ids = malloc((size_t)need * sizeof **ids)) == NULL)
+        return BN_ERR_OUT_OF_MEMORY;
+    return bn_tokenize(model, text, strlen(text), flags, *ids, need, n);
+}
+
 static bool completion_prompt(const bn_model *model, const cJSON *root, bn_serve_request *r,
                               bn_serve_parsed *p) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "prompt");
@@ -156,13 +169,8 @@ static bool completion_prompt(const bn_model *model, const cJSON *root, bn_serve
         v = v->child;
     if (!cJSON_IsString(v))
         return fail(p, "prompt", "'%s' must be a string (or an array of one)", "prompt");
-    const char *text = v->valuestring;
-    int32_t need = 0;
-    bn_status st = bn_tokenize(model, text, strlen(text), BN_TOKENIZE_ADD_SPECIAL, NULL, 0, &need);
-    if (st == BN_ERR_RANGE && need > 0 &&
-        (r->prompt = malloc((size_t)need * sizeof *r->prompt)) != NULL)
-        st = bn_tokenize(model, text, strlen(text), BN_TOKENIZE_ADD_SPECIAL, r->prompt, need,
-                         &r->n_prompt);
+    bn_status st =
+        bn_serve_tokenize(model, v->valuestring, BN_TOKENIZE_ADD_SPECIAL, &r->prompt, &r->n_prompt);
     if (st != BN_OK || r->n_prompt < 1)
         return fail(p, "prompt", "the prompt cannot be tokenized: %s", bn_last_error());
     return true;

@@ -35,6 +35,10 @@ bool bn_serve_parse(const bn_model *model, bn_serve_kind kind, const char *body,
  * surrogates or values past U+10FFFF), or 0 when there is none. */
 size_t bn_serve_utf8_char(const char *p, size_t n);
 
+/* The token ids of text (bn_tokenize's flags) in a malloc'd array of *n (NULL when none). */
+bn_status bn_serve_tokenize(const bn_model *model, const char *text, unsigned flags, int32_t **ids,
+                            int32_t *n);
+
 /* "stop" or "length" for a finished request (a stop string, EOG, the max_tokens limit...). */
 const char *bn_serve_finish_reason(const bn_serve_request *r);
 
