@@ -250,11 +250,6 @@ static void cuda_destroy(bn_context *x) {
     x->gpu = NULL;
 }
 
-/* act in forward_kernels.h's codes: bn_act's values. */
-static int act_code(bn_act a) {
-    return (int)a;
-}
-
 /* xb/att/hb -> int8 (bn_cuda_bitlinear_input) -> y = W . xq. */
 static bn_status linear(cuda_context *g, const cuda_linear *w, int m, float *y) {
     return bn_cuda_ternary_gemv(w->w, w->rows, w->kp, w->scale, g->xq, g->xs, g->xsum, m, y,
@@ -288,8 +283,9 @@ static bn_status layer_pass(bn_context *x, cuda_context *g, const struct cuda_la
     BN_TRY(quantize(g, g->xb, g->x, NULL, 0, l->ffn_norm, c->eps, m, c->dim, l->wgate.kp));
     BN_TRY(linear(g, &l->wgate, m, g->hb));
     BN_TRY(linear(g, &l->wup, m, g->hb2));
-    BN_TRY(quantize(g, g->hb, NULL, g->hb2, act_code(c->act), l->ffn_sub_norm, c->eps, m,
-                    c->ffn_dim, l->wdown.kp));
+    BN_TRY(quantize(g, g->hb, NULL, g->hb2,
+                    (int)c->act /* forward_kernels.h's codes are bn_act's */, l->ffn_sub_norm,
+                    c->eps, m, c->ffn_dim, l->wdown.kp));
     BN_TRY(linear(g, &l->wdown, m, g->xb));
     return bn_cuda_add(g->x, g->xb, (size_t)m * c->dim, g->stream);
 }
