@@ -189,10 +189,10 @@ static bn_status finish(bn_generator *g, bn_stop_reason reason) {
 
 /* The p.top_logprobs largest logits of x[0..n) into g->top_id / top_lp, largest first (lower id
  * first on ties), by insertion into a short sorted list. */
-static void top_tokens(bn_generator *g, int n, double log_z) {
+static void top_tokens(bn_generator *g, const float *logits, int n, double log_z) {
     int k = g->p.top_logprobs, have = 0;
     for (int i = 0; i < n && k > 0; i++) {
-        float v = g->logits[i];
+        float v = logits[i];
         if (have == k && v <= g->top_lp[k - 1])
             continue;
         int at = have < k ? have++ : k - 1;
@@ -209,27 +209,27 @@ static void top_tokens(bn_generator *g, int n, double log_z) {
     g->n_top = have;
 }
 
-/* One token from the logits: sample it and release its text; g->done when generation ends
- * here. The token is not evaluated. */
-static bn_status sample(bn_generator *g, int32_t *token) {
+/* One token from a row of logits (g->logits, or a batched step's row; changed in place): sample
+ * it and release its text; g->done when generation ends here. The token is not evaluated. */
+static bn_status sample(bn_generator *g, float *logits, int32_t *token) {
     g->has_logits = false;
     /* Rows past the tokenizer's tokens (embeddings padded to a round size) are no tokens. */
     for (int32_t i = bn_tokenizer_n_vocab(g->m->tok); i < g->m->cfg.n_vocab; i++)
-        g->logits[i] = -INFINITY;
+        logits[i] = -INFINITY;
     if (g->p.ignore_eos) {
         const bn_tokenizer_spec *spec = bn_tokenizer_spec_of(g->m->tok);
         for (int i = 0; i < spec->n_eog; i++)
-            g->logits[spec->eog[i]] = -INFINITY;
+            logits[spec->eog[i]] = -INFINITY;
     }
     /* the model's distribution, taken before the sampler penalizes the logits in place */
     int n = (int)bn_sampler_n_vocab(g->s);
     double log_z = 0.0;
     if (g->p.logprobs) {
-        log_z = bn_log_sum_exp(g->logits, n);
-        memcpy(g->raw, g->logits, (size_t)n * sizeof *g->raw);
-        top_tokens(g, n, log_z);
+        log_z = bn_log_sum_exp(logits, n);
+        memcpy(g->raw, logits, (size_t)n * sizeof *g->raw);
+        top_tokens(g, logits, n, log_z);
     }
-    int32_t tok = bn_sampler_sample(g->s, g->logits);
+    int32_t tok = bn_sampler_sample(g->s, logits);
     if (g->p.logprobs) {
         g->logprob = (float)(g->raw[tok] - log_z);
         g->has_logprobs = true;
@@ -269,7 +269,7 @@ static bn_status ensure_logits(bn_generator *g) {
 /* One token: sample it, release its text, and evaluate it unless generation ends here. */
 static bn_status step(bn_generator *g, int32_t *token) {
     BN_TRY(ensure_logits(g));
-    BN_TRY(sample(g, token));
+    BN_TRY(sample(g, g->logits, token));
     if (g->done)
         return BN_OK;
     BN_TRY(eval_seq(g->c, g->p.seq, token, 1, g->logits));
@@ -387,7 +387,8 @@ bn_status bn_generator_step_batch(bn_generator *const *gens, int n, int prompt_c
             o->done = true;
             continue;
         }
-        if (take[i] > 0) { /* what this step evaluated for g */
+        float *row_logits = g->logits; /* what g samples from: its own, or this step's row */
+        if (take[i] > 0) {             /* what this step evaluated for g */
             if (g->prompt_fed < g->n_prompt) {
                 g->prompt_fed += take[i];
                 g->r.prompt_seconds += pass;
@@ -395,9 +396,8 @@ bn_status bn_generator_step_batch(bn_generator *const *gens, int n, int prompt_c
                 g->has_pending = false;
                 g->r.generate_seconds += pass;
             }
-            if (wants[i]) {
-                memcpy(g->logits, logits + (size_t)row++ * n_vocab,
-                       (size_t)n_vocab * sizeof *logits);
+            if (wants[i]) { /* sampled in place, not copied */
+                row_logits = logits + (size_t)row++ * n_vocab;
                 g->has_logits = true;
             }
         }
@@ -405,7 +405,7 @@ bn_status bn_generator_step_batch(bn_generator *const *gens, int n, int prompt_c
             continue; /* its prompt is still going in */
         double t1 = bn_time_s();
         int32_t tok = -1;
-        o->status = sample(g, &tok);
+        o->status = sample(g, row_logits, &tok);
         g->r.generate_seconds += bn_time_s() - t1;
         if (o->status == BN_OK && !g->done) {
             g->pending = tok;
