@@ -60,6 +60,17 @@ static inline char *bn_test_read_file(const char *path, size_t *n) {
     return buf;
 }
 
+/* ||got - want|| / ||want|| over n values, in double (||got - want|| when want is all zeros):
+ * how the float tests compare a result with its reference. */
+static inline double bn_test_rel_l2(const float *got, const float *want, size_t n) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+        den += (double)want[i] * want[i];
+    }
+    return den > 0.0 ? sqrt(num / den) : sqrt(num);
+}
+
 /* Print a summary and return the process exit code. */
 static inline int bn_test_finish(const char *name) {
     if (bn_test_failures > 50)

@@ -17,6 +17,7 @@
 #include "kernels/cuda/forward_kernels.h"
 #include "model/forward.h"
 #include "quant/act_quant.h"
+#include "sample/sampler.h"
 #include "test.h"
 #include "tensor/half.h"
 #include "tensor/ops_ref.h"
@@ -317,24 +318,6 @@ static void test_ops(void) {
     free(kc), free(vc), free(rope);
 }
 
-/* ||a - b|| / ||b|| over n values (in double). */
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double d = 0.0, top = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        top += (double)b[i] * b[i];
-    }
-    return top > 0 ? sqrt(d / top) : sqrt(d);
-}
-
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
-}
-
 static void test_model(void) {
     bn_model *cpu = NULL, *gpu = NULL;
     bn_model_params p = bn_model_default_params();
@@ -361,21 +344,21 @@ static void test_model(void) {
           *lg = malloc((size_t)40 * V * sizeof(float));
     CHECK_OK(bn_context_eval(cc, prompt, 40, lc, true));
     CHECK_OK(bn_context_eval(gc, prompt, 40, lg, true));
-    double worst = rel_l2(lg, lc, (size_t)40 * V);
+    double worst = bn_test_rel_l2(lg, lc, (size_t)40 * V);
     printf("prompt of 40 tokens, every position's logits: relative L2 %.3g against the CPU\n",
            worst);
     CHECK(worst <= 1e-3, "prompt logits: relative L2 %g (at most 1e-3)", worst);
     /* 32 greedy steps, each side on its own tokens: the same tokens throughout */
-    int32_t tc = argmax(lc + (size_t)39 * V, V), tg = argmax(lg + (size_t)39 * V, V);
+    int32_t tc = bn_argmax(lc + (size_t)39 * V, V), tg = bn_argmax(lg + (size_t)39 * V, V);
     double step_worst = 0.0;
     for (int step = 0; step < 32 && tc == tg; step++) {
         CHECK_OK(bn_context_eval(cc, &tc, 1, lc, false));
         CHECK_OK(bn_context_eval(gc, &tg, 1, lg, false));
-        double d = rel_l2(lg, lc, (size_t)V);
+        double d = bn_test_rel_l2(lg, lc, (size_t)V);
         step_worst = d > step_worst ? d : step_worst;
         CHECK(d <= 1e-3, "step %d: relative L2 %g", step, d);
-        tc = argmax(lc, V);
-        tg = argmax(lg, V);
+        tc = bn_argmax(lc, V);
+        tg = bn_argmax(lg, V);
         CHECK(tc == tg, "step %d: greedy token %d on the GPU, %d on the CPU", step, tg, tc);
     }
     printf("32 greedy steps: the same tokens; worst relative L2 of a step %.3g\n", step_worst);

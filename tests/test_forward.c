@@ -16,6 +16,7 @@
 #include "model/convert.h"
 #include "model/forward.h"
 #include "model/perplexity.h"
+#include "tensor/ops_ref.h"
 #include "tools/json_spec.h"
 
 #include <cjson/cJSON.h>
@@ -70,23 +71,6 @@ static int json_ids(const cJSON *arr, int32_t *ids, int cap) {
     return n;
 }
 
-static double rel_l2(const float *got, const float *want, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
-        den += (double)want[i] * want[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static size_t argmax(const float *x, size_t n) {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
-}
-
 /* Two kinds of reference (scripts/make_tiny_reference.py, make_tiny_reference_f64.py):
  * transformers in float32, and the same model computed in float64, the exact answer of the
  * quantized network. An int8 activation code whose value lands within float32 rounding of a .5
@@ -114,12 +98,12 @@ static void check_prompts(const bn_model *m, const cJSON *prompts, const float *
         bn_context_reset(c);
         CHECK_OK(bn_context_eval(c, ids, n, logits, false));
         const float *w = want + (size_t)i * vocab;
-        double err = rel_l2(logits, w, (size_t)vocab);
+        double err = bn_test_rel_l2(logits, w, (size_t)vocab);
         CHECK(err <= tol[i], "%s prompt %d (%d tokens): relative L2 %.3g > %.3g", what, i, n, err,
               tol[i]);
         printf("%s prompt %d (%d tokens): relative L2 %.3g\n", what, i, n, err);
-        CHECK(argmax(logits, (size_t)vocab) == argmax(w, (size_t)vocab), "%s prompt %d: argmax",
-              what, i);
+        CHECK(bn_ref_argmax(logits, (size_t)vocab) == bn_ref_argmax(w, (size_t)vocab),
+              "%s prompt %d: argmax", what, i);
         i++;
     }
     bn_context_free(c);
@@ -129,7 +113,8 @@ static void check_prompts(const bn_model *m, const cJSON *prompts, const float *
 static int top1_agree(const float *a, const float *b, int n, int vocab) {
     int same = 0;
     for (int t = 0; t < n; t++)
-        same += argmax(a + (size_t)t * vocab, vocab) == argmax(b + (size_t)t * vocab, vocab);
+        same += bn_ref_argmax(a + (size_t)t * vocab, vocab) ==
+                bn_ref_argmax(b + (size_t)t * vocab, vocab);
     return same;
 }
 
@@ -161,7 +146,8 @@ static void check_long(const bn_model *m, const cJSON *ref) {
               vs_tf, n, tf_exact);
         printf("long prompt: %d tokens, top-1 agrees with exact at %d (relative L2 %.3g), with "
                "transformers at %d (%.3g); transformers with exact at %d\n",
-               n, vs_exact, rel_l2(got, exact64, count), vs_tf, rel_l2(got, tf, count), tf_exact);
+               n, vs_exact, bn_test_rel_l2(got, exact64, count), vs_tf,
+               bn_test_rel_l2(got, tf, count), tf_exact);
     }
     bn_context_free(c);
     free(got);
@@ -190,7 +176,7 @@ static void check_greedy(const bn_model *m) {
         CHECK_OK(bn_context_eval(c, prompt, n, logits, false));
         int same = 0;
         for (int i = 0; i < k; i++) {
-            int32_t tok = (int32_t)argmax(logits, (size_t)vocab);
+            int32_t tok = (int32_t)bn_ref_argmax(logits, (size_t)vocab);
             same += tok == want[i];
             if (tok != want[i] || bn_context_eval(c, &tok, 1, logits, false) != BN_OK)
                 break;
@@ -271,7 +257,7 @@ static void check_hidden(const bn_model *m, const cJSON *ref) {
         int close = 0;
         for (int t = 0; t < n; t++) {
             size_t at = (size_t)s * per + (size_t)t * dim;
-            double err = rel_l2(trace + at, want + at, (size_t)dim);
+            double err = bn_test_rel_l2(trace + at, want + at, (size_t)dim);
             close += err <= 1e-5;
             CHECK(err <= 1e-2, "hidden slot %d position %d: relative L2 %.3g", s, t, err);
         }
@@ -300,7 +286,7 @@ static void check_cache(const bn_model *m, const int32_t *prompt, int n,
     CHECK_OK(bn_context_create(&fresh, m, p));
     CHECK_OK(bn_context_eval(cached, seq, n, logits, false));
     for (int s = 0; s < steps; s++) {
-        int32_t next = (int32_t)argmax(logits, (size_t)vocab);
+        int32_t next = (int32_t)bn_ref_argmax(logits, (size_t)vocab);
         bn_context_reset(fresh);
         float *again = malloc((size_t)vocab * sizeof(float));
         CHECK_OK(bn_context_eval(fresh, seq, n + s, again, false));
@@ -336,9 +322,9 @@ static void check_q8_head(bn_model *m, const int32_t *ids, int n) {
     CHECK_OK(bn_model_set_head_type(m, BN_DTYPE_Q8_0, 0));
     CHECK(m->head_type == BN_DTYPE_Q8_0 && m->embed_type == BN_DTYPE_BF16, "head q8_0, embed bf16");
     last_logits(m, &fast, ids, n, got);
-    double e = rel_l2(got, want, vocab);
+    double e = bn_test_rel_l2(got, want, vocab);
     CHECK(e < 2e-2 && e > 0.0, "q8_0 head + f16 cache: relative L2 %.3g", e);
-    CHECK(argmax(got, vocab) == argmax(want, vocab), "q8_0 head: argmax");
+    CHECK(bn_ref_argmax(got, vocab) == bn_ref_argmax(want, vocab), "q8_0 head: argmax");
     CHECK(bn_model_set_head_type(m, BN_DTYPE_F16, 0) == BN_ERR_UNSUPPORTED, "q8_0 -> f16 refused");
     CHECK(bn_model_set_head_type(m, BN_DTYPE_Q5_K, 0) == BN_ERR_UNSUPPORTED, "q5_k refused");
     printf("q8_0 head + f16 KV cache vs exact: relative L2 %.3g\n", e);
@@ -368,8 +354,8 @@ static void check_kq_heads(const bn_model *exact_model, const int32_t *ids, int 
         bn_context_params p = exact;
         p.float_head = false;
         last_logits(m, &p, ids, n, got);
-        err[i] = rel_l2(got, want, vocab);
-        CHECK(argmax(got, vocab) == argmax(want, vocab), "%s head: argmax", names[i]);
+        err[i] = bn_test_rel_l2(got, want, vocab);
+        CHECK(bn_ref_argmax(got, vocab) == bn_ref_argmax(want, vocab), "%s head: argmax", names[i]);
         bn_model_free(m);
     }
     CHECK(err[0] > 0 && err[0] < err[1] && err[1] < err[2] && err[2] < 0.1,
@@ -434,7 +420,8 @@ int main(void) {
     for (int i = 0; want != NULL && want64 != NULL && i < MAX_PROMPTS; i++) {
         size_t at = (size_t)i * m->cfg.n_vocab;
         tol_exact[i] = 1e-5;
-        tol_tf[i] = at < count ? rel_l2(want + at, want64 + at, (size_t)m->cfg.n_vocab) + 1e-3 : 0;
+        tol_tf[i] =
+            at < count ? bn_test_rel_l2(want + at, want64 + at, (size_t)m->cfg.n_vocab) + 1e-3 : 0;
     }
     if (want != NULL && want64 != NULL) {
         check_prompts(m, prompts, want64, count64, tol_exact, "packed HF folder vs exact");

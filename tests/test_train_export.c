@@ -26,15 +26,6 @@
 
 enum { T = 24 };
 
-static double rel_l2(const float *got, const float *want, int64_t n) {
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
-        den += (double)want[i] * want[i];
-    }
-    return sqrt(num / den);
-}
-
 /* A few steps on a repeating pattern, so the weights move away from their initialization. */
 static void train_a_little(bn_net *net, bn_tape *tape) {
     bn_adamw *opt;
@@ -97,7 +88,7 @@ static void check_transformers_fixture(void) {
         int n = (int)ids->shape[0];
         float *got = malloc(want->size);
         if (engine_logits_n(dir, (const int32_t *)ids->data, n, got)) {
-            double e = rel_l2(got, (const float *)want->data, n * want->shape[1]);
+            double e = bn_test_rel_l2(got, (const float *)want->data, n * want->shape[1]);
             printf("trained and exported folder vs transformers: logits relative L2 %.2e\n", e);
             CHECK(e <= 1e-3, "exported folder: logits differ from transformers': %.3g", e);
         }
@@ -193,7 +184,7 @@ int main(void) {
               name ? name : "(none)", want_name);
         bn_gguf_close(g);
         if (engine_logits(path, tokens, got)) {
-            double e = rel_l2(got, want, (int64_t)n);
+            double e = bn_test_rel_l2(got, want, (int64_t)n);
             printf("GGUF %s: logits relative L2 %.2e\n", bn_dtype_name(types[k]), e);
             CHECK(e <= 1e-4, "GGUF %s: engine logits differ from the trainer's: %.3g",
                   bn_dtype_name(types[k]), e);
@@ -205,7 +196,7 @@ int main(void) {
     snprintf(hf, sizeof hf, "%s/hf", dir);
     CHECK_OK(bn_export_hf(net, bn_tokenizer_spec_of(tok), hf));
     if (engine_logits(hf, tokens, got)) {
-        double e = rel_l2(got, want, (int64_t)n);
+        double e = bn_test_rel_l2(got, want, (int64_t)n);
         printf("HF folder: logits relative L2 %.2e\n", e);
         CHECK(e <= 1e-4, "HF export: engine logits differ from the trainer's: %.3g", e);
     }

@@ -32,15 +32,6 @@ static bool read_config(const cJSON *meta, bn_net_config *c) {
     return s == BN_OK && bn_net_config_check(c) == BN_OK;
 }
 
-static double rel_l2(const float *got, const float *want, int64_t n) {
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
-        den += (double)want[i] * want[i];
-    }
-    return den > 0.0 ? sqrt(num / den) : sqrt(num);
-}
-
 static void check_case(const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/tests/fixtures/train-reference/%s/meta.json", BN_SOURCE_DIR,
@@ -102,7 +93,7 @@ static void check_case(const char *name) {
                   "%s: gradient %s missing", name, p->name);
             if (t == NULL || t->size != (size_t)p->numel * sizeof(float))
                 continue;
-            double e = rel_l2(p->grad, (const float *)t->data, p->numel);
+            double e = bn_test_rel_l2(p->grad, (const float *)t->data, p->numel);
             CHECK(e <= 1e-4, "%s: %s gradient relative L2 error %.3g > 1e-4", name, p->name, e);
             if (e > worst) {
                 worst = e;

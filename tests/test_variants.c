@@ -60,15 +60,6 @@ static float *read_npy(const char *path, int64_t *rows, int64_t *cols) {
     return out;
 }
 
-static double rel_l2(const float *got, const float *want, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) {
-        num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
-        den += (double)want[i] * want[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static int json_ids(const cJSON *arr, int32_t *ids, int cap) {
     int n = 0;
     const cJSON *e;
@@ -128,7 +119,7 @@ static void check_variant(const char *name, const cJSON *entry) {
         if (!eval_last(m, ids, n, logits))
             break;
         const float *w = want + (size_t)p * vocab;
-        double err = rel_l2(logits, w, (int)vocab);
+        double err = bn_test_rel_l2(logits, w, (int)vocab);
         printf("%s prompt %d (%d tokens): relative L2 %.3g\n", name, p, n, err);
         CHECK(err <= 1e-3, "%s prompt %d: relative L2 %.3g", name, p, err);
         CHECK(bn_ref_argmax(logits, (size_t)vocab) == bn_ref_argmax(w, (size_t)vocab),
