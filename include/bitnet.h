@@ -398,7 +398,10 @@ typedef struct bn_generator_piece {
  * done). A generator's sequence gets the same tokens and logits as when it runs alone.
  * BN_ERR_INVALID_ARG for NULL, generators of different contexts, two on one sequence, or
  * prompt_chunk < 1; an error of the pass itself ends every generator in it (each piece's
- * status says so) and is returned.
+ * status says so) and is returned. out (n pieces) is the caller's; the generators and the
+ * samplers stay the caller's. One thread at a time on the context, as for every call on it
+ * (a second thread's call is refused by the context's busy flag); the other generators of
+ * the context must not be used meanwhile.
  */
 BN_API bn_status bn_generator_step_batch(bn_generator *const *gens, int n, int prompt_chunk,
                                          bn_generator_piece *out);
